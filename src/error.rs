@@ -1,0 +1,97 @@
+//! Errors, one enum per phase: building a histogram or registry
+//! ([`BuildError`]), resolving a series by name ([`RegistryError`]) and
+//! recording a value that cannot be represented ([`RecordError`]).
+//!
+//! Recording through a resolved handle never fails and never panics: out of
+//! range integers are clamped and counted. Only the float entry points can
+//! return a [`RecordError`], and they still count the value.
+
+use thiserror::Error;
+
+/// A histogram or registry configuration that cannot be built.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The value range is not representable.
+    #[error(
+        "invalid histogram bounds [{lowest}, {highest}]: {reason}; \
+         use e.g. lowest = 1 and highest = 3_600_000_000_000 (1 hour in ns)"
+    )]
+    InvalidBounds {
+        /// The requested lowest discernible value.
+        lowest: u64,
+        /// The requested highest trackable value.
+        highest: u64,
+        /// Which rule the bounds break.
+        reason: &'static str,
+    },
+    /// The precision is outside what HDR histograms support.
+    #[error(
+        "invalid precision: {significant_digits} significant digits; \
+         use 1 to 5 (2 gives < 0.8 % relative error, 3 gives < 0.1 %)"
+    )]
+    InvalidPrecision {
+        /// The requested number of significant decimal digits.
+        significant_digits: u8,
+    },
+    /// The sliding window is not a whole, non-zero number of slices.
+    #[error(
+        "invalid window: {window_ns} ns in slices of {slice_ns} ns; the slice must be \
+         non-zero and divide the window into 1 to 1024 slices (default: 60 s in 6 slices)"
+    )]
+    InvalidWindow {
+        /// The requested window length in nanoseconds.
+        window_ns: u64,
+        /// The requested slice length in nanoseconds.
+        slice_ns: u64,
+    },
+    /// A quantile outside `0.0..=1.0` (or NaN) was configured.
+    #[error("invalid quantile {0}: quantiles are fractions in 0.0..=1.0 (p99 is 0.99)")]
+    InvalidQuantile(f64),
+    /// A cardinality cap of zero would leave no room for any series.
+    #[error("invalid series cap 0: the cap on label sets per metric must be at least 1")]
+    ZeroCap,
+}
+
+/// A metric name or label set that the registry refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    #[error(
+        "invalid metric name {0:?}: use ASCII letters, digits, '_' and ':', \
+         not starting with a digit (e.g. \"db_query_duration_seconds\")"
+    )]
+    InvalidMetricName(String),
+    /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with `__`.
+    #[error(
+        "invalid label name {0:?}: use ASCII letters, digits and '_', not starting \
+         with a digit or with \"__\" (reserved by Prometheus)"
+    )]
+    InvalidLabelName(String),
+    /// The same label name appears twice in one label set.
+    #[error("label {0:?} is given twice: each label name may appear once per series")]
+    DuplicateLabel(String),
+}
+
+/// A float value that could not be recorded as given.
+///
+/// The value is still accounted for: a clamped value was recorded at the
+/// edge of the range; a rejected one (NaN) was counted as rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// NaN has no place on a latency axis; it was not recorded but counted
+    /// in the histogram's `rejected` total.
+    #[error("value is NaN: not recorded (counted as rejected)")]
+    NotANumber,
+    /// The value was below zero or above the highest trackable value; it was
+    /// recorded as `recorded_as` and counted in the `clamped` total.
+    #[error("value {value} is out of range: recorded as {recorded_as} (counted as clamped)")]
+    Clamped {
+        /// The value as given.
+        value: f64,
+        /// The value recorded instead, in the histogram's unit.
+        recorded_as: u64,
+    },
+}

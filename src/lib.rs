@@ -1,0 +1,25 @@
+#![doc = include_str!("../docs/crate.md")]
+#![deny(missing_docs)]
+
+mod clock;
+mod error;
+mod histogram;
+mod layout;
+mod registry;
+mod shard;
+mod slot;
+mod snapshot;
+mod stats;
+mod sync;
+mod window;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BuildError, RecordError, RegistryError};
+pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
+pub use layout::Layout;
+pub use registry::{
+    DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry, RegistryBuilder, SeriesId,
+    Upkeep,
+};
+pub use snapshot::Snapshot;
+pub use stats::{QuantileValue, Stats};

@@ -1,0 +1,610 @@
+//! [`Registry`]: (metric name, label set) → [`Histogram`], get-or-create,
+//! with a cap on label sets per metric.
+//!
+//! * Resolve once, record many: [`Registry::histogram`] returns a handle
+//!   (an `Arc`) to keep; recording through it takes no lock.
+//! * Or record by name each call: [`Registry::record`] hashes the name and
+//!   labels (no allocation) and looks the series up under a read lock.
+//! * Label order does not matter: `[("a", "1"), ("b", "2")]` and
+//!   `[("b", "2"), ("a", "1")]` are the same series.
+//! * Cardinality: each metric holds at most `cap` label sets (1000 unless
+//!   configured). Past it, a new label set is folded into the metric's one
+//!   overflow series, whose every label value is [`OVERFLOW_VALUE`], and
+//!   counted in [`Registry::overflow_total`] (exported as
+//!   `tailwatch_series_overflow_total`). Nothing is dropped: the values are
+//!   recorded in the overflow series. A metric never has more than
+//!   `cap + 1` series, whatever the traffic.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hashbrown::Equivalent;
+
+use crate::error::{BuildError, RegistryError};
+use crate::histogram::{Histogram, HistogramBuilder};
+
+/// The label value of a metric's overflow series.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+/// Label sets per metric unless configured otherwise.
+pub const DEFAULT_SERIES_CAP: usize = 1000;
+
+/// A label: `(name, value)`.
+pub type Label<'a> = (&'a str, &'a str);
+
+/// The identity of a series: metric name and label set (sorted by label name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesId {
+    name: Arc<str>,
+    labels: Arc<[(Box<str>, Box<str>)]>,
+}
+
+impl SeriesId {
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The labels, sorted by name.
+    pub fn labels(&self) -> impl ExactSizeIterator<Item = Label<'_>> {
+        self.labels.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The value of label `name`, if present.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| (**k).cmp(name))
+            .ok()
+            .map(|i| &*self.labels[i].1)
+    }
+}
+
+/// A map key: the id and its hash, computed once.
+struct Key {
+    hash: u64,
+    id: SeriesId,
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.id == other.id
+    }
+}
+
+impl Eq for Key {}
+
+/// The borrowed form a caller looks up with (labels in any order).
+struct Lookup<'a, 'l> {
+    hash: u64,
+    name: &'a str,
+    labels: &'a [Label<'l>],
+}
+
+impl Hash for Lookup<'_, '_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl Equivalent<Key> for Lookup<'_, '_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        key.hash == self.hash
+            && *key.id.name == *self.name
+            && key.id.labels.len() == self.labels.len()
+            && self.labels.iter().all(|(k, v)| key.id.label(k) == Some(*v))
+            // Both ways, so a lookup that repeats a label cannot match.
+            && key
+                .id
+                .labels
+                .iter()
+                .all(|(k, v)| self.labels.iter().any(|(lk, lv)| **k == **lk && **v == **lv))
+    }
+}
+
+/// The map hashes keys by their precomputed hash.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
+
+/// Per-metric bookkeeping, touched only when a label set is new.
+#[derive(Debug)]
+struct Family {
+    cap: usize,
+    template: HistogramBuilder,
+    live: usize,
+    overflow: Option<Histogram>,
+    folded: u64,
+}
+
+/// Cardinality and data-quality figures of one metric (the registry's
+/// self-metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyInfo {
+    /// The metric name.
+    pub name: String,
+    /// Series that exist, the overflow series included.
+    pub series: usize,
+    /// The cap on label sets.
+    pub cap: usize,
+    /// Label-set resolutions folded into the overflow series.
+    pub overflow_total: u64,
+}
+
+/// Settings for a [`Registry`].
+///
+/// ```
+/// use tailwatch::{HistogramBuilder, Registry};
+/// let registry = Registry::builder()
+///     .series_cap(500)
+///     .metric("payload_size_bytes", HistogramBuilder::new().range(1, 1 << 30), None)
+///     .build()?;
+/// # Ok::<(), tailwatch::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RegistryBuilder {
+    defaults: HistogramBuilder,
+    cap: Option<usize>,
+    metrics: HashMap<String, (HistogramBuilder, Option<usize>)>,
+}
+
+impl RegistryBuilder {
+    /// Histogram settings for metrics not configured with [`metric`](Self::metric).
+    #[must_use]
+    pub fn defaults(mut self, defaults: HistogramBuilder) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// The cap on label sets per metric (default [`DEFAULT_SERIES_CAP`]).
+    #[must_use]
+    pub fn series_cap(mut self, cap: usize) -> Self {
+        self.cap = Some(cap);
+        self
+    }
+
+    /// Histogram settings, and optionally a cap, for one metric.
+    #[must_use]
+    pub fn metric(mut self, name: &str, histogram: HistogramBuilder, cap: Option<usize>) -> Self {
+        self.metrics.insert(name.to_owned(), (histogram, cap));
+        self
+    }
+
+    /// Builds the registry.
+    ///
+    /// # Errors
+    /// [`BuildError`] when a histogram setting is invalid or a cap is 0.
+    pub fn build(self) -> Result<Registry, BuildError> {
+        let cap = self.cap.unwrap_or(DEFAULT_SERIES_CAP);
+        self.defaults.validate()?;
+        let mut families = HashMap::new();
+        for (name, (template, metric_cap)) in self.metrics {
+            template.validate()?;
+            let cap = metric_cap.unwrap_or(cap);
+            if cap == 0 {
+                return Err(BuildError::ZeroCap);
+            }
+            families.insert(name, Family::new(template, cap));
+        }
+        if cap == 0 {
+            return Err(BuildError::ZeroCap);
+        }
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                hasher: foldhash::fast::RandomState::default(),
+                series: RwLock::new(SeriesMap::default()),
+                families: Mutex::new(families),
+                defaults: self.defaults,
+                cap,
+            }),
+        })
+    }
+}
+
+impl Family {
+    fn new(template: HistogramBuilder, cap: usize) -> Self {
+        Self {
+            cap,
+            template,
+            live: 0,
+            overflow: None,
+            folded: 0,
+        }
+    }
+}
+
+/// Series by metric name and labels; cheap to clone (an `Arc`).
+///
+/// ```
+/// use tailwatch::Registry;
+///
+/// let registry = Registry::new();
+/// // Resolve once, record many (no lock per record):
+/// let get_user = registry.histogram("db_query_duration_seconds", &[("table", "users")])?;
+/// get_user.record(1_200_000);
+/// // Or by name each call:
+/// registry.record("db_query_duration_seconds", &[("table", "users")], 900_000)?;
+/// assert_eq!(get_user.stats().total_count, 2);
+/// # Ok::<(), tailwatch::RegistryError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hasher: foldhash::fast::RandomState,
+    series: RwLock<SeriesMap>,
+    families: Mutex<HashMap<String, Family>>,
+    defaults: HistogramBuilder,
+    cap: usize,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("cap", &self.cap)
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// A registry with default histogram settings and cap.
+    pub fn new() -> Self {
+        match RegistryBuilder::default().build() {
+            Ok(r) => r,
+            Err(_) => unreachable!("the default settings are valid"),
+        }
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    fn hash(&self, name: &str, labels: &[Label<'_>]) -> u64 {
+        // Label order must not matter: combine per-label hashes commutatively.
+        let labels = labels.iter().fold(0_u64, |acc, label| {
+            acc.wrapping_add(self.inner.hasher.hash_one(label))
+        });
+        self.inner.hasher.hash_one((name, labels))
+    }
+
+    /// Records `value` into the series `name{labels}`, creating it if needed.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated (checked only when the series is new).
+    #[inline]
+    pub fn record(&self, name: &str, labels: &[Label<'_>], value: u64) -> Result<(), RegistryError> {
+        let lookup = Lookup {
+            hash: self.hash(name, labels),
+            name,
+            labels,
+        };
+        {
+            let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(h) = series.get(&lookup) {
+                h.record(value);
+                return Ok(());
+            }
+        }
+        self.resolve(lookup)?.record(value);
+        Ok(())
+    }
+
+    /// The series `name{labels}`, created if needed (or the metric's
+    /// overflow series when it is at its cap).
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn histogram(&self, name: &str, labels: &[Label<'_>]) -> Result<Histogram, RegistryError> {
+        let lookup = Lookup {
+            hash: self.hash(name, labels),
+            name,
+            labels,
+        };
+        if let Some(h) = self
+            .inner
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&lookup)
+        {
+            return Ok(h.clone());
+        }
+        self.resolve(lookup)
+    }
+
+    /// Slow path: validate, then create under the family lock.
+    #[cold]
+    fn resolve(&self, lookup: Lookup<'_, '_>) -> Result<Histogram, RegistryError> {
+        validate_metric_name(lookup.name)?;
+        let mut labels: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(lookup.labels.len());
+        for &(k, v) in lookup.labels {
+            validate_label_name(k)?;
+            labels.push((k.into(), v.into()));
+        }
+        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
+        }
+
+        let mut families = self.inner.families.lock().unwrap_or_else(|e| e.into_inner());
+        // Another thread may have created it meanwhile.
+        if let Some(h) = self
+            .inner
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&lookup)
+        {
+            return Ok(h.clone());
+        }
+        let family = families
+            .entry(lookup.name.to_owned())
+            .or_insert_with(|| Family::new(self.inner.defaults.clone(), self.inner.cap));
+        if family.live < family.cap {
+            let histogram = self.new_histogram(&family.template);
+            let id = SeriesId {
+                name: lookup.name.into(),
+                labels: labels.into(),
+            };
+            self.insert(lookup.hash, id, histogram.clone());
+            family.live += 1;
+            return Ok(histogram);
+        }
+        family.folded += 1;
+        if let Some(h) = &family.overflow {
+            return Ok(h.clone());
+        }
+        let histogram = self.new_histogram(&family.template);
+        let overflow_labels: Vec<(Box<str>, Box<str>)> = labels
+            .into_iter()
+            .map(|(k, _)| (k, OVERFLOW_VALUE.into()))
+            .collect();
+        let pairs: Vec<Label<'_>> = overflow_labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+        let hash = self.hash(lookup.name, &pairs);
+        let id = SeriesId {
+            name: lookup.name.into(),
+            labels: overflow_labels.into(),
+        };
+        self.insert(hash, id, histogram.clone());
+        family.overflow = Some(histogram.clone());
+        Ok(histogram)
+    }
+
+    fn new_histogram(&self, template: &HistogramBuilder) -> Histogram {
+        // Templates are validated when the registry is built.
+        template.clone().build().unwrap_or_default()
+    }
+
+    fn insert(&self, hash: u64, id: SeriesId, histogram: Histogram) {
+        let mut series = self.inner.series.write().unwrap_or_else(|e| e.into_inner());
+        // An explicit label set equal to the overflow one keeps its series.
+        series.entry(Key { hash, id }).or_insert(histogram);
+    }
+
+    /// Every series, as `(id, handle)` pairs, in no particular order.
+    pub fn series(&self) -> Vec<(SeriesId, Histogram)> {
+        self.inner
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, h)| (k.id.clone(), h.clone()))
+            .collect()
+    }
+
+    /// Label-set resolutions of metric `name` folded into its overflow series.
+    pub fn overflow_total(&self, name: &str) -> u64 {
+        self.family(name).map_or(0, |f| f.overflow_total)
+    }
+
+    /// Cardinality figures of metric `name`, if it has any series.
+    pub fn family(&self, name: &str) -> Option<FamilyInfo> {
+        let families = self.inner.families.lock().unwrap_or_else(|e| e.into_inner());
+        families.get(name).map(|f| info(name, f))
+    }
+
+    /// Cardinality figures of every metric.
+    pub fn families(&self) -> Vec<FamilyInfo> {
+        let families = self.inner.families.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = families.iter().map(|(n, f)| info(n, f)).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Rotates every series' window that is due (see [`Histogram::rotate`]).
+    pub fn rotate_all(&self) {
+        for (_, h) in self.series() {
+            h.rotate();
+        }
+    }
+
+    /// Starts a background thread that calls [`rotate_all`](Self::rotate_all)
+    /// every `interval` (use the slice length, 10 s by default), so that
+    /// windows nobody reads still move on time. It stops when the returned
+    /// [`Upkeep`] is dropped.
+    ///
+    /// # Errors
+    /// The OS error if the thread cannot be spawned.
+    pub fn spawn_upkeep(&self, interval: Duration) -> std::io::Result<Upkeep> {
+        let registry = self.clone();
+        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("tailwatch-upkeep".into())
+            .spawn(move || {
+                let (lock, cvar) = &*thread_stop;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    let (guard, timeout) = cvar
+                        .wait_timeout(stopped, interval)
+                        .unwrap_or_else(|e| e.into_inner());
+                    stopped = guard;
+                    if timeout.timed_out() && !*stopped {
+                        registry.rotate_all();
+                    }
+                }
+            })?;
+        Ok(Upkeep {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn info(name: &str, f: &Family) -> FamilyInfo {
+    FamilyInfo {
+        name: name.to_owned(),
+        series: f.live + usize::from(f.overflow.is_some()),
+        cap: f.cap,
+        overflow_total: f.folded,
+    }
+}
+
+/// The background rotation thread of a [`Registry`]; stops on drop.
+#[derive(Debug)]
+pub struct Upkeep {
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        let (lock, cvar) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cvar.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn validate_metric_name(name: &str) -> Result<(), RegistryError> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidMetricName(name.to_owned()))
+    }
+}
+
+fn validate_label_name(name: &str) -> Result<(), RegistryError> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__");
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidLabelName(name.to_owned()))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_order_does_not_matter() {
+        let r = Registry::new();
+        let a = r.histogram("m", &[("a", "1"), ("b", "2")]).unwrap();
+        let b = r.histogram("m", &[("b", "2"), ("a", "1")]).unwrap();
+        assert!(a.same_as(&b));
+        let c = r.histogram("m", &[("a", "2"), ("b", "1")]).unwrap();
+        assert!(!a.same_as(&c));
+        assert_eq!(r.series().len(), 2);
+    }
+
+    #[test]
+    fn repeated_label_never_matches_and_is_refused() {
+        let r = Registry::new();
+        r.histogram("m", &[("a", "1"), ("b", "2")]).unwrap();
+        assert_eq!(
+            r.record("m", &[("a", "1"), ("a", "1")], 5),
+            Err(RegistryError::DuplicateLabel("a".into()))
+        );
+    }
+
+    #[test]
+    fn names_are_validated_with_a_clear_error() {
+        let r = Registry::new();
+        let e = r.histogram("bad name", &[]).unwrap_err();
+        assert!(e.to_string().contains("bad name"), "{e}");
+        assert!(matches!(r.histogram("1abc", &[]), Err(RegistryError::InvalidMetricName(_))));
+        assert!(matches!(r.histogram("ok", &[("__x", "v")]), Err(RegistryError::InvalidLabelName(_))));
+        assert!(matches!(r.histogram("ok", &[("a-b", "v")]), Err(RegistryError::InvalidLabelName(_))));
+        // Any UTF-8 label value is fine.
+        r.histogram("ok", &[("path", "/ünïcode/\"quoted\"\n\\")]).unwrap();
+        assert!(r.histogram("ns:sub_name", &[]).is_ok());
+    }
+
+    #[test]
+    fn cap_folds_into_one_overflow_series() {
+        let r = Registry::builder().series_cap(3).build().unwrap();
+        for i in 0..10 {
+            r.record("m", &[("id", &i.to_string())], 1).unwrap();
+        }
+        let f = r.family("m").unwrap();
+        assert_eq!((f.series, f.cap, f.overflow_total), (4, 3, 7));
+        let overflow = r.histogram("m", &[("id", OVERFLOW_VALUE)]).unwrap();
+        assert_eq!(overflow.stats().total_count, 7);
+        // Existing series keep working.
+        r.record("m", &[("id", "0")], 1).unwrap();
+        assert_eq!(r.histogram("m", &[("id", "0")]).unwrap().stats().total_count, 2);
+        assert_eq!(r.overflow_total("m"), 7);
+        assert_eq!(r.overflow_total("unknown"), 0);
+    }
+
+    #[test]
+    fn zero_cap_is_refused() {
+        assert_eq!(Registry::builder().series_cap(0).build().unwrap_err(), BuildError::ZeroCap);
+    }
+
+    #[test]
+    fn upkeep_stops_on_drop() {
+        let r = Registry::new();
+        r.record("m", &[], 1).unwrap();
+        let upkeep = r.spawn_upkeep(Duration::from_millis(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        drop(upkeep); // joins; a hang here fails the test by timeout
+    }
+}
