@@ -10,6 +10,7 @@ use crate::layout::Layout;
 use crate::shard::Counts;
 use crate::snapshot::Snapshot;
 use crate::stats::{QuantileValue, Stats};
+use crate::upkeep::{self, Rotate};
 use crate::window::Window;
 
 /// The quantiles a [`Stats`] reports unless configured otherwise.
@@ -41,6 +42,7 @@ pub struct HistogramBuilder {
     slices: u32,
     quantiles: Vec<f64>,
     clock: Arc<dyn Clock>,
+    system_clock: bool,
 }
 
 impl Default for HistogramBuilder {
@@ -61,6 +63,7 @@ impl HistogramBuilder {
             slices: 6,
             quantiles: DEFAULT_QUANTILES.to_vec(),
             clock: Arc::new(SystemClock),
+            system_clock: true,
         }
     }
 
@@ -96,9 +99,15 @@ impl HistogramBuilder {
     }
 
     /// The clock windows are measured with (a [`ManualClock`](crate::ManualClock) in tests).
+    ///
+    /// With the default system clock, the process-wide upkeep thread
+    /// rotates the window every slice; with any other clock, windows rotate
+    /// when read or when [`Histogram::rotate`] /
+    /// [`Registry::rotate_all`](crate::Registry::rotate_all) is called.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self.system_clock = false;
         self
     }
 
@@ -137,7 +146,7 @@ impl HistogramBuilder {
         quantiles.sort_by(f64::total_cmp);
         quantiles.dedup();
         let now = self.clock.now_ns();
-        Ok(Histogram {
+        let histogram = Histogram {
             inner: Arc::new(Inner {
                 counts: Counts::new(layout),
                 reader: Mutex::new(Reader {
@@ -147,7 +156,18 @@ impl HistogramBuilder {
                 clock: self.clock,
                 quantiles: quantiles.into(),
             }),
-        })
+        };
+        if self.system_clock {
+            let inner: Arc<dyn Rotate> = histogram.inner.clone();
+            upkeep::register(Arc::downgrade(&inner), slice_ns);
+        }
+        Ok(histogram)
+    }
+}
+
+impl Rotate for Inner {
+    fn rotate(&self) {
+        Histogram::rotate_inner(self);
     }
 }
 
@@ -327,31 +347,36 @@ impl Histogram {
     pub fn window(&self, snap: &mut Snapshot) {
         let now = self.inner.clock.now_ns();
         let mut reader = self.reader();
-        self.rotate_locked(&mut reader, now);
+        Self::rotate_locked(&self.inner, &mut reader, now);
         self.read_counts(&mut reader, snap, Some(now));
     }
 
     /// Advances the window if a slice boundary has passed. Reading does
-    /// this too; the registry's upkeep calls it every slice so that a
-    /// window nobody reads still moves on time.
+    /// this too, and so does the upkeep thread for system-clock histograms;
+    /// call it yourself only with another clock.
     pub fn rotate(&self) {
-        let now = self.inner.clock.now_ns();
-        let mut reader = self.reader();
-        self.rotate_locked(&mut reader, now);
+        Self::rotate_inner(&self.inner);
     }
 
-    fn rotate_locked(&self, reader: &mut Reader, now: u64) {
+    fn rotate_inner(inner: &Inner) {
+        let now = inner.clock.now_ns();
+        let mut reader = inner.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::rotate_locked(inner, &mut reader, now);
+    }
+
+    fn rotate_locked(inner: &Inner, reader: &mut Reader, now: u64) {
         if !reader.window.due(now) {
             return;
         }
+        let layout = inner.counts.layout();
         let mut rotate = |scratch: &mut Snapshot| {
-            scratch.clear(self.layout());
+            scratch.clear(layout);
             let (dense, touched) = scratch.parts_mut();
-            let sum = self.inner.counts.add_into(dense, touched).max(reader.last_sum);
+            let sum = inner.counts.add_into(dense, touched).max(reader.last_sum);
             reader.last_sum = sum;
             reader.window.rotate(now, dense, touched, sum);
             // `dense` now holds a delta, not a cumulative: leave it empty.
-            scratch.clear(self.layout());
+            scratch.clear(layout);
         };
         // Re-entrancy (a clock that reads a histogram) gets a fresh buffer.
         let done = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
@@ -362,7 +387,7 @@ impl Histogram {
             Err(_) => false,
         });
         if done != Ok(true) {
-            rotate(&mut Snapshot::new(*self.layout()));
+            rotate(&mut Snapshot::new(*layout));
         }
     }
 
@@ -395,7 +420,7 @@ impl Histogram {
         let now = self.inner.clock.now_ns();
         let (total_count, total_sum) = {
             let mut reader = self.reader();
-            self.rotate_locked(&mut reader, now);
+            Self::rotate_locked(&self.inner, &mut reader, now);
             self.read_counts(&mut reader, snap, None);
             let totals = (snap.count(), snap.sum());
             let w = &reader.window;

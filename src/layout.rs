@@ -179,10 +179,13 @@ impl Layout {
         1_u64 << (bucket + self.unit_magnitude)
     }
 
-    /// The highest value counted at `index`.
+    /// The highest value counted at `index` (computed as hdrhistogram
+    /// does, so the topmost bucket of a full-u64 layout reports
+    /// `u64::MAX - 1`).
     pub fn highest_equivalent_of_index(&self, index: usize) -> u64 {
         self.lowest_equivalent_of_index(index)
-            .saturating_add(self.width_of_index(index) - 1)
+            .saturating_add(self.width_of_index(index))
+            - 1
     }
 
     /// The highest value equivalent to `value` (same bucket), as hdrhistogram reports it.

@@ -11,6 +11,7 @@ mod slot;
 mod snapshot;
 mod stats;
 mod sync;
+mod upkeep;
 mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -19,7 +20,6 @@ pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use layout::Layout;
 pub use registry::{
     DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry, RegistryBuilder, SeriesId,
-    Upkeep,
 };
 pub use snapshot::Snapshot;
 pub use stats::{QuantileValue, Stats};

@@ -18,8 +18,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use hashbrown::Equivalent;
 
@@ -445,43 +443,12 @@ impl Registry {
         out
     }
 
-    /// Rotates every series' window that is due (see [`Histogram::rotate`]).
+    /// Rotates every series' window that is due (see [`Histogram::rotate`]);
+    /// needed only for histograms built with a clock other than the system one.
     pub fn rotate_all(&self) {
         for (_, h) in self.series() {
             h.rotate();
         }
-    }
-
-    /// Starts a background thread that calls [`rotate_all`](Self::rotate_all)
-    /// every `interval` (use the slice length, 10 s by default), so that
-    /// windows nobody reads still move on time. It stops when the returned
-    /// [`Upkeep`] is dropped.
-    ///
-    /// # Errors
-    /// The OS error if the thread cannot be spawned.
-    pub fn spawn_upkeep(&self, interval: Duration) -> std::io::Result<Upkeep> {
-        let registry = self.clone();
-        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let thread_stop = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("tailwatch-upkeep".into())
-            .spawn(move || {
-                let (lock, cvar) = &*thread_stop;
-                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
-                while !*stopped {
-                    let (guard, timeout) = cvar
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(|e| e.into_inner());
-                    stopped = guard;
-                    if timeout.timed_out() && !*stopped {
-                        registry.rotate_all();
-                    }
-                }
-            })?;
-        Ok(Upkeep {
-            stop,
-            thread: Some(thread),
-        })
     }
 }
 
@@ -491,24 +458,6 @@ fn info(name: &str, f: &Family) -> FamilyInfo {
         series: f.live + usize::from(f.overflow.is_some()),
         cap: f.cap,
         overflow_total: f.folded,
-    }
-}
-
-/// The background rotation thread of a [`Registry`]; stops on drop.
-#[derive(Debug)]
-pub struct Upkeep {
-    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Upkeep {
-    fn drop(&mut self) {
-        let (lock, cvar) = &*self.stop;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cvar.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -597,14 +546,5 @@ mod tests {
     #[test]
     fn zero_cap_is_refused() {
         assert_eq!(Registry::builder().series_cap(0).build().unwrap_err(), BuildError::ZeroCap);
-    }
-
-    #[test]
-    fn upkeep_stops_on_drop() {
-        let r = Registry::new();
-        r.record("m", &[], 1).unwrap();
-        let upkeep = r.spawn_upkeep(Duration::from_millis(1)).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        drop(upkeep); // joins; a hang here fails the test by timeout
     }
 }
