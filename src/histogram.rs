@@ -360,7 +360,10 @@ impl Histogram {
 
     fn rotate_inner(inner: &Inner) {
         let now = inner.clock.now_ns();
-        let mut reader = inner.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut reader = inner
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Self::rotate_locked(inner, &mut reader, now);
     }
 
@@ -394,7 +397,11 @@ impl Histogram {
     fn read_counts(&self, reader: &mut Reader, snap: &mut Snapshot, now: Option<u64>) {
         snap.clear(self.layout());
         let (dense, touched) = snap.parts_mut();
-        let sum = self.inner.counts.add_into(dense, touched).max(reader.last_sum);
+        let sum = self
+            .inner
+            .counts
+            .add_into(dense, touched)
+            .max(reader.last_sum);
         reader.last_sum = sum;
         match now {
             None => snap.set_totals(sum, None),
@@ -426,7 +433,10 @@ impl Histogram {
             let w = &reader.window;
             let (dense, _) = snap.parts_mut();
             w.base.subtract_from(dense);
-            snap.set_totals(totals.1.wrapping_sub(w.base.sum), Some(now.saturating_sub(w.base_ns)));
+            snap.set_totals(
+                totals.1.wrapping_sub(w.base.sum),
+                Some(now.saturating_sub(w.base_ns)),
+            );
             totals
         };
         let mut values = vec![None; self.inner.quantiles.len()];

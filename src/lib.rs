@@ -1,5 +1,6 @@
 #![doc = include_str!("../docs/crate.md")]
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod clock;
 mod error;

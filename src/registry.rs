@@ -94,16 +94,37 @@ impl Hash for Lookup<'_, '_> {
 
 impl Equivalent<Key> for Lookup<'_, '_> {
     fn equivalent(&self, key: &Key) -> bool {
-        key.hash == self.hash
-            && *key.id.name == *self.name
-            && key.id.labels.len() == self.labels.len()
-            && self.labels.iter().all(|(k, v)| key.id.label(k) == Some(*v))
-            // Both ways, so a lookup that repeats a label cannot match.
-            && key
-                .id
-                .labels
-                .iter()
-                .all(|(k, v)| self.labels.iter().any(|(lk, lv)| **k == **lk && **v == **lv))
+        let stored = &key.id.labels;
+        if key.hash != self.hash || *key.id.name != *self.name || stored.len() != self.labels.len()
+        {
+            return false;
+        }
+        // Common case: the caller passes the labels in sorted order.
+        if stored
+            .iter()
+            .zip(self.labels)
+            .all(|((k, v), (lk, lv))| **k == **lk && **v == **lv)
+        {
+            return true;
+        }
+        // Any order: every given label must hit a distinct stored one (so a
+        // lookup that repeats a label cannot match).
+        if stored.len() > 64 {
+            return self.labels.iter().all(|(k, v)| key.id.label(k) == Some(*v))
+                && stored.iter().all(|(k, v)| {
+                    self.labels
+                        .iter()
+                        .any(|(lk, lv)| **k == **lk && **v == **lv)
+                });
+        }
+        let mut hit = 0_u64;
+        for (k, v) in self.labels {
+            match stored.binary_search_by(|(sk, _)| (**sk).cmp(k)) {
+                Ok(i) if *stored[i].1 == **v => hit |= 1 << i,
+                _ => return false,
+            }
+        }
+        hit.count_ones() as usize == stored.len()
     }
 }
 
@@ -303,7 +324,12 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated (checked only when the series is new).
     #[inline]
-    pub fn record(&self, name: &str, labels: &[Label<'_>], value: u64) -> Result<(), RegistryError> {
+    pub fn record(
+        &self,
+        name: &str,
+        labels: &[Label<'_>],
+        value: u64,
+    ) -> Result<(), RegistryError> {
         let lookup = Lookup {
             hash: self.hash(name, labels),
             name,
@@ -358,7 +384,11 @@ impl Registry {
             return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
         }
 
-        let mut families = self.inner.families.lock().unwrap_or_else(|e| e.into_inner());
+        let mut families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         // Another thread may have created it meanwhile.
         if let Some(h) = self
             .inner
@@ -431,13 +461,21 @@ impl Registry {
 
     /// Cardinality figures of metric `name`, if it has any series.
     pub fn family(&self, name: &str) -> Option<FamilyInfo> {
-        let families = self.inner.families.lock().unwrap_or_else(|e| e.into_inner());
+        let families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         families.get(name).map(|f| info(name, f))
     }
 
     /// Cardinality figures of every metric.
     pub fn families(&self) -> Vec<FamilyInfo> {
-        let families = self.inner.families.lock().unwrap_or_else(|e| e.into_inner());
+        let families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<_> = families.iter().map(|(n, f)| info(n, f)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
@@ -518,11 +556,21 @@ mod tests {
         let r = Registry::new();
         let e = r.histogram("bad name", &[]).unwrap_err();
         assert!(e.to_string().contains("bad name"), "{e}");
-        assert!(matches!(r.histogram("1abc", &[]), Err(RegistryError::InvalidMetricName(_))));
-        assert!(matches!(r.histogram("ok", &[("__x", "v")]), Err(RegistryError::InvalidLabelName(_))));
-        assert!(matches!(r.histogram("ok", &[("a-b", "v")]), Err(RegistryError::InvalidLabelName(_))));
+        assert!(matches!(
+            r.histogram("1abc", &[]),
+            Err(RegistryError::InvalidMetricName(_))
+        ));
+        assert!(matches!(
+            r.histogram("ok", &[("__x", "v")]),
+            Err(RegistryError::InvalidLabelName(_))
+        ));
+        assert!(matches!(
+            r.histogram("ok", &[("a-b", "v")]),
+            Err(RegistryError::InvalidLabelName(_))
+        ));
         // Any UTF-8 label value is fine.
-        r.histogram("ok", &[("path", "/ünïcode/\"quoted\"\n\\")]).unwrap();
+        r.histogram("ok", &[("path", "/ünïcode/\"quoted\"\n\\")])
+            .unwrap();
         assert!(r.histogram("ns:sub_name", &[]).is_ok());
     }
 
@@ -538,13 +586,22 @@ mod tests {
         assert_eq!(overflow.stats().total_count, 7);
         // Existing series keep working.
         r.record("m", &[("id", "0")], 1).unwrap();
-        assert_eq!(r.histogram("m", &[("id", "0")]).unwrap().stats().total_count, 2);
+        assert_eq!(
+            r.histogram("m", &[("id", "0")])
+                .unwrap()
+                .stats()
+                .total_count,
+            2
+        );
         assert_eq!(r.overflow_total("m"), 7);
         assert_eq!(r.overflow_total("unknown"), 0);
     }
 
     #[test]
     fn zero_cap_is_refused() {
-        assert_eq!(Registry::builder().series_cap(0).build().unwrap_err(), BuildError::ZeroCap);
+        assert_eq!(
+            Registry::builder().series_cap(0).build().unwrap_err(),
+            BuildError::ZeroCap
+        );
     }
 }

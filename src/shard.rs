@@ -79,7 +79,10 @@ impl std::fmt::Debug for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Counts")
             .field("layout", &self.layout)
-            .field("shards", &self.shards.iter().filter(|s| s.get().is_some()).count())
+            .field(
+                "shards",
+                &self.shards.iter().filter(|s| s.get().is_some()).count(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -48,7 +48,8 @@ pub(crate) fn release(taken: &[AtomicBool], i: usize) {
 mod global {
     use super::*;
 
-    static TAKEN: [AtomicBool; EXCLUSIVE_SLOTS] = [const { AtomicBool::new(false) }; EXCLUSIVE_SLOTS];
+    static TAKEN: [AtomicBool; EXCLUSIVE_SLOTS] =
+        [const { AtomicBool::new(false) }; EXCLUSIVE_SLOTS];
 
     struct Guard(usize);
 
@@ -93,7 +94,9 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_its_slot_and_gives_it_back() {
-        let (mine, again) = std::thread::spawn(|| (current(), current())).join().unwrap();
+        let (mine, again) = std::thread::spawn(|| (current(), current()))
+            .join()
+            .unwrap();
         assert_eq!(mine, again);
         assert!(mine < EXCLUSIVE_SLOTS);
         // Concurrent threads hold distinct slots.
@@ -111,7 +114,11 @@ mod tests {
         let mut slots: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         slots.sort_unstable();
         slots.dedup();
-        assert_eq!(slots.len(), 4, "concurrent threads shared a slot: {slots:?}");
+        assert_eq!(
+            slots.len(),
+            4,
+            "concurrent threads shared a slot: {slots:?}"
+        );
         assert!(held() < EXCLUSIVE_SLOTS);
     }
 

@@ -67,7 +67,11 @@ impl Snapshot {
         self.sum = sum;
         self.span_ns = span_ns;
         self.count = touched_pages(&self.touched)
-            .map(|p| self.counts[p * PAGE_LEN..(p + 1) * PAGE_LEN].iter().sum::<u64>())
+            .map(|p| {
+                self.counts[p * PAGE_LEN..(p + 1) * PAGE_LEN]
+                    .iter()
+                    .sum::<u64>()
+            })
             .fold(0, u64::wrapping_add);
     }
 
@@ -104,7 +108,9 @@ impl Snapshot {
     /// Smallest recorded value (to the layout's precision, rounded down),
     /// `None` when empty.
     pub fn min(&self) -> Option<u64> {
-        self.nonzero().next().map(|i| self.layout.lowest_equivalent_of_index(i))
+        self.nonzero()
+            .next()
+            .map(|i| self.layout.lowest_equivalent_of_index(i))
     }
 
     /// Largest recorded value (to the layout's precision, rounded up),
@@ -113,7 +119,10 @@ impl Snapshot {
         let last_page = touched_pages(&self.touched).last()?;
         let page = &self.counts[last_page * PAGE_LEN..(last_page + 1) * PAGE_LEN];
         let offset = page.iter().rposition(|&c| c > 0)?;
-        Some(self.layout.highest_equivalent_of_index(last_page * PAGE_LEN + offset))
+        Some(
+            self.layout
+                .highest_equivalent_of_index(last_page * PAGE_LEN + offset),
+        )
     }
 
     /// The value at quantile `q` (`0.0..=1.0`), `None` when the snapshot is
@@ -173,7 +182,9 @@ impl Snapshot {
     /// Number of values less than or equal to `bound` (values in the same
     /// HDR bucket as `bound` count as equal), for Prometheus `le` buckets.
     pub fn count_at_or_below(&self, bound: u64) -> u64 {
-        let last = self.layout.index_of(bound.min(self.layout.highest_trackable()));
+        let last = self
+            .layout
+            .index_of(bound.min(self.layout.highest_trackable()));
         self.nonzero()
             .take_while(|&i| i <= last)
             .map(|i| self.counts[i])
@@ -187,7 +198,9 @@ impl Snapshot {
         let mut running = 0;
         let mut nonzero = self.nonzero().peekable();
         for &bound in bounds {
-            let last = self.layout.index_of(bound.min(self.layout.highest_trackable()));
+            let last = self
+                .layout
+                .index_of(bound.min(self.layout.highest_trackable()));
             while let Some(&i) = nonzero.peek() {
                 if i > last {
                     break;

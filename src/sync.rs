@@ -17,5 +17,8 @@ pub(crate) use std::sync::atomic::Ordering;
 /// readers only load. Wraps on overflow (2^64 events) instead of panicking.
 #[inline(always)]
 pub(crate) fn add_exclusive(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }

@@ -162,7 +162,13 @@ impl Window {
     /// Rotates to the slice of `now_ns`, given the cumulative counts `dense`
     /// (pages marked in `touched`) and sum read just now. Leaves `dense`
     /// holding the delta of the slice that ended.
-    pub(crate) fn rotate(&mut self, now_ns: u64, dense: &mut [u64], touched: &mut [u64], sum: u128) {
+    pub(crate) fn rotate(
+        &mut self,
+        now_ns: u64,
+        dense: &mut [u64],
+        touched: &mut [u64],
+        sum: u128,
+    ) {
         let target = now_ns / self.slice_ns;
         if target <= self.slice {
             return;
@@ -174,7 +180,8 @@ impl Window {
             d.subtract_from(dense);
             delta_sum = delta_sum.wrapping_sub(d.sum);
         }
-        self.deltas.push_back(Encoded::encode(dense, touched, delta_sum));
+        self.deltas
+            .push_back(Encoded::encode(dense, touched, delta_sum));
         // Slices skipped without a rotation are empty.
         let skipped = (target - self.slice - 1).min(self.slices as u64 + 1);
         for _ in 0..skipped {
@@ -212,7 +219,13 @@ mod tests {
     fn encoding_round_trips() {
         let mut dense = vec![0_u64; 4 * PAGE_LEN];
         let mut touched = vec![0_u64; 1];
-        for (i, c) in [(0, 1), (1, 5), (130, u64::MAX), (131, 7), (3 * PAGE_LEN + 9, 300)] {
+        for (i, c) in [
+            (0, 1),
+            (1, 5),
+            (130, u64::MAX),
+            (131, 7),
+            (3 * PAGE_LEN + 9, 300),
+        ] {
             dense[i] = c;
             touched[0] |= 1 << (i / PAGE_LEN);
         }

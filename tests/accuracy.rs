@@ -67,8 +67,15 @@ fn check(name: &str, values: Vec<u64>) {
     h.window(&mut window);
     let stats = h.stats();
     assert_eq!(cumulative.count(), N as u64);
-    assert_eq!(window.count(), N as u64, "{name}: the window holds all values");
-    assert_eq!(cumulative.sum(), sorted.iter().map(|&v| u128::from(v)).sum::<u128>());
+    assert_eq!(
+        window.count(),
+        N as u64,
+        "{name}: the window holds all values"
+    );
+    assert_eq!(
+        cumulative.sum(),
+        sorted.iter().map(|&v| u128::from(v)).sum::<u128>()
+    );
 
     let bound = h.layout().relative_error();
     assert!(bound <= 0.01);
@@ -81,7 +88,11 @@ fn check(name: &str, values: Vec<u64>) {
         ] {
             let got = got.unwrap() as f64;
             let err = (got - truth) / truth;
-            println!("{name:9} p{:<5} {view:10} exact {truth:>12.0} ns  got {got:>12.0} ns  error {:+.4} %", q * 100.0, err * 100.0);
+            println!(
+                "{name:9} p{:<5} {view:10} exact {truth:>12.0} ns  got {got:>12.0} ns  error {:+.4} %",
+                q * 100.0,
+                err * 100.0
+            );
             assert!(
                 (0.0..bound).contains(&err),
                 "{name} {view} q={q}: {got} vs exact {truth} ({:.4} %, bound {:.4} %)",

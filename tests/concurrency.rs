@@ -18,7 +18,11 @@ fn hammer(threads: u64, per_thread: u64) {
             let (mut last_count, mut last_sum, mut reads) = (0, 0, 0_u64);
             while !done.load(Ordering::Acquire) {
                 h.cumulative(&mut snap);
-                assert!(snap.count() >= last_count, "count went back: {last_count} -> {}", snap.count());
+                assert!(
+                    snap.count() >= last_count,
+                    "count went back: {last_count} -> {}",
+                    snap.count()
+                );
                 assert!(snap.sum() >= last_sum, "sum went back");
                 (last_count, last_sum) = (snap.count(), snap.sum());
                 let _ = h.stats(); // window reads and rotations concurrently too

@@ -15,7 +15,11 @@ fn a_million_distinct_label_values_stay_bounded() {
         use std::fmt::Write;
         write!(value, "/users/{i}").unwrap();
         registry
-            .record("http_requests", &[("path", &value), ("method", "GET")], 1_000)
+            .record(
+                "http_requests",
+                &[("path", &value), ("method", "GET")],
+                1_000,
+            )
             .unwrap();
     }
     let series = registry.series();
@@ -27,7 +31,10 @@ fn a_million_distinct_label_values_stay_bounded() {
     let total: u64 = series.iter().map(|(_, h)| h.stats().total_count).sum();
     assert_eq!(total, 1_000_000);
     let overflow = registry
-        .histogram("http_requests", &[("path", OVERFLOW_VALUE), ("method", OVERFLOW_VALUE)])
+        .histogram(
+            "http_requests",
+            &[("path", OVERFLOW_VALUE), ("method", OVERFLOW_VALUE)],
+        )
         .unwrap();
     assert_eq!(overflow.stats().total_count, 1_000_000 - cap as u64);
 }
@@ -52,15 +59,30 @@ fn floats_nan_negative_infinite_are_rejected_or_clamped_with_a_clear_error() {
     assert_eq!(h.record_scaled(f64::NAN, 1e9), Err(RecordError::NotANumber));
     assert!(RecordError::NotANumber.to_string().contains("NaN"));
     let e = h.record_scaled(-0.5, 1e9).unwrap_err();
-    assert_eq!(e, RecordError::Clamped { value: -0.5, recorded_as: 0 });
+    assert_eq!(
+        e,
+        RecordError::Clamped {
+            value: -0.5,
+            recorded_as: 0
+        }
+    );
     assert!(e.to_string().contains("out of range"), "{e}");
     assert!(h.record_scaled(f64::NEG_INFINITY, 1e9).is_err());
     let highest = h.layout().highest_trackable();
     assert_eq!(
         h.record_scaled(f64::INFINITY, 1e9),
-        Err(RecordError::Clamped { value: f64::INFINITY, recorded_as: highest })
+        Err(RecordError::Clamped {
+            value: f64::INFINITY,
+            recorded_as: highest
+        })
     );
-    assert_eq!(h.record_scaled(1e300, 1.0), Err(RecordError::Clamped { value: 1e300, recorded_as: highest }));
+    assert_eq!(
+        h.record_scaled(1e300, 1.0),
+        Err(RecordError::Clamped {
+            value: 1e300,
+            recorded_as: highest
+        })
+    );
     assert_eq!(h.record_scaled(0.001, 1e9), Ok(()));
     assert_eq!(h.record_scaled(0.0, 1e9), Ok(()));
     let stats = h.stats();

@@ -53,12 +53,23 @@ fn values_stay_for_the_window_and_leave_within_one_more_slice() {
                 assert!(stats.quantile(0.99).is_none());
             } else {
                 assert!(left_at.is_none(), "value came back at {t}");
-                assert_eq!(stats.quantile(0.5), Some(h.layout().highest_equivalent(42_000)), "t={t}");
-                assert!((60.0..=70.0).contains(&stats.window_seconds), "{}", stats.window_seconds);
+                assert_eq!(
+                    stats.quantile(0.5),
+                    Some(h.layout().highest_equivalent(42_000)),
+                    "t={t}"
+                );
+                assert!(
+                    (60.0..=70.0).contains(&stats.window_seconds),
+                    "{}",
+                    stats.window_seconds
+                );
             }
         }
         let stayed = left_at.expect("the value never left the window") - recorded_at;
-        assert!((61..=70).contains(&stayed), "stayed {stayed} s (offset {offset})");
+        assert!(
+            (61..=70).contains(&stayed),
+            "stayed {stayed} s (offset {offset})"
+        );
     }
 }
 
@@ -88,7 +99,11 @@ fn upkeep_thread_rotates_system_clock_windows_nobody_reads() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     h.record(5);
-    assert_eq!(h.stats().count, 1, "the upkeep thread did not rotate the window");
+    assert_eq!(
+        h.stats().count,
+        1,
+        "the upkeep thread did not rotate the window"
+    );
 }
 
 #[test]
@@ -136,7 +151,10 @@ fn a_change_in_latency_shows_in_the_window_not_in_cumulative_quantiles() {
     let mut snap = Snapshot::default();
     h.cumulative(&mut snap);
     let cumulative_p50 = snap.value_at_quantile(0.5).unwrap();
-    assert!(cumulative_p50 < 1_010_000, "cumulative p50 {cumulative_p50}");
+    assert!(
+        cumulative_p50 < 1_010_000,
+        "cumulative p50 {cumulative_p50}"
+    );
 }
 
 #[test]
@@ -177,11 +195,25 @@ fn registry_upkeep_rotates_windows_nobody_reads() {
 
 #[test]
 fn invalid_windows_and_quantiles_are_refused_clearly() {
-    let e = Histogram::builder().window(Duration::from_secs(60), 7).build().unwrap_err();
+    let e = Histogram::builder()
+        .window(Duration::from_secs(60), 7)
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("slice"), "{e}");
-    let e = Histogram::builder().window(Duration::ZERO, 1).build().unwrap_err();
+    let e = Histogram::builder()
+        .window(Duration::ZERO, 1)
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("invalid window"), "{e}");
-    let e = Histogram::builder().quantiles(vec![0.5, 99.0]).build().unwrap_err();
+    let e = Histogram::builder()
+        .quantiles(vec![0.5, 99.0])
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("0.99"), "{e}");
-    assert!(Histogram::builder().quantiles(vec![f64::NAN]).build().is_err());
+    assert!(
+        Histogram::builder()
+            .quantiles(vec![f64::NAN])
+            .build()
+            .is_err()
+    );
 }
