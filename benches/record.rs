@@ -123,8 +123,7 @@ fn peers(threads: usize) -> Vec<Shared> {
             drain: {
                 let s = hdr_sync.clone();
                 Box::new(move || {
-                    let _ = s
-                        .lock()
+                    s.lock()
                         .unwrap()
                         .refresh_timeout(Duration::from_millis(100));
                 })

@@ -24,3 +24,8 @@ pub use registry::{
 };
 pub use snapshot::Snapshot;
 pub use stats::{QuantileValue, Stats};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,19 +1,19 @@
-//! A point-in-time copy of a histogram's counts, and everything computed
-//! from it: count, sum, min, max, mean, quantiles, cumulative buckets.
-//!
-//! A [`Snapshot`] is a reusable buffer: fill it again and again with
-//! [`Histogram::cumulative`](crate::Histogram::cumulative) or
-//! [`Histogram::window`](crate::Histogram::window); it only allocates when
-//! it first meets a layout.
-//!
-//! Quantiles follow `hdrhistogram::Histogram::value_at_quantile`: the
-//! reported value is the highest value equivalent to the nearest-rank
-//! sample, so it is never below the exact quantile and above it by less
-//! than [`relative_error`](Snapshot::relative_error).
+//! [`Snapshot`]: a point-in-time copy of a histogram's counts.
 
 use crate::layout::{Layout, PAGE_LEN};
 
-/// Counts copied out of a histogram; see the [module docs](self).
+/// A point-in-time copy of a histogram's counts, and everything computed
+/// from it: count, sum, min, max, mean, quantiles, cumulative buckets.
+///
+/// A [`Snapshot`] is a reusable buffer: fill it again and again with
+/// [`Histogram::cumulative`](crate::Histogram::cumulative) or
+/// [`Histogram::window`](crate::Histogram::window); it only allocates when
+/// it first meets a layout.
+///
+/// Quantiles follow `hdrhistogram::Histogram::value_at_quantile`: the
+/// reported value is the highest value equivalent to the nearest-rank
+/// sample, so it is never below the exact quantile and above it by less
+/// than [`relative_error`](Snapshot::relative_error).
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     layout: Layout,
