@@ -72,6 +72,18 @@ pub enum RegistryError {
     /// The same label name appears twice in one label set.
     #[error("label {0:?} is given twice: each label name may appear once per series")]
     DuplicateLabel(String),
+    /// A new metric name would exceed the registry's limit on metric names.
+    #[error(
+        "metric {name:?} not created: the registry already holds {limit} metric names; \
+         metric names should be fixed strings (put variable parts in label values), \
+         or raise RegistryBuilder::max_metrics"
+    )]
+    TooManyMetrics {
+        /// The refused metric name.
+        name: String,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 /// A float value that could not be recorded as given.

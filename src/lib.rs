@@ -20,7 +20,8 @@ pub use error::{BuildError, RecordError, RegistryError};
 pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use layout::Layout;
 pub use registry::{
-    DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry, RegistryBuilder, SeriesId,
+    DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry,
+    RegistryBuilder, SeriesId,
 };
 pub use snapshot::Snapshot;
 pub use stats::{QuantileValue, Stats};

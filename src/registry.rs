@@ -7,13 +7,21 @@
 //!   labels (no allocation) and looks the series up under a read lock.
 //! * Label order does not matter: `[("a", "1"), ("b", "2")]` and
 //!   `[("b", "2"), ("a", "1")]` are the same series.
-//! * Cardinality: each metric holds at most `cap` label sets (1000 unless
-//!   configured). Past it, a new label set is folded into the metric's one
-//!   overflow series, whose every label value is [`OVERFLOW_VALUE`], and
-//!   counted in [`Registry::overflow_total`] (exported as
+//! * Cardinality, in three bounds, all on the slow path of a new label set:
+//!   - a label can be capped in distinct values per metric
+//!     ([`RegistryBuilder::label_cap`], e.g. 100 routes): a value past the
+//!     cap becomes [`OVERFLOW_VALUE`] for that label only, the other labels
+//!     keep theirs;
+//!   - each metric holds at most `cap` label sets (1000 unless configured).
+//!     Past it, a new label set is folded into the metric's one overflow
+//!     series, whose every label value is [`OVERFLOW_VALUE`];
+//!   - at most [`DEFAULT_MAX_METRICS`] metric names (configurable); a new
+//!     name past it is an error, since names should be fixed strings.
+//!
+//!   Each fold is counted in [`Registry::overflow_total`] (exported as
 //!   `tailwatch_series_overflow_total`). Nothing is dropped: the values are
-//!   recorded in the overflow series. A metric never has more than
-//!   `cap + 1` series, whatever the traffic.
+//!   recorded in the series they were folded into. A metric never has more
+//!   than `cap + 1` series, whatever the traffic.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -28,6 +36,8 @@ use crate::histogram::{Histogram, HistogramBuilder};
 pub const OVERFLOW_VALUE: &str = "__overflow__";
 /// Label sets per metric unless configured otherwise.
 pub const DEFAULT_SERIES_CAP: usize = 1000;
+/// Metric names per registry unless configured otherwise.
+pub const DEFAULT_MAX_METRICS: usize = 10_000;
 
 /// A label: `(name, value)`.
 pub type Label<'a> = (&'a str, &'a str);
@@ -156,6 +166,10 @@ struct Family {
     live: usize,
     overflow: Option<Histogram>,
     folded: u64,
+    /// Distinct values seen, for the labels that have a cap.
+    values: HashMap<Box<str>, hashbrown::HashSet<Box<str>>>,
+    /// Every series of the metric, for the aggregated figures.
+    members: Vec<Histogram>,
 }
 
 /// Cardinality and data-quality figures of one metric (the registry's
@@ -168,8 +182,12 @@ pub struct FamilyInfo {
     pub series: usize,
     /// The cap on label sets.
     pub cap: usize,
-    /// Label-set resolutions folded into the overflow series.
+    /// Label-set resolutions folded into an overflow series or value.
     pub overflow_total: u64,
+    /// Values clamped to the range, over all the metric's series.
+    pub clamped: u64,
+    /// Values refused (NaN), over all the metric's series.
+    pub rejected: u64,
 }
 
 /// Settings for a [`Registry`].
@@ -186,6 +204,8 @@ pub struct FamilyInfo {
 pub struct RegistryBuilder {
     defaults: HistogramBuilder,
     cap: Option<usize>,
+    max_metrics: Option<usize>,
+    label_caps: HashMap<String, usize>,
     metrics: HashMap<String, (HistogramBuilder, Option<usize>)>,
 }
 
@@ -201,6 +221,21 @@ impl RegistryBuilder {
     #[must_use]
     pub fn series_cap(mut self, cap: usize) -> Self {
         self.cap = Some(cap);
+        self
+    }
+
+    /// Caps the distinct values of label `label` in each metric at `cap`;
+    /// further values are recorded as [`OVERFLOW_VALUE`] for that label.
+    #[must_use]
+    pub fn label_cap(mut self, label: &str, cap: usize) -> Self {
+        self.label_caps.insert(label.to_owned(), cap);
+        self
+    }
+
+    /// The limit on metric names (default [`DEFAULT_MAX_METRICS`]).
+    #[must_use]
+    pub fn max_metrics(mut self, limit: usize) -> Self {
+        self.max_metrics = Some(limit);
         self
     }
 
@@ -227,7 +262,7 @@ impl RegistryBuilder {
             }
             families.insert(name, Family::new(template, cap));
         }
-        if cap == 0 {
+        if cap == 0 || self.label_caps.values().any(|&c| c == 0) {
             return Err(BuildError::ZeroCap);
         }
         Ok(Registry {
@@ -237,6 +272,8 @@ impl RegistryBuilder {
                 families: Mutex::new(families),
                 defaults: self.defaults,
                 cap,
+                max_metrics: self.max_metrics.unwrap_or(DEFAULT_MAX_METRICS),
+                label_caps: self.label_caps,
             }),
         })
     }
@@ -250,6 +287,8 @@ impl Family {
             live: 0,
             overflow: None,
             folded: 0,
+            values: HashMap::new(),
+            members: Vec::new(),
         }
     }
 }
@@ -279,6 +318,8 @@ struct Inner {
     families: Mutex<HashMap<String, Family>>,
     defaults: HistogramBuilder,
     cap: usize,
+    max_metrics: usize,
+    label_caps: HashMap<String, usize>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -358,16 +399,10 @@ impl Registry {
             name,
             labels,
         };
-        if let Some(h) = self
-            .inner
-            .series
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&lookup)
-        {
-            return Ok(h.clone());
+        match self.get(&lookup) {
+            Some(h) => Ok(h),
+            None => self.resolve(lookup),
         }
-        self.resolve(lookup)
     }
 
     /// Slow path: validate, then create under the family lock.
@@ -390,26 +425,44 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         // Another thread may have created it meanwhile.
-        if let Some(h) = self
-            .inner
-            .series
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&lookup)
-        {
-            return Ok(h.clone());
+        if let Some(h) = self.get(&lookup) {
+            return Ok(h);
+        }
+        if !families.contains_key(lookup.name) && families.len() >= self.inner.max_metrics {
+            return Err(RegistryError::TooManyMetrics {
+                name: lookup.name.to_owned(),
+                limit: self.inner.max_metrics,
+            });
         }
         let family = families
             .entry(lookup.name.to_owned())
             .or_insert_with(|| Family::new(self.inner.defaults.clone(), self.inner.cap));
+
+        // Per-label caps: a value past its label's cap becomes the overflow value.
+        let mut hash = lookup.hash;
+        if self.cap_label_values(family, &mut labels) {
+            family.folded += 1;
+            let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+            hash = self.hash(lookup.name, &pairs);
+            let capped = Lookup {
+                hash,
+                name: lookup.name,
+                labels: &pairs,
+            };
+            if let Some(h) = self.get(&capped) {
+                return Ok(h);
+            }
+        }
+
         if family.live < family.cap {
             let histogram = self.new_histogram(&family.template);
             let id = SeriesId {
                 name: lookup.name.into(),
                 labels: labels.into(),
             };
-            self.insert(lookup.hash, id, histogram.clone());
+            self.insert(hash, id, histogram.clone());
             family.live += 1;
+            family.members.push(histogram.clone());
             return Ok(histogram);
         }
         family.folded += 1;
@@ -429,7 +482,38 @@ impl Registry {
         };
         self.insert(hash, id, histogram.clone());
         family.overflow = Some(histogram.clone());
+        family.members.push(histogram.clone());
         Ok(histogram)
+    }
+
+    fn get(&self, lookup: &Lookup<'_, '_>) -> Option<Histogram> {
+        let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+        series.get(lookup).cloned()
+    }
+
+    /// Replaces label values past their label's cap by the overflow value;
+    /// returns whether any was replaced.
+    fn cap_label_values(&self, family: &mut Family, labels: &mut [(Box<str>, Box<str>)]) -> bool {
+        let mut replaced = false;
+        for (k, v) in labels.iter_mut() {
+            let Some(&cap) = self.inner.label_caps.get(&**k) else {
+                continue;
+            };
+            if **v == *OVERFLOW_VALUE {
+                continue;
+            }
+            let seen = family.values.entry(k.clone()).or_default();
+            if seen.contains(&**v) {
+                continue;
+            }
+            if seen.len() < cap {
+                seen.insert(v.clone());
+            } else {
+                *v = OVERFLOW_VALUE.into();
+                replaced = true;
+            }
+        }
+        replaced
     }
 
     fn new_histogram(&self, template: &HistogramBuilder) -> Histogram {
@@ -496,6 +580,8 @@ fn info(name: &str, f: &Family) -> FamilyInfo {
         series: f.live + usize::from(f.overflow.is_some()),
         cap: f.cap,
         overflow_total: f.folded,
+        clamped: f.members.iter().map(Histogram::clamped).sum(),
+        rejected: f.members.iter().map(Histogram::rejected).sum(),
     }
 }
 
@@ -595,6 +681,58 @@ mod tests {
         );
         assert_eq!(r.overflow_total("m"), 7);
         assert_eq!(r.overflow_total("unknown"), 0);
+    }
+
+    #[test]
+    fn label_cap_folds_only_that_label() {
+        let r = Registry::builder().label_cap("route", 2).build().unwrap();
+        for route in ["/a", "/b", "/c", "/d", "/a"] {
+            for method in ["GET", "POST"] {
+                r.record("http", &[("route", route), ("method", method)], 1)
+                    .unwrap();
+            }
+        }
+        let get = r
+            .histogram("http", &[("route", OVERFLOW_VALUE), ("method", "GET")])
+            .unwrap();
+        assert_eq!(get.stats().total_count, 2, "/c and /d folded, method kept");
+        assert_eq!(
+            r.histogram("http", &[("route", "/a"), ("method", "POST")])
+                .unwrap()
+                .stats()
+                .total_count,
+            2
+        );
+        let f = r.family("http").unwrap();
+        assert_eq!(f.series, 6); // {/a,/b,overflow} × {GET,POST}
+        // /c and /d past the cap, each with GET and POST: four folds.
+        assert_eq!(f.overflow_total, 4);
+        assert_eq!(
+            Registry::builder().label_cap("x", 0).build().unwrap_err(),
+            BuildError::ZeroCap
+        );
+    }
+
+    #[test]
+    fn metric_names_are_bounded_with_a_clear_error() {
+        let r = Registry::builder().max_metrics(2).build().unwrap();
+        r.record("a", &[], 1).unwrap();
+        r.record("b", &[], 1).unwrap();
+        let e = r.record("c", &[], 1).unwrap_err();
+        assert!(matches!(e, RegistryError::TooManyMetrics { limit: 2, .. }));
+        assert!(e.to_string().contains("label values"), "{e}");
+        r.record("a", &[("x", "1")], 1).unwrap(); // existing names still work
+    }
+
+    #[test]
+    fn families_report_clamped_and_rejected() {
+        let r = Registry::new();
+        let h = r.histogram("m", &[("a", "1")]).unwrap();
+        h.record(u64::MAX);
+        let _ = h.record_scaled(f64::NAN, 1.0);
+        r.histogram("m", &[("a", "2")]).unwrap().record(u64::MAX);
+        let f = r.family("m").unwrap();
+        assert_eq!((f.clamped, f.rejected), (2, 1));
     }
 
     #[test]
