@@ -316,6 +316,71 @@ fn record_by_name(c: &mut Criterion) {
     group.finish();
 }
 
+/// Two threads recording by name into the same series.
+fn record_by_name_2_threads(c: &mut Criterion) {
+    let ns = Arc::new(values_ns());
+    let s = Arc::new(values_s(&ns));
+    let mut group = c.benchmark_group("record_by_name_2_threads");
+    group.throughput(Throughput::Elements(2));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    fn two<F: Fn(usize) + Sync>(iters: u64, f: F) -> Duration {
+        let barrier = Barrier::new(2);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|t| {
+                    let (f, barrier) = (&f, &barrier);
+                    scope.spawn(move || {
+                        for i in 0..VALUES {
+                            f(i);
+                        }
+                        barrier.wait();
+                        let start = Instant::now();
+                        for i in 0..iters as usize {
+                            f(i.wrapping_mul(31).wrapping_add(t));
+                        }
+                        start.elapsed()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .max()
+                .unwrap()
+        })
+    }
+    let registry = Registry::new();
+    group.bench_function("tailwatch", |b| {
+        b.iter_custom(|iters| {
+            two(iters, |i| {
+                registry
+                    .record(
+                        "db_query_duration_seconds",
+                        &[("table", black_box("users")), ("op", "select")],
+                        ns[i & (VALUES - 1)],
+                    )
+                    .unwrap()
+            })
+        })
+    });
+    let prom = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("db_query_duration_seconds", "bench")
+            .buckets(OTEL_BUCKETS.to_vec()),
+        &["table", "op"],
+    )
+    .unwrap();
+    group.bench_function("prometheus", |b| {
+        b.iter_custom(|iters| {
+            two(iters, |i| {
+                prom.with_label_values(&[black_box("users"), "select"])
+                    .observe(s[i & (VALUES - 1)])
+            })
+        })
+    });
+    group.finish();
+}
+
 /// Snapshot + p50/p95/p99 of 200 busy series.
 fn snapshot_200(c: &mut Criterion) {
     const SERIES: usize = 200;
@@ -412,6 +477,7 @@ criterion_group!(
     record_1_thread,
     record_2_threads,
     record_by_name,
+    record_by_name_2_threads,
     snapshot_200
 );
 criterion_main!(benches);

@@ -21,7 +21,7 @@ pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use layout::Layout;
 pub use registry::{
     DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry,
-    RegistryBuilder, SeriesId,
+    RegistryBuilder, SeriesId, THREAD_CACHE_SLOTS,
 };
 pub use snapshot::Snapshot;
 pub use stats::{QuantileValue, Stats};

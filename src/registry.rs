@@ -105,7 +105,9 @@ impl Hash for Lookup<'_, '_> {
 impl Equivalent<Key> for Lookup<'_, '_> {
     fn equivalent(&self, key: &Key) -> bool {
         let stored = &key.id.labels;
-        if key.hash != self.hash || *key.id.name != *self.name || stored.len() != self.labels.len()
+        if key.hash != self.hash
+            || !same(&key.id.name, self.name)
+            || stored.len() != self.labels.len()
         {
             return false;
         }
@@ -113,29 +115,48 @@ impl Equivalent<Key> for Lookup<'_, '_> {
         if stored
             .iter()
             .zip(self.labels)
-            .all(|((k, v), (lk, lv))| **k == **lk && **v == **lv)
+            .all(|((k, v), (lk, lv))| same(k, lk) && same(v, lv))
         {
             return true;
         }
         // Any order: every given label must hit a distinct stored one (so a
         // lookup that repeats a label cannot match).
-        if stored.len() > 64 {
-            return self.labels.iter().all(|(k, v)| key.id.label(k) == Some(*v))
-                && stored.iter().all(|(k, v)| {
-                    self.labels
-                        .iter()
-                        .any(|(lk, lv)| **k == **lk && **v == **lv)
-                });
-        }
-        let mut hit = 0_u64;
+        let mut hit = 0_u128;
         for (k, v) in self.labels {
-            match stored.binary_search_by(|(sk, _)| (**sk).cmp(k)) {
-                Ok(i) if *stored[i].1 == **v => hit |= 1 << i,
+            match stored.iter().position(|(sk, _)| same(sk, k)) {
+                Some(i) if i < 128 && same(&stored[i].1, v) => hit |= 1 << i,
+                Some(i) if i >= 128 && same(&stored[i].1, v) => {}
                 _ => return false,
             }
         }
-        hit.count_ones() as usize == stored.len()
+        if stored.len() <= 128 {
+            return hit.count_ones() as usize == stored.len();
+        }
+        // Beyond 128 labels, check the other direction too.
+        stored.iter().all(|(k, v)| {
+            self.labels
+                .iter()
+                .any(|(lk, lv)| same(k, lk) && same(v, lv))
+        })
     }
+}
+
+/// String equality without an out-of-line `memcmp` call: label names and
+/// values are short, and most mismatches differ in length.
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map_or(0, u64::from_ne_bytes);
+    (&mut ca).zip(&mut cb).all(|(x, y)| word(x) == word(y))
+        && ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .all(|(x, y)| x == y)
 }
 
 /// The map hashes keys by their precomputed hash.
@@ -157,6 +178,23 @@ impl Hasher for PassThrough {
 }
 
 type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
+
+/// Slots of the per-thread cache of [`Registry::record`].
+pub const THREAD_CACHE_SLOTS: usize = 64;
+
+/// A series a thread resolved by name, for [`Registry::record`].
+struct Cached {
+    registry: u64,
+    key: Key,
+    histogram: Histogram,
+}
+
+thread_local! {
+    static THREAD_CACHE: std::cell::RefCell<Vec<Option<Cached>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Distinguishes registries in the thread caches (addresses can be reused).
+static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Per-metric bookkeeping, touched only when a label set is new.
 #[derive(Debug)]
@@ -267,6 +305,7 @@ impl RegistryBuilder {
         }
         Ok(Registry {
             inner: Arc::new(Inner {
+                id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 hasher: foldhash::fast::RandomState::default(),
                 series: RwLock::new(SeriesMap::default()),
                 families: Mutex::new(families),
@@ -313,6 +352,7 @@ pub struct Registry {
 }
 
 struct Inner {
+    id: u64,
     hasher: foldhash::fast::RandomState,
     series: RwLock<SeriesMap>,
     families: Mutex<HashMap<String, Family>>,
@@ -364,6 +404,12 @@ impl Registry {
     /// # Errors
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated (checked only when the series is new).
+    ///
+    /// Each thread keeps the last series it resolved in each of
+    /// [`THREAD_CACHE_SLOTS`] slots (by hash), so repeated calls take no
+    /// lock and touch no shared cache line; a miss takes the registry's
+    /// read lock. Label sets folded into an overflow series are never
+    /// cached, so every such call is counted.
     #[inline]
     pub fn record(
         &self,
@@ -376,14 +422,64 @@ impl Registry {
             name,
             labels,
         };
-        {
-            let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(h) = series.get(&lookup) {
-                h.record(value);
-                return Ok(());
-            }
+        let slot = (lookup.hash as usize) % THREAD_CACHE_SLOTS;
+        let id = self.inner.id;
+        let hit = THREAD_CACHE
+            .try_with(|cache| {
+                let Ok(cache) = cache.try_borrow() else {
+                    return false;
+                };
+                match cache.get(slot) {
+                    Some(Some(e)) if e.registry == id && lookup.equivalent(&e.key) => {
+                        e.histogram.record(value);
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .unwrap_or(false);
+        if hit {
+            return Ok(());
         }
-        self.resolve(lookup)?.record(value);
+        self.record_slow(lookup, slot, value)
+    }
+
+    #[cold]
+    fn record_slow(
+        &self,
+        lookup: Lookup<'_, '_>,
+        slot: usize,
+        value: u64,
+    ) -> Result<(), RegistryError> {
+        let found = {
+            let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+            series.get_key_value(&lookup).map(|(k, h)| {
+                h.record(value);
+                let key = Key {
+                    hash: k.hash,
+                    id: k.id.clone(),
+                };
+                (key, h.clone())
+            })
+        };
+        let Some((key, histogram)) = found else {
+            self.resolve(lookup)?.record(value);
+            return Ok(());
+        };
+        // Only exact matches are cached: a folded label set keeps taking
+        // this path, so each of its calls is counted.
+        let _ = THREAD_CACHE.try_with(|cache| {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                if cache.is_empty() {
+                    cache.resize_with(THREAD_CACHE_SLOTS, || None);
+                }
+                cache[slot] = Some(Cached {
+                    registry: self.inner.id,
+                    key,
+                    histogram,
+                });
+            }
+        });
         Ok(())
     }
 
@@ -733,6 +829,60 @@ mod tests {
         r.histogram("m", &[("a", "2")]).unwrap().record(u64::MAX);
         let f = r.family("m").unwrap();
         assert_eq!((f.clamped, f.rejected), (2, 1));
+    }
+
+    #[test]
+    fn thread_cache_never_confuses_registries_or_label_sets() {
+        let (a, b) = (Registry::new(), Registry::new());
+        for _ in 0..3 {
+            a.record("m", &[("k", "1")], 1).unwrap();
+            b.record("m", &[("k", "1")], 1).unwrap();
+            b.record("m", &[("k", "1")], 1).unwrap();
+        }
+        assert_eq!(
+            a.histogram("m", &[("k", "1")]).unwrap().stats().total_count,
+            3
+        );
+        assert_eq!(
+            b.histogram("m", &[("k", "1")]).unwrap().stats().total_count,
+            6
+        );
+        // Many label sets share the 64 slots: each still lands in its own series.
+        for round in 0..3 {
+            for i in 0..500 {
+                a.record("n", &[("i", &i.to_string())], round).unwrap();
+            }
+        }
+        for i in [0, 63, 64, 499] {
+            let h = a.histogram("n", &[("i", &i.to_string())]).unwrap();
+            assert_eq!(h.stats().total_count, 3, "label set {i}");
+        }
+    }
+
+    #[test]
+    fn overflowed_label_sets_are_counted_on_every_call() {
+        let r = Registry::builder().series_cap(1).build().unwrap();
+        for _ in 0..5 {
+            r.record("m", &[("k", "a")], 1).unwrap();
+            r.record("m", &[("k", "b")], 1).unwrap();
+        }
+        assert_eq!(r.overflow_total("m"), 5);
+    }
+
+    #[test]
+    fn same_agrees_with_string_equality() {
+        let base = "abcdefghijklmnopqrstuvwxyz0123456789";
+        for len in 0..base.len() {
+            let a = &base[..len];
+            assert!(same(a, a));
+            assert!(!same(a, &base[..len + 1]));
+            for pos in 0..len {
+                let mut b = a.to_owned().into_bytes();
+                b[pos] = b'#';
+                let b = String::from_utf8(b).unwrap();
+                assert_eq!(same(a, &b), a == b, "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
