@@ -80,44 +80,34 @@ fn two_writers(values: &[Vec<u64>; 2], record: impl Fn(usize, u64) + Sync, each_
     }
 }
 
-#[test]
-fn memory_per_busy_series() {
-    let values = [latencies(1), latencies(2)];
-
-    // Warm up what is per process or per reading thread, not per series:
-    // the rotation scratch buffer, thread-slot bookkeeping, rand tables.
-    {
-        let clock = ManualClock::new();
-        let h = Histogram::builder()
-            .clock(Arc::new(clock.clone()))
-            .build()
-            .unwrap();
-        two_writers(
-            &values,
-            |_, v| h.record(v),
-            || {
-                clock.advance(Duration::from_secs(1));
-                let _ = h.stats();
-            },
-        );
-    }
-
-    // tailwatch: one series, written by two threads, window rotated every
-    // second for 90 s (more than the 60 s window + a slice).
+fn busy_series(values: &[Vec<u64>; 2]) -> Histogram {
     let clock = ManualClock::new();
-    let before = live();
     let h = Histogram::builder()
         .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
     two_writers(
-        &values,
+        values,
         |_, v| h.record(v),
         || {
             clock.advance(Duration::from_secs(1));
             h.rotate();
         },
     );
+    h
+}
+
+#[test]
+fn memory_per_busy_series() {
+    let values = [latencies(1), latencies(2)];
+
+    // Warm up what is per process or per reading thread, not per series
+    // (the rotation scratch buffer, thread-slot bookkeeping), then measure
+    // one series written by two threads, its window rotated every second
+    // for 90 s (more than the 60 s window + a slice).
+    drop(busy_series(&values));
+    let before = live();
+    let h = busy_series(&values);
     let stats = h.stats();
     let tailwatch = live() - before;
     assert_eq!(stats.total_count, 2 * (PER_THREAD / 90 * 90) as u64);
@@ -152,7 +142,7 @@ fn memory_per_busy_series() {
     // series: what a series costs before it is busy.
     let before = live();
     let idle = Histogram::builder()
-        .clock(Arc::new(clock.clone()))
+        .clock(Arc::new(ManualClock::new()))
         .build()
         .unwrap();
     idle.record(1_000_000);
