@@ -394,6 +394,7 @@ impl Histogram {
         }
     }
 
+    /// Fills `snap` with the cumulative counts.
     fn read_counts(&self, reader: &mut Reader, snap: &mut Snapshot, now: Option<u64>) {
         snap.clear(self.layout());
         let (dense, touched) = snap.parts_mut();
@@ -403,15 +404,19 @@ impl Histogram {
             .add_into(dense, touched)
             .max(reader.last_sum);
         reader.last_sum = sum;
-        match now {
-            None => snap.set_totals(sum, None),
-            Some(now) => {
-                let w = &reader.window;
-                w.base.subtract_from(dense);
-                let span = now.saturating_sub(w.base_ns);
-                snap.set_totals(sum.wrapping_sub(w.base.sum), Some(span));
-            }
+        snap.set_totals(sum, None);
+        if let Some(now) = now {
+            Self::to_window(reader, snap, now);
         }
+    }
+
+    /// Turns a cumulative snapshot into the window's: subtracts the base.
+    fn to_window(reader: &Reader, snap: &mut Snapshot, now: u64) {
+        let w = &reader.window;
+        let sum = snap.sum().wrapping_sub(w.base.sum);
+        let (dense, _) = snap.parts_mut();
+        w.base.subtract_from(dense);
+        snap.set_totals(sum, Some(now.saturating_sub(w.base_ns)));
     }
 
     /// Statistics of the window (count, rate, min, mean, max, the
@@ -430,13 +435,7 @@ impl Histogram {
             Self::rotate_locked(&self.inner, &mut reader, now);
             self.read_counts(&mut reader, snap, None);
             let totals = (snap.count(), snap.sum());
-            let w = &reader.window;
-            let (dense, _) = snap.parts_mut();
-            w.base.subtract_from(dense);
-            snap.set_totals(
-                totals.1.wrapping_sub(w.base.sum),
-                Some(now.saturating_sub(w.base_ns)),
-            );
+            Self::to_window(&reader, snap, now);
             totals
         };
         let mut values = vec![None; self.inner.quantiles.len()];

@@ -113,8 +113,7 @@ impl Counts {
         };
         let index = self.layout.index_of(value);
         let slot = slot::current();
-        let pages = self.layout.pages();
-        let shard = self.shards[slot].get_or_init(|| Shard::new(pages));
+        let shard = self.shards[slot].get_or_init(|| Shard::new(self.layout.pages()));
         let page = shard.pages[index >> PAGE_BITS].get_or_init(Page::new);
         let counter = &page.counts[index & PAGE_MASK];
         if slot == SHARED_SLOT {
