@@ -48,6 +48,12 @@ pub enum BuildError {
     /// A quantile outside `0.0..=1.0` (or NaN) was configured.
     #[error("invalid quantile {0}: quantiles are fractions in 0.0..=1.0 (p99 is 0.99)")]
     InvalidQuantile(f64),
+    /// The unit scale is not a positive finite number.
+    #[error(
+        "invalid unit scale {0}: give the recorded units per base unit, a positive number \
+         (1e9 for nanoseconds reported as seconds, 1.0 for bytes)"
+    )]
+    InvalidUnitScale(f64),
     /// A cardinality cap of zero would leave no room for any series.
     #[error("invalid series cap 0: the cap on label sets per metric must be at least 1")]
     ZeroCap,

@@ -43,6 +43,7 @@ pub struct HistogramBuilder {
     quantiles: Vec<f64>,
     clock: Arc<dyn Clock>,
     system_clock: bool,
+    unit_scale: f64,
 }
 
 impl Default for HistogramBuilder {
@@ -64,7 +65,18 @@ impl HistogramBuilder {
             quantiles: DEFAULT_QUANTILES.to_vec(),
             clock: Arc::new(SystemClock),
             system_clock: true,
+            unit_scale: 1e9,
         }
+    }
+
+    /// How many recorded units make one base unit: 1e9 (the default) for
+    /// nanoseconds into seconds, 1.0 for bytes or counts. Only
+    /// [`SeriesStats`](crate::SeriesStats) and exposition use it, to report
+    /// base units; recording is always in integer units.
+    #[must_use]
+    pub fn unit_scale(mut self, units_per_base: f64) -> Self {
+        self.unit_scale = units_per_base;
+        self
     }
 
     /// The lowest discernible and the highest trackable value, in the
@@ -133,6 +145,9 @@ impl HistogramBuilder {
         if let Some(&q) = self.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
             return Err(BuildError::InvalidQuantile(q));
         }
+        if !(self.unit_scale.is_finite() && self.unit_scale > 0.0) {
+            return Err(BuildError::InvalidUnitScale(self.unit_scale));
+        }
         Ok((layout, window_ns / slices))
     }
 
@@ -155,6 +170,7 @@ impl HistogramBuilder {
                 }),
                 clock: self.clock,
                 quantiles: quantiles.into(),
+                unit_scale: self.unit_scale,
             }),
         };
         if self.system_clock {
@@ -208,6 +224,7 @@ struct Inner {
     reader: Mutex<Reader>,
     clock: Arc<dyn Clock>,
     quantiles: Box<[f64]>,
+    unit_scale: f64,
 }
 
 /// State only readers touch.
@@ -307,6 +324,11 @@ impl Histogram {
         Ok(())
     }
 
+    /// Recorded units per base unit (1e9: nanoseconds, reported as seconds).
+    pub fn unit_scale(&self) -> f64 {
+        self.inner.unit_scale
+    }
+
     /// The bucket layout (bounds, precision, error bound).
     pub fn layout(&self) -> &Layout {
         self.inner.counts.layout()
@@ -349,6 +371,18 @@ impl Histogram {
         let mut reader = self.reader();
         Self::rotate_locked(&self.inner, &mut reader, now);
         self.read_counts(&mut reader, snap, Some(now));
+    }
+
+    /// Fills `snap` with the window (as [`window`](Self::window)) and
+    /// returns the cumulative count and sum, all from one read of the counts.
+    pub fn window_with_totals(&self, snap: &mut Snapshot) -> (u64, u128) {
+        let now = self.inner.clock.now_ns();
+        let mut reader = self.reader();
+        Self::rotate_locked(&self.inner, &mut reader, now);
+        self.read_counts(&mut reader, snap, None);
+        let totals = (snap.count(), snap.sum());
+        Self::to_window(&reader, snap, now);
+        totals
     }
 
     /// Advances the window if a slice boundary has passed. Reading does
@@ -429,15 +463,7 @@ impl Histogram {
     /// [`stats`](Self::stats) reusing a snapshot buffer (no 36 KiB
     /// allocation per call when reading many series).
     pub fn stats_with(&self, snap: &mut Snapshot) -> Stats {
-        let now = self.inner.clock.now_ns();
-        let (total_count, total_sum) = {
-            let mut reader = self.reader();
-            Self::rotate_locked(&self.inner, &mut reader, now);
-            self.read_counts(&mut reader, snap, None);
-            let totals = (snap.count(), snap.sum());
-            Self::to_window(&reader, snap, now);
-            totals
-        };
+        let (total_count, total_sum) = self.window_with_totals(snap);
         let mut values = vec![None; self.inner.quantiles.len()];
         snap.quantiles_into(&self.inner.quantiles, &mut values);
         let window_seconds = snap.span_ns().unwrap_or(0) as f64 / 1e9;

@@ -3,19 +3,29 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod counter;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod facade;
 mod histogram;
 mod layout;
+mod measure;
+mod monitor;
+mod operation;
+mod outcome;
 mod registry;
 mod shard;
 mod slot;
 mod snapshot;
 mod stats;
 mod sync;
+#[cfg(feature = "tracing")]
+pub mod trace;
 mod upkeep;
 mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use counter::{Counter, Gauge};
 pub use error::{BuildError, RecordError, RegistryError};
 pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use layout::Layout;
@@ -24,7 +34,18 @@ pub use registry::{
     RegistryBuilder, SeriesId, THREAD_CACHE_SLOTS,
 };
 pub use snapshot::Snapshot;
-pub use stats::{QuantileValue, Stats};
+pub use stats::{QuantileValue, SeriesStats, Stats};
+
+#[cfg(feature = "metrics")]
+pub use facade::MetricsRecorder;
+pub use measure::{AlwaysOk, ByOutcome, Classify, Measured};
+pub use monitor::{
+    DEFAULT_MAX_OPERATIONS, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION,
+};
+pub use operation::{Ended, Operation, Timer};
+pub use outcome::Outcome;
+#[cfg(feature = "tracing")]
+pub use trace::MonitorLayer;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

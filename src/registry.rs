@@ -501,9 +501,40 @@ impl Registry {
         }
     }
 
+    /// Like [`histogram`](Self::histogram), but if the metric is new, its
+    /// series use `template` instead of the registry's defaults.
+    ///
+    /// # Errors
+    /// As [`histogram`](Self::histogram).
+    pub fn histogram_or_new_metric(
+        &self,
+        name: &str,
+        labels: &[Label<'_>],
+        template: impl FnOnce() -> HistogramBuilder,
+    ) -> Result<Histogram, RegistryError> {
+        let lookup = Lookup {
+            hash: self.hash(name, labels),
+            name,
+            labels,
+        };
+        match self.get(&lookup) {
+            Some(h) => Ok(h),
+            None => self.resolve_with(lookup, Some(Box::new(template))),
+        }
+    }
+
     /// Slow path: validate, then create under the family lock.
     #[cold]
     fn resolve(&self, lookup: Lookup<'_, '_>) -> Result<Histogram, RegistryError> {
+        self.resolve_with(lookup, None)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn resolve_with(
+        &self,
+        lookup: Lookup<'_, '_>,
+        template: Option<Box<dyn FnOnce() -> HistogramBuilder + '_>>,
+    ) -> Result<Histogram, RegistryError> {
         validate_metric_name(lookup.name)?;
         let mut labels: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(lookup.labels.len());
         for &(k, v) in lookup.labels {
@@ -530,9 +561,12 @@ impl Registry {
                 limit: self.inner.max_metrics,
             });
         }
-        let family = families
-            .entry(lookup.name.to_owned())
-            .or_insert_with(|| Family::new(self.inner.defaults.clone(), self.inner.cap));
+        let family = families.entry(lookup.name.to_owned()).or_insert_with(|| {
+            let template = template.map_or_else(|| self.inner.defaults.clone(), |t| t());
+            // An invalid template falls back to the defaults.
+            let template = if template.validate().is_ok() { template } else { self.inner.defaults.clone() };
+            Family::new(template, self.inner.cap)
+        });
 
         // Per-label caps: a value past its label's cap becomes the overflow value.
         let mut hash = lookup.hash;

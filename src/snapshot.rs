@@ -75,6 +75,29 @@ impl Snapshot {
             .fold(0, u64::wrapping_add);
     }
 
+    /// Adds `other`'s counts and sum to this snapshot (the span becomes the
+    /// longer of the two). Returns `false`, changing nothing, when the
+    /// layouts differ.
+    pub fn merge(&mut self, other: &Snapshot) -> bool {
+        if self.layout != other.layout {
+            return false;
+        }
+        for p in touched_pages(&other.touched) {
+            let (dst, src) = (
+                &mut self.counts[p * PAGE_LEN..(p + 1) * PAGE_LEN],
+                &other.counts[p * PAGE_LEN..(p + 1) * PAGE_LEN],
+            );
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = d.wrapping_add(*s);
+            }
+            self.touched[p / 64] |= 1 << (p % 64);
+        }
+        self.count = self.count.wrapping_add(other.count);
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.span_ns = self.span_ns.max(other.span_ns);
+        true
+    }
+
     /// The layout of the histogram this snapshot was taken from.
     pub fn layout(&self) -> &Layout {
         &self.layout

@@ -61,3 +61,49 @@ impl Stats {
             .and_then(|v| v.value)
     }
 }
+
+/// Statistics of one series in base units (seconds for durations), as
+/// [`Monitor::stats`](crate::Monitor::stats) returns them and `/stats`
+/// serves them.
+///
+/// For an operation, the series is all of its outcomes: `count` includes
+/// errors and cancellations, `errors` and `cancelled` count those, and the
+/// latency figures (`min` … `p99`) are over the calls that finished (`ok`
+/// and `error`; a cancelled call has no complete latency). Window figures
+/// cover `window_seconds`; latency figures are `None` when the window holds
+/// no finished call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesStats {
+    /// Metric name (`operation_duration_seconds` for operations).
+    pub name: String,
+    /// Labels identifying the series (`operation` for operations).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Calls (values) in the window.
+    pub count: u64,
+    /// `count` per second over the window.
+    pub rate_per_second: f64,
+    /// Calls that ended in error in the window.
+    pub errors: u64,
+    /// Calls cancelled in the window.
+    pub cancelled: u64,
+    /// `errors / count`; `None` when `count` is 0.
+    pub error_ratio: Option<f64>,
+    /// Smallest latency (value).
+    pub min: Option<f64>,
+    /// Mean latency (exact).
+    pub mean: Option<f64>,
+    /// Largest latency.
+    pub max: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// Time the window covers.
+    pub window_seconds: f64,
+    /// Bound of the relative error of min, max and quantiles.
+    pub relative_error: f64,
+    /// Calls (values) since start.
+    pub total_count: u64,
+}

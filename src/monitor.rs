@@ -1,0 +1,364 @@
+//! [`Monitor`]: measure operations by name, read their statistics.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::counter::Gauge;
+use crate::error::BuildError;
+use crate::histogram::{Histogram, HistogramBuilder};
+use crate::measure::{AlwaysOk, ByOutcome, Measured};
+use crate::operation::{Ended, Operation, OperationInner, Timer};
+use crate::outcome::Outcome;
+use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder};
+use crate::snapshot::Snapshot;
+use crate::stats::SeriesStats;
+
+/// The histogram of operation latencies (`operation`, `outcome` labels).
+pub const OPERATION_DURATION: &str = "operation_duration_seconds";
+/// The gauge of operations in flight (`operation` label).
+pub const OPERATION_ACTIVE: &str = "operation_active";
+/// Operations per monitor unless configured otherwise.
+pub const DEFAULT_MAX_OPERATIONS: usize = 1000;
+
+/// Settings for a [`Monitor`].
+///
+/// ```
+/// use tailwatch::{Monitor, Registry};
+/// let monitor = Monitor::builder()
+///     .max_operations(200)
+///     .registry(Registry::builder().series_cap(500))
+///     .build()?;
+/// # Ok::<(), tailwatch::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MonitorBuilder {
+    registry: RegistryBuilder,
+    max_operations: Option<usize>,
+    operations: Option<HistogramBuilder>,
+}
+
+impl MonitorBuilder {
+    /// The registry settings (caps, histogram defaults) of the monitor's
+    /// registry. The monitor sets the cap of [`OPERATION_DURATION`] itself
+    /// (three outcomes per operation).
+    #[must_use]
+    pub fn registry(mut self, registry: RegistryBuilder) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The most distinct operation names (default
+    /// [`DEFAULT_MAX_OPERATIONS`]); further names are measured as the
+    /// operation `__overflow__` and counted in
+    /// [`Monitor::operations_folded`].
+    #[must_use]
+    pub fn max_operations(mut self, max: usize) -> Self {
+        self.max_operations = Some(max);
+        self
+    }
+
+    /// Histogram settings for operation latencies (range, precision,
+    /// window); nanoseconds, reported in seconds.
+    #[must_use]
+    pub fn operation_histograms(mut self, histogram: HistogramBuilder) -> Self {
+        self.operations = Some(histogram);
+        self
+    }
+
+    /// Builds the monitor.
+    ///
+    /// # Errors
+    /// [`BuildError`] for invalid registry or histogram settings, or a zero cap.
+    pub fn build(self) -> Result<Monitor, BuildError> {
+        let max_operations = self.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS);
+        if max_operations == 0 {
+            return Err(BuildError::ZeroCap);
+        }
+        let histograms = self.operations.unwrap_or_default();
+        let registry = self
+            .registry
+            .metric(
+                OPERATION_DURATION,
+                histograms,
+                Some(3 * max_operations.saturating_add(1)),
+            )
+            .build()?;
+        let monitor = Monitor {
+            inner: Arc::new(MonitorInner {
+                registry,
+                operations: RwLock::new(hashbrown::HashMap::new()),
+                max_operations,
+                folded: AtomicU64::new(0),
+                #[cfg(feature = "metrics")]
+                facade: crate::facade::Store::default(),
+            }),
+        };
+        // Create the overflow operation now: the metric then exists, so no
+        // later operation can be refused by the registry's metric limit.
+        monitor.create(OVERFLOW_VALUE);
+        Ok(monitor)
+    }
+}
+
+pub(crate) struct MonitorInner {
+    pub(crate) registry: Registry,
+    operations: RwLock<hashbrown::HashMap<Box<str>, Operation>>,
+    max_operations: usize,
+    folded: AtomicU64,
+    #[cfg(feature = "metrics")]
+    pub(crate) facade: crate::facade::Store,
+}
+
+/// Measures operations by name and reports their statistics; cheap to
+/// clone (an `Arc`), one per process or as many as you like.
+///
+/// Every entry point records into `operation_duration_seconds{operation,
+/// outcome}` (outcome `ok`, `error` or `cancelled`) and keeps
+/// `operation_active{operation}`; see [`Operation`] for exactly what is
+/// measured. Name lookups cost a hash and a read lock; in hot loops,
+/// resolve an [`Operation`] once with [`operation`](Self::operation).
+///
+/// ```
+/// use tailwatch::Monitor;
+/// # async fn fetch_user(id: u32) -> Result<String, std::io::Error> { Ok("ann".into()) }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let monitor = Monitor::new();
+/// let user = monitor.measure("db.get_user", fetch_user(7)).await?;
+///
+/// let stats = monitor.stats("db.get_user").unwrap();
+/// assert_eq!((stats.count, stats.errors), (1, 0));
+/// println!("p99 {:?} s over {:.0} s", stats.p99, stats.window_seconds);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Monitor {
+    pub(crate) inner: Arc<MonitorInner>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("operations", &self.read_operations().len())
+            .field("max_operations", &self.inner.max_operations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Monitor {
+    /// A monitor with default settings.
+    pub fn new() -> Self {
+        match MonitorBuilder::default().build() {
+            Ok(m) => m,
+            Err(_) => unreachable!("the default settings are valid"),
+        }
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> MonitorBuilder {
+        MonitorBuilder::default()
+    }
+
+    /// The registry holding the monitor's series (for exposition, or to
+    /// add histograms of your own).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn read_operations(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, hashbrown::HashMap<Box<str>, Operation>> {
+        self.inner.operations.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle of operation `name`, created on first use. Past
+    /// [`MonitorBuilder::max_operations`] names, the `__overflow__` operation.
+    pub fn operation(&self, name: &str) -> Operation {
+        if let Some(op) = self.read_operations().get(name) {
+            return op.clone();
+        }
+        self.create(name)
+    }
+
+    #[cold]
+    fn create(&self, name: &str) -> Operation {
+        let mut ops = self.inner.operations.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(op) = ops.get(name) {
+            return op.clone();
+        }
+        // The overflow operation does not count toward the limit.
+        let live = ops.len().saturating_sub(usize::from(ops.contains_key(OVERFLOW_VALUE)));
+        if live >= self.inner.max_operations && name != OVERFLOW_VALUE {
+            self.inner.folded.fetch_add(1, Ordering::Relaxed);
+            if let Some(op) = ops.get(OVERFLOW_VALUE) {
+                return op.clone();
+            }
+        }
+        let histogram = |outcome: Ended| {
+            self.inner
+                .registry
+                .histogram(OPERATION_DURATION, &[("operation", name), ("outcome", outcome.as_str())])
+                // The metric exists (created with the monitor) and the names
+                // are valid, so this cannot fail; keep recording regardless.
+                .unwrap_or_default()
+        };
+        let op = Operation {
+            inner: Arc::new(OperationInner {
+                name: name.into(),
+                ok: histogram(Ended::Ok),
+                error: histogram(Ended::Error),
+                cancelled: histogram(Ended::Cancelled),
+                active: Gauge::new(),
+            }),
+        };
+        ops.insert(name.into(), op.clone());
+        op
+    }
+
+    /// Operation names folded into `__overflow__` because the limit was reached.
+    pub fn operations_folded(&self) -> u64 {
+        self.inner.folded.load(Ordering::Relaxed)
+    }
+
+    /// Times `future` as operation `op` (see [`Operation::measure`]):
+    /// `Err` → `error`, dropped early → `cancelled`, panic → `error`.
+    pub fn measure<F>(&self, op: &str, future: F) -> Measured<F, ByOutcome>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.operation(op).measure(future)
+    }
+
+    /// Times `future` whatever it returns (see [`Operation::time`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let monitor = tailwatch::Monitor::new();
+    /// struct Page; // implements nothing
+    /// let _page: Page = monitor.time("render", async { Page }).await;
+    /// assert_eq!(monitor.stats("render").unwrap().count, 1);
+    /// # });
+    /// ```
+    pub fn time<F: Future>(&self, op: &str, future: F) -> Measured<F, AlwaysOk> {
+        self.operation(op).time(future)
+    }
+
+    /// Runs and times a closure as operation `op` (see [`Operation::run`]).
+    ///
+    /// ```
+    /// let monitor = tailwatch::Monitor::new();
+    /// let total: u64 = monitor.run("sum", || (1..=10).sum());
+    /// assert_eq!(total, 55);
+    /// ```
+    pub fn run<T: Outcome>(&self, op: &str, f: impl FnOnce() -> T) -> T {
+        self.operation(op).run(f)
+    }
+
+    /// Starts a [`Timer`] for operation `op`.
+    pub fn start(&self, op: &str) -> Timer {
+        self.operation(op).start()
+    }
+
+    /// Statistics of operation `op` over the window, in seconds; `None`
+    /// if the operation was never used.
+    pub fn stats(&self, op: &str) -> Option<SeriesStats> {
+        let op = self.read_operations().get(op)?.clone();
+        Some(operation_stats(&op))
+    }
+
+    /// Statistics of every operation, then of every other histogram in the
+    /// registry (such as those fed through the `metrics` facade), sorted
+    /// by name and labels.
+    pub fn all_stats(&self) -> Vec<SeriesStats> {
+        let mut ops: Vec<Operation> = self.read_operations().values().cloned().collect();
+        ops.sort_by(|a, b| a.name().cmp(b.name()));
+        // The overflow operation is listed once something was folded into it.
+        let mut out: Vec<SeriesStats> = ops
+            .iter()
+            .map(operation_stats)
+            .filter(|s| s.labels["operation"] != OVERFLOW_VALUE || s.total_count > 0)
+            .collect();
+        let mut others: Vec<SeriesStats> = self
+            .inner
+            .registry
+            .series()
+            .into_iter()
+            .filter(|(id, _)| id.name() != OPERATION_DURATION)
+            .map(|(id, h)| {
+                let labels = id.labels().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                histogram_stats(id.name(), labels, &h)
+            })
+            .collect();
+        others.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        out.extend(others);
+        out
+    }
+}
+
+fn operation_stats(op: &Operation) -> SeriesStats {
+    let i = &op.inner;
+    let mut finished = Snapshot::new(*i.ok.layout());
+    let mut other = Snapshot::new(*i.ok.layout());
+    let (ok_total, _) = i.ok.window_with_totals(&mut finished);
+    let (error_total, _) = i.error.window_with_totals(&mut other);
+    let errors = other.count();
+    finished.merge(&other);
+    let (cancelled_total, _) = i.cancelled.window_with_totals(&mut other);
+    let cancelled = other.count();
+    let mut labels = BTreeMap::new();
+    labels.insert("operation".to_owned(), op.name().to_owned());
+    let mut s = build(OPERATION_DURATION, labels, &finished, i.ok.unit_scale());
+    s.count += cancelled;
+    s.rate_per_second = rate(s.count, s.window_seconds);
+    s.errors = errors;
+    s.cancelled = cancelled;
+    s.error_ratio = (s.count > 0).then(|| errors as f64 / s.count as f64);
+    s.total_count = ok_total + error_total + cancelled_total;
+    s
+}
+
+fn histogram_stats(name: &str, labels: BTreeMap<String, String>, h: &Histogram) -> SeriesStats {
+    let mut snap = Snapshot::new(*h.layout());
+    let (total, _) = h.window_with_totals(&mut snap);
+    let mut s = build(name, labels, &snap, h.unit_scale());
+    s.total_count = total;
+    s
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+fn build(name: &str, labels: BTreeMap<String, String>, snap: &Snapshot, scale: f64) -> SeriesStats {
+    let mut q = [None; 3];
+    snap.quantiles_into(&[0.5, 0.95, 0.99], &mut q);
+    let base = |v: Option<u64>| v.map(|v| v as f64 / scale);
+    let window_seconds = snap.span_ns().unwrap_or(0) as f64 / 1e9;
+    SeriesStats {
+        name: name.to_owned(),
+        labels,
+        count: snap.count(),
+        rate_per_second: rate(snap.count(), window_seconds),
+        errors: 0,
+        cancelled: 0,
+        error_ratio: (snap.count() > 0).then_some(0.0),
+        min: base(snap.min()),
+        mean: snap.mean().map(|m| m / scale),
+        max: base(snap.max()),
+        p50: base(q[0]),
+        p95: base(q[1]),
+        p99: base(q[2]),
+        window_seconds,
+        relative_error: snap.relative_error(),
+        total_count: snap.count(),
+    }
+}
