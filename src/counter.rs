@@ -38,7 +38,9 @@ impl Cells {
         self.0
             .iter()
             .filter_map(OnceBox::get)
-            .fold(0_u64, |acc, c| acc.wrapping_add(c.0.load(Ordering::Relaxed)))
+            .fold(0_u64, |acc, c| {
+                acc.wrapping_add(c.0.load(Ordering::Relaxed))
+            })
     }
 }
 

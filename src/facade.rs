@@ -114,24 +114,45 @@ impl Monitor {
     /// # Errors
     /// If a recorder is already installed: combine the two with a fanout
     /// instead (see [`MetricsRecorder`]).
-    pub fn install_metrics_recorder(&self) -> Result<(), metrics::SetRecorderError<MetricsRecorder>> {
+    pub fn install_metrics_recorder(
+        &self,
+    ) -> Result<(), metrics::SetRecorderError<MetricsRecorder>> {
         metrics::set_global_recorder(self.metrics_recorder())
     }
 
     /// Counters recorded through the `metrics` facade: `(name, labels, value)`.
     pub fn metrics_counters(&self) -> Vec<(String, Vec<(String, String)>, u64)> {
-        let map = self.inner.facade.counters.read().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<_> = map.iter().map(|(k, c)| (name(k), labels(k), c.0.value())).collect();
+        let map = self
+            .inner
+            .facade
+            .counters
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = map
+            .iter()
+            .map(|(k, c)| (name(k), labels(k), c.0.value()))
+            .collect();
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         out
     }
 
     /// Gauges recorded through the `metrics` facade: `(name, labels, value)`.
     pub fn metrics_gauges(&self) -> Vec<(String, Vec<(String, String)>, f64)> {
-        let map = self.inner.facade.gauges.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .inner
+            .facade
+            .gauges
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<_> = map
             .iter()
-            .map(|(k, g)| (name(k), labels(k), f64::from_bits(g.load(Ordering::Relaxed))))
+            .map(|(k, g)| {
+                (
+                    name(k),
+                    labels(k),
+                    f64::from_bits(g.load(Ordering::Relaxed)),
+                )
+            })
             .collect();
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         out
@@ -143,7 +164,13 @@ impl Monitor {
 fn sanitize(name: &str, colon: bool) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
@@ -196,7 +223,10 @@ impl MetricsRecorder {
     fn new_histogram(&self, key: &Key) -> Arc<FacadeHistogram> {
         let name = name(key);
         let owned = labels(key);
-        let pairs: Vec<Label<'_>> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<Label<'_>> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let unit = self
             .store()
             .units
@@ -227,7 +257,11 @@ impl MetricsRecorder {
         if let Some(h) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
             return h.clone();
         }
-        let mut per_name = self.store().per_name.lock().unwrap_or_else(|e| e.into_inner());
+        let mut per_name = self
+            .store()
+            .per_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut map = map.write().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = map.get(key) {
             return h.clone();
@@ -255,7 +289,11 @@ impl Recorder for MetricsRecorder {
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, _: SharedString) {
         if let Some(unit) = unit {
-            let mut units = self.store().units.write().unwrap_or_else(|e| e.into_inner());
+            let mut units = self
+                .store()
+                .units
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             if units.len() < MAX_CACHED {
                 units.insert(sanitize(key.as_str(), true), unit);
             }
@@ -263,12 +301,16 @@ impl Recorder for MetricsRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
-        let c = self.cached(&self.store().counters, key, || Arc::new(FacadeCounter(Counter::new())));
+        let c = self.cached(&self.store().counters, key, || {
+            Arc::new(FacadeCounter(Counter::new()))
+        });
         metrics::Counter::from_arc(c)
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
-        let g = self.cached(&self.store().gauges, key, || Arc::new(AtomicU64::new(0_f64.to_bits())));
+        let g = self.cached(&self.store().gauges, key, || {
+            Arc::new(AtomicU64::new(0_f64.to_bits()))
+        });
         metrics::Gauge::from_arc(g)
     }
 

@@ -24,7 +24,11 @@ pub struct ByOutcome;
 
 impl<T: Outcome> Classify<T> for ByOutcome {
     fn classify(output: &T) -> Ended {
-        if output.is_error() { Ended::Error } else { Ended::Ok }
+        if output.is_error() {
+            Ended::Error
+        } else {
+            Ended::Ok
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl Drop for Guard {
         if !self.finished {
             // Panicked inside poll → error; dropped between polls (also
             // while some other code unwinds) → cancelled.
-            self.timer.end(if self.in_poll { Ended::Error } else { Ended::Cancelled });
+            self.timer.end(if self.in_poll {
+                Ended::Error
+            } else {
+                Ended::Cancelled
+            });
         }
     }
 }

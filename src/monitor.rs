@@ -176,7 +176,10 @@ impl Monitor {
     fn read_operations(
         &self,
     ) -> std::sync::RwLockReadGuard<'_, hashbrown::HashMap<Box<str>, Operation>> {
-        self.inner.operations.read().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .operations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The handle of operation `name`, created on first use. Past
@@ -190,12 +193,18 @@ impl Monitor {
 
     #[cold]
     fn create(&self, name: &str) -> Operation {
-        let mut ops = self.inner.operations.write().unwrap_or_else(|e| e.into_inner());
+        let mut ops = self
+            .inner
+            .operations
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(op) = ops.get(name) {
             return op.clone();
         }
         // The overflow operation does not count toward the limit.
-        let live = ops.len().saturating_sub(usize::from(ops.contains_key(OVERFLOW_VALUE)));
+        let live = ops
+            .len()
+            .saturating_sub(usize::from(ops.contains_key(OVERFLOW_VALUE)));
         if live >= self.inner.max_operations && name != OVERFLOW_VALUE {
             self.inner.folded.fetch_add(1, Ordering::Relaxed);
             if let Some(op) = ops.get(OVERFLOW_VALUE) {
@@ -205,7 +214,10 @@ impl Monitor {
         let histogram = |outcome: Ended| {
             self.inner
                 .registry
-                .histogram(OPERATION_DURATION, &[("operation", name), ("outcome", outcome.as_str())])
+                .histogram(
+                    OPERATION_DURATION,
+                    &[("operation", name), ("outcome", outcome.as_str())],
+                )
                 // The metric exists (created with the monitor) and the names
                 // are valid, so this cannot fail; keep recording regardless.
                 .unwrap_or_default()
@@ -294,7 +306,10 @@ impl Monitor {
             .into_iter()
             .filter(|(id, _)| id.name() != OPERATION_DURATION)
             .map(|(id, h)| {
-                let labels = id.labels().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                let labels = id
+                    .labels()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
                 histogram_stats(id.name(), labels, &h)
             })
             .collect();
@@ -335,7 +350,11 @@ fn histogram_stats(name: &str, labels: BTreeMap<String, String>, h: &Histogram) 
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 fn build(name: &str, labels: BTreeMap<String, String>, snap: &Snapshot, scale: f64) -> SeriesStats {

@@ -197,7 +197,11 @@ impl Timer {
 
     /// Finishes as what `result` says ([`Outcome`]).
     pub fn finish<T: Outcome + ?Sized>(mut self, result: &T) {
-        self.end(if result.is_error() { Ended::Error } else { Ended::Ok });
+        self.end(if result.is_error() {
+            Ended::Error
+        } else {
+            Ended::Ok
+        });
     }
 
     /// The time since the timer started.
@@ -216,6 +220,10 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        self.end(if std::thread::panicking() { Ended::Error } else { Ended::Ok });
+        self.end(if std::thread::panicking() {
+            Ended::Error
+        } else {
+            Ended::Ok
+        });
     }
 }

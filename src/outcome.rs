@@ -47,8 +47,26 @@ macro_rules! successes {
 }
 
 successes!(
-    (), bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
-    String, &str, std::time::Duration
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    &str,
+    std::time::Duration
 );
 
 impl<T> Outcome for Vec<T> {}

@@ -564,7 +564,11 @@ impl Registry {
         let family = families.entry(lookup.name.to_owned()).or_insert_with(|| {
             let template = template.map_or_else(|| self.inner.defaults.clone(), |t| t());
             // An invalid template falls back to the defaults.
-            let template = if template.validate().is_ok() { template } else { self.inner.defaults.clone() };
+            let template = if template.validate().is_ok() {
+                template
+            } else {
+                self.inner.defaults.clone()
+            };
             Family::new(template, self.inner.cap)
         });
 

@@ -49,6 +49,8 @@ type SpanFilter = Arc<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>;
 /// The layer; see the [module docs](self).
 #[derive(Clone)]
 pub struct MonitorLayer {
+    /// Tells this layer's state apart from other `MonitorLayer`s' in a span.
+    id: u64,
     monitor: Monitor,
     field: &'static str,
     required: bool,
@@ -70,7 +72,9 @@ impl std::fmt::Debug for MonitorLayer {
 impl MonitorLayer {
     /// Measures every span into `monitor`.
     pub fn new(monitor: Monitor) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             monitor,
             field: "operation",
             required: false,
@@ -90,7 +94,10 @@ impl MonitorLayer {
 
     /// Measures only spans whose metadata `filter` accepts (target, name, level…).
     #[must_use]
-    pub fn filter(mut self, filter: impl Fn(&Metadata<'_>) -> bool + Send + Sync + 'static) -> Self {
+    pub fn filter(
+        mut self,
+        filter: impl Fn(&Metadata<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.filter = Some(Arc::new(filter));
         self
     }
@@ -103,7 +110,26 @@ impl MonitorLayer {
     }
 }
 
-/// Per-span state, in the span's extensions.
+/// Per-span state of every `MonitorLayer` measuring the span (a span's
+/// extensions hold one value per type, and several layers may measure it).
+#[derive(Default)]
+struct Measurings(Vec<(u64, Measuring)>);
+
+impl Measurings {
+    fn get_mut(&mut self, layer: u64) -> Option<&mut Measuring> {
+        self.0
+            .iter_mut()
+            .find(|(id, _)| *id == layer)
+            .map(|(_, m)| m)
+    }
+
+    fn remove(&mut self, layer: u64) -> Option<Measuring> {
+        let i = self.0.iter().position(|(id, _)| *id == layer)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
+/// One layer's state for one span.
 struct Measuring {
     op: Operation,
     start: Instant,
@@ -181,20 +207,27 @@ where
         let Some(span) = ctx.span(id) else { return };
         let op = self.monitor.operation(&name);
         op.inner.active.increment();
-        span.extensions_mut().insert(Measuring {
+        let measuring = Measuring {
             op,
             start: Instant::now(),
             error: fields.error,
             busy: Duration::ZERO,
             depth: 0,
             entered_at: None,
-        });
+        };
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<Measurings>() {
+            Some(all) => all.0.push((self.id, measuring)),
+            None => ext.insert(Measurings(vec![(self.id, measuring)])),
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        let Some(m) = ext.get_mut::<Measuring>() else { return };
+        let Some(m) = ext.get_mut::<Measurings>().and_then(|a| a.get_mut(self.id)) else {
+            return;
+        };
         let mut fields = Fields::new(self.field);
         values.record(&mut fields);
         m.error |= fields.error;
@@ -206,9 +239,15 @@ where
         if !fields.error && *event.metadata().level() != Level::ERROR {
             return;
         }
-        let Some(scope) = ctx.event_scope(event) else { return };
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
         for span in scope {
-            if let Some(m) = span.extensions_mut().get_mut::<Measuring>() {
+            if let Some(m) = span
+                .extensions_mut()
+                .get_mut::<Measurings>()
+                .and_then(|a| a.get_mut(self.id))
+            {
                 m.error = true;
                 return;
             }
@@ -220,7 +259,11 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        if let Some(m) = span.extensions_mut().get_mut::<Measuring>() {
+        if let Some(m) = span
+            .extensions_mut()
+            .get_mut::<Measurings>()
+            .and_then(|a| a.get_mut(self.id))
+        {
             m.depth += 1;
             if m.depth == 1 {
                 m.entered_at = Some(Instant::now());
@@ -233,7 +276,11 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        if let Some(m) = span.extensions_mut().get_mut::<Measuring>() {
+        if let Some(m) = span
+            .extensions_mut()
+            .get_mut::<Measurings>()
+            .and_then(|a| a.get_mut(self.id))
+        {
             m.depth = m.depth.saturating_sub(1);
             if m.depth == 0 {
                 if let Some(at) = m.entered_at.take() {
@@ -245,7 +292,13 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(m) = span.extensions_mut().remove::<Measuring>() else { return };
+        let Some(m) = span
+            .extensions_mut()
+            .get_mut::<Measurings>()
+            .and_then(|a| a.remove(self.id))
+        else {
+            return;
+        };
         let took = if self.busy { m.busy } else { m.start.elapsed() };
         m.op.record(took, if m.error { Ended::Error } else { Ended::Ok });
         m.op.inner.active.decrement();

@@ -32,7 +32,9 @@ fn ok_and_error_by_result() {
     block_on(async {
         let v: Result<u32, String> = m.measure("db.get_user", async { Ok(7) }).await;
         assert_eq!(v, Ok(7));
-        let e: Result<u32, String> = m.measure("db.get_user", async { Err("gone".to_owned()) }).await;
+        let e: Result<u32, String> = m
+            .measure("db.get_user", async { Err("gone".to_owned()) })
+            .await;
         assert_eq!(e, Err("gone".to_owned()));
         // A plain future is ok.
         assert_eq!(m.measure("db.get_user", async { 5_u64 }).await, 5);
@@ -80,7 +82,10 @@ fn in_flight_at_each_step_and_cancelled_when_dropped_mid_way() {
 #[test]
 fn panic_in_a_measured_future_is_an_error_and_propagates_unchanged() {
     let m = Monitor::new();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     let measured = m.measure("boom", async {
         tokio::task::yield_now().await;
         if true {
@@ -88,7 +93,9 @@ fn panic_in_a_measured_future_is_an_error_and_propagates_unchanged() {
         }
         Ok::<(), ()>(())
     });
-    let err = rt.block_on(async { tokio::spawn(measured).await }).unwrap_err();
+    let err = rt
+        .block_on(async { tokio::spawn(measured).await })
+        .unwrap_err();
     assert!(err.is_panic());
     assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom 42");
     assert_eq!(counts(&m, "boom"), (1, 1, 0, 0));
@@ -113,7 +120,10 @@ fn panic_in_a_measured_closure_is_an_error_and_propagates_unchanged() {
         m.run("sync.boom", || -> Result<(), ()> { panic!("closure {n}") })
     }));
     let payload = r.unwrap_err();
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("closure 7"));
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("closure 7")
+    );
     assert_eq!(counts(&m, "sync.boom"), (1, 1, 0, 0));
     // And a sync Err / Ok.
     assert_eq!(m.run("sync.boom", || "12".parse::<u8>()), Ok(12));
@@ -164,7 +174,10 @@ fn nested_measures_count_each_level() {
 fn thousands_of_concurrent_measures_are_counted_exactly() {
     const TASKS: u64 = 5_000;
     let m = Monitor::new();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
     let peak = rt.block_on(async {
         let op = m.operation("concurrent");
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
@@ -206,7 +219,10 @@ fn stats_quantiles_in_seconds_from_known_durations() {
     assert_eq!((s.count, s.errors), (101, 1));
     let within = |got: Option<f64>, exact: f64| {
         let got = got.unwrap();
-        assert!(got >= exact && got <= exact * (1.0 + s.relative_error), "{got} vs {exact}");
+        assert!(
+            got >= exact && got <= exact * (1.0 + s.relative_error),
+            "{got} vs {exact}"
+        );
     };
     within(s.p50, 0.051);
     within(s.p95, 0.096);
@@ -217,7 +233,19 @@ fn stats_quantiles_in_seconds_from_known_durations() {
     assert_eq!(s.name, "operation_duration_seconds");
     // JSON shape for /stats.
     let json = serde_json::to_value(&s).unwrap();
-    for field in ["count", "rate_per_second", "errors", "error_ratio", "min", "mean", "max", "p50", "p95", "p99", "window_seconds"] {
+    for field in [
+        "count",
+        "rate_per_second",
+        "errors",
+        "error_ratio",
+        "min",
+        "mean",
+        "max",
+        "p50",
+        "p95",
+        "p99",
+        "window_seconds",
+    ] {
         assert!(json.get(field).is_some(), "missing {field} in {json}");
     }
 }

@@ -1,0 +1,136 @@
+//! Code that uses the `metrics` facade gets tailwatch's HDR quantiles.
+
+use metrics::Unit;
+use tailwatch::Monitor;
+
+/// Stands for a dependency that only knows the `metrics` facade.
+mod dependency {
+    pub fn query(seconds: f64) {
+        metrics::histogram!("db_query_seconds", "table" => "users").record(seconds);
+    }
+
+    pub fn serve() {
+        metrics::counter!("requests_total", "route" => "/users").increment(1);
+        metrics::gauge!("queue_depth").set(7.0);
+        metrics::gauge!("queue_depth").increment(2.0);
+    }
+}
+
+#[test]
+fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
+    let m = Monitor::new();
+    metrics::with_local_recorder(&m.metrics_recorder(), || {
+        for ms in 1..=1000 {
+            dependency::query(f64::from(ms) / 1000.0);
+        }
+        for _ in 0..10 {
+            dependency::serve();
+        }
+    });
+    let all = m.all_stats();
+    let s = all
+        .iter()
+        .find(|s| s.name == "db_query_seconds")
+        .unwrap_or_else(|| panic!("not in all_stats: {all:?}"));
+    assert_eq!(s.labels["table"], "users");
+    assert_eq!(s.count, 1000);
+    let within = |got: Option<f64>, exact: f64| {
+        let got = got.unwrap();
+        assert!(
+            got >= exact * (1.0 - 1e-9) && got <= exact * (1.0 + s.relative_error),
+            "{got} vs {exact}"
+        );
+    };
+    within(s.p50, 0.500);
+    within(s.p95, 0.950);
+    within(s.p99, 0.990);
+    within(s.max, 1.0);
+    assert!((s.mean.unwrap() - 0.5005).abs() < 1e-6);
+
+    assert_eq!(
+        m.metrics_counters(),
+        vec![(
+            "requests_total".to_owned(),
+            vec![("route".to_owned(), "/users".to_owned())],
+            10
+        )]
+    );
+    assert_eq!(
+        m.metrics_gauges(),
+        vec![("queue_depth".to_owned(), vec![], 9.0)]
+    );
+}
+
+#[test]
+fn described_units_and_odd_names() {
+    let m = Monitor::new();
+    metrics::with_local_recorder(&m.metrics_recorder(), || {
+        metrics::describe_histogram!("payload", Unit::Bytes, "request body size");
+        for b in [100.0, 1500.0, 1500.0, 64_000.0] {
+            metrics::histogram!("payload").record(b);
+        }
+        metrics::histogram!("db.query time", "ünï" => "välue \"q\"").record(0.25);
+        metrics::histogram!("ratio").record(f64::NAN); // refused, counted
+    });
+    let all = m.all_stats();
+    let payload = all.iter().find(|s| s.name == "payload").unwrap();
+    let top = tailwatch::Layout::default().highest_equivalent(1500) as f64;
+    assert_eq!(
+        payload.p50,
+        Some(top),
+        "bytes are recorded as integers, scale 1"
+    );
+    let odd = all.iter().find(|s| s.name == "db_query_time").unwrap();
+    assert_eq!(
+        odd.labels.get("_n_"), // names sanitized per character, values kept
+        Some(&"välue \"q\"".to_owned()),
+        "{:?}",
+        odd.labels
+    );
+    let family = m.registry().family("ratio").unwrap();
+    assert_eq!(family.rejected, 1);
+}
+
+#[test]
+fn counters_are_capped_per_name() {
+    let m = Monitor::new();
+    metrics::with_local_recorder(&m.metrics_recorder(), || {
+        for i in 0..(tailwatch::DEFAULT_SERIES_CAP + 500) {
+            metrics::counter!("hits", "user" => i.to_string()).increment(1);
+        }
+    });
+    let counters = m.metrics_counters();
+    assert_eq!(counters.len(), tailwatch::DEFAULT_SERIES_CAP + 1);
+    let overflow = counters
+        .iter()
+        .find(|c| c.1[0].1 == tailwatch::OVERFLOW_VALUE)
+        .unwrap();
+    assert_eq!(overflow.2, 500, "nothing lost");
+}
+
+#[test]
+fn composes_with_another_recorder_through_a_fanout() {
+    let m = Monitor::new();
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = prometheus.handle();
+    let both = metrics_util::layers::FanoutBuilder::default()
+        .add_recorder(m.metrics_recorder())
+        .add_recorder(prometheus)
+        .build();
+    metrics::with_local_recorder(&both, || {
+        for _ in 0..5 {
+            dependency::query(0.010);
+        }
+    });
+    let ours = m
+        .all_stats()
+        .into_iter()
+        .find(|s| s.name == "db_query_seconds")
+        .unwrap();
+    assert_eq!(ours.count, 5);
+    let theirs = handle.render();
+    assert!(
+        theirs.contains("db_query_seconds_count{table=\"users\"} 5"),
+        "{theirs}"
+    );
+}
