@@ -94,6 +94,17 @@ impl CounterFn for FacadeCounter {
     }
 }
 
+/// A counter or gauge kept from the `metrics` facade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricValue<T> {
+    /// Metric name (sanitized).
+    pub name: String,
+    /// Labels (names sanitized), in the order given.
+    pub labels: Vec<(String, String)>,
+    /// The current value.
+    pub value: T,
+}
+
 /// The [`metrics::Recorder`] of a [`Monitor`]; see the [module docs](crate::facade).
 #[derive(Clone, Debug)]
 pub struct MetricsRecorder {
@@ -120,42 +131,29 @@ impl Monitor {
         metrics::set_global_recorder(self.metrics_recorder())
     }
 
-    /// Counters recorded through the `metrics` facade: `(name, labels, value)`.
-    pub fn metrics_counters(&self) -> Vec<(String, Vec<(String, String)>, u64)> {
+    /// Counters recorded through the `metrics` facade, sorted.
+    pub fn metrics_counters(&self) -> Vec<MetricValue<u64>> {
         let map = self
             .inner
             .facade
             .counters
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<_> = map
-            .iter()
-            .map(|(k, c)| (name(k), labels(k), c.0.value()))
-            .collect();
-        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        out
+        sorted(map.iter().map(|(k, c)| value(k, c.0.value())))
     }
 
-    /// Gauges recorded through the `metrics` facade: `(name, labels, value)`.
-    pub fn metrics_gauges(&self) -> Vec<(String, Vec<(String, String)>, f64)> {
+    /// Gauges recorded through the `metrics` facade, sorted.
+    pub fn metrics_gauges(&self) -> Vec<MetricValue<f64>> {
         let map = self
             .inner
             .facade
             .gauges
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<_> = map
-            .iter()
-            .map(|(k, g)| {
-                (
-                    name(k),
-                    labels(k),
-                    f64::from_bits(g.load(Ordering::Relaxed)),
-                )
-            })
-            .collect();
-        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        out
+        sorted(
+            map.iter()
+                .map(|(k, g)| value(k, f64::from_bits(g.load(Ordering::Relaxed)))),
+        )
     }
 }
 
@@ -187,6 +185,20 @@ fn label_name(name: &str) -> String {
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'l');
     }
+    out
+}
+
+fn value<T>(key: &Key, value: T) -> MetricValue<T> {
+    MetricValue {
+        name: name(key),
+        labels: labels(key),
+        value,
+    }
+}
+
+fn sorted<T>(values: impl Iterator<Item = MetricValue<T>>) -> Vec<MetricValue<T>> {
+    let mut out: Vec<_> = values.collect();
+    out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
     out
 }
 

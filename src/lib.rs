@@ -37,7 +37,7 @@ pub use snapshot::Snapshot;
 pub use stats::{QuantileValue, SeriesStats, Stats};
 
 #[cfg(feature = "metrics")]
-pub use facade::MetricsRecorder;
+pub use facade::{MetricValue, MetricsRecorder};
 pub use measure::{AlwaysOk, ByOutcome, Classify, Measured};
 pub use monitor::{
     DEFAULT_MAX_OPERATIONS, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -11,7 +12,7 @@ use crate::histogram::{Histogram, HistogramBuilder};
 use crate::measure::{AlwaysOk, ByOutcome, Measured};
 use crate::operation::{Ended, Operation, OperationInner, Timer};
 use crate::outcome::Outcome;
-use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder};
+use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
 use crate::snapshot::Snapshot;
 use crate::stats::SeriesStats;
 
@@ -87,6 +88,7 @@ impl MonitorBuilder {
             .build()?;
         let monitor = Monitor {
             inner: Arc::new(MonitorInner {
+                id: NEXT_MONITOR_ID.fetch_add(1, Ordering::Relaxed),
                 registry,
                 operations: RwLock::new(hashbrown::HashMap::new()),
                 max_operations,
@@ -102,7 +104,20 @@ impl MonitorBuilder {
     }
 }
 
+/// Slots of the per-thread operation cache.
+const OP_CACHE_SLOTS: usize = 32;
+/// Hashes names for the cache's slot (fixed seed: a collision only evicts).
+static OP_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x7461_696c);
+/// Distinguishes monitors in the thread caches.
+static NEXT_MONITOR_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static OP_CACHE: std::cell::RefCell<Vec<Option<(u64, Operation)>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 pub(crate) struct MonitorInner {
+    id: u64,
     pub(crate) registry: Registry,
     operations: RwLock<hashbrown::HashMap<Box<str>, Operation>>,
     max_operations: usize,
@@ -184,11 +199,42 @@ impl Monitor {
 
     /// The handle of operation `name`, created on first use. Past
     /// [`MonitorBuilder::max_operations`] names, the `__overflow__` operation.
+    ///
+    /// Each thread remembers the operations it looked up last (one per
+    /// slot of a small hash-indexed cache), so a repeated name costs a hash
+    /// and a string comparison, no lock.
     pub fn operation(&self, name: &str) -> Operation {
-        if let Some(op) = self.read_operations().get(name) {
-            return op.clone();
+        let hash = OP_HASH.hash_one(name);
+        let slot = (hash as usize) % OP_CACHE_SLOTS;
+        let id = self.inner.id;
+        let cached = OP_CACHE
+            .try_with(|cache| {
+                let cache = cache.try_borrow().ok()?;
+                match cache.get(slot) {
+                    Some(Some((m, op))) if *m == id && same(op.name(), name) => Some(op.clone()),
+                    _ => None,
+                }
+            })
+            .ok()
+            .flatten();
+        if let Some(op) = cached {
+            return op;
         }
-        self.create(name)
+        let found = self.read_operations().get(name).cloned();
+        let op = found.unwrap_or_else(|| self.create(name));
+        // Only exact names are cached: a name folded into `__overflow__`
+        // keeps taking the slow path, so each use is counted.
+        if same(op.name(), name) {
+            let _ = OP_CACHE.try_with(|cache| {
+                if let Ok(mut cache) = cache.try_borrow_mut() {
+                    if cache.is_empty() {
+                        cache.resize_with(OP_CACHE_SLOTS, || None);
+                    }
+                    cache[slot] = Some((id, op.clone()));
+                }
+            });
+        }
+        op
     }
 
     #[cold]

@@ -144,7 +144,7 @@ impl Equivalent<Key> for Lookup<'_, '_> {
 /// String equality without an out-of-line `memcmp` call: label names and
 /// values are short, and most mismatches differ in length.
 #[inline(always)]
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

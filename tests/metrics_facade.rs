@@ -1,15 +1,15 @@
 //! Code that uses the `metrics` facade gets tailwatch's HDR quantiles.
 
 use metrics::Unit;
-use tailwatch::Monitor;
+use tailwatch::{MetricValue, Monitor};
 
 /// Stands for a dependency that only knows the `metrics` facade.
 mod dependency {
-    pub fn query(seconds: f64) {
+    pub(crate) fn query(seconds: f64) {
         metrics::histogram!("db_query_seconds", "table" => "users").record(seconds);
     }
 
-    pub fn serve() {
+    pub(crate) fn serve() {
         metrics::counter!("requests_total", "route" => "/users").increment(1);
         metrics::gauge!("queue_depth").set(7.0);
         metrics::gauge!("queue_depth").increment(2.0);
@@ -49,15 +49,19 @@ fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
 
     assert_eq!(
         m.metrics_counters(),
-        vec![(
-            "requests_total".to_owned(),
-            vec![("route".to_owned(), "/users".to_owned())],
-            10
-        )]
+        vec![MetricValue {
+            name: "requests_total".to_owned(),
+            labels: vec![("route".to_owned(), "/users".to_owned())],
+            value: 10
+        }]
     );
     assert_eq!(
         m.metrics_gauges(),
-        vec![("queue_depth".to_owned(), vec![], 9.0)]
+        vec![MetricValue {
+            name: "queue_depth".to_owned(),
+            labels: vec![],
+            value: 9.0
+        }]
     );
 }
 
@@ -103,9 +107,9 @@ fn counters_are_capped_per_name() {
     assert_eq!(counters.len(), tailwatch::DEFAULT_SERIES_CAP + 1);
     let overflow = counters
         .iter()
-        .find(|c| c.1[0].1 == tailwatch::OVERFLOW_VALUE)
+        .find(|c| c.labels[0].1 == tailwatch::OVERFLOW_VALUE)
         .unwrap();
-    assert_eq!(overflow.2, 500, "nothing lost");
+    assert_eq!(overflow.value, 500, "nothing lost");
 }
 
 #[test]
