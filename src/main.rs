@@ -2,10 +2,11 @@
 //!
 //! Run with: `cargo run --release -- demo`
 //!
-//! `demo` drives the recording engine with generated traffic: worker
-//! threads run simulated operations (a fast route, a "db" call with a long
-//! tail, a flaky route) whose latencies are recorded into a registry, and a
-//! live table of rate and window quantiles is printed every few seconds.
+//! `demo` drives the measure API with generated traffic: worker threads
+//! run simulated operations (a fast route, a "db" call with a long tail, a
+//! flaky route) whose latencies and outcomes are recorded through
+//! `Operation` handles, and a live table from `Monitor::stats` (rate, error
+//! %, p50/p95/p99, max) is printed every few seconds.
 //! The HTTP service, middleware and Prometheus agent join the demo as they
 //! are built (see the README's status section).
 
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use tailwatch::{Histogram, Registry, Snapshot};
+use tailwatch::{Ended, Monitor, Operation};
 
 #[derive(Parser, Debug)]
 #[command(name = "tailwatch", version, about = "Exact, cheap latency monitoring")]
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 /// A simulated operation: name and latency shape.
-struct Operation {
+struct Simulated {
     name: &'static str,
     /// Median latency in nanoseconds and lognormal sigma.
     median_ns: f64,
@@ -64,22 +65,22 @@ struct Operation {
     error: f64,
 }
 
-const OPERATIONS: [Operation; 3] = [
-    Operation {
+const OPERATIONS: [Simulated; 3] = [
+    Simulated {
         name: "GET /users/{id}",
         median_ns: 300_000.0,
         sigma: 0.3,
         outlier: 0.001,
         error: 0.0,
     },
-    Operation {
+    Simulated {
         name: "db.get_user",
         median_ns: 2_000_000.0,
         sigma: 0.6,
         outlier: 0.01,
         error: 0.002,
     },
-    Operation {
+    Simulated {
         name: "GET /flaky",
         median_ns: 5_000_000.0,
         sigma: 0.8,
@@ -108,29 +109,11 @@ impl Rng {
 }
 
 fn demo(args: &DemoArgs) -> ExitCode {
-    let registry = Registry::new();
-    let handles: Vec<(Histogram, Histogram)> = match OPERATIONS
+    let monitor = Monitor::new();
+    let handles: Vec<Operation> = OPERATIONS
         .iter()
-        .map(|op| {
-            Ok((
-                registry.histogram(
-                    "operation_duration_seconds",
-                    &[("operation", op.name), ("outcome", "ok")],
-                )?,
-                registry.histogram(
-                    "operation_duration_seconds",
-                    &[("operation", op.name), ("outcome", "error")],
-                )?,
-            ))
-        })
-        .collect::<Result<_, tailwatch::RegistryError>>()
-    {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("tailwatch demo: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map(|op| monitor.operation(op.name))
+        .collect();
     let handles = Arc::new(handles);
     let stop = Arc::new(AtomicBool::new(false));
     println!(
@@ -157,10 +140,9 @@ fn demo(args: &DemoArgs) -> ExitCode {
         .collect();
 
     let started = Instant::now();
-    let mut snap = Snapshot::default();
     loop {
         std::thread::sleep(Duration::from_secs(args.interval));
-        print_table(&handles, &mut snap, started.elapsed());
+        print_table(&monitor, started.elapsed());
         if args.duration > 0 && started.elapsed() >= Duration::from_secs(args.duration) {
             break;
         }
@@ -172,7 +154,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn generate(handles: &[(Histogram, Histogram)], stop: &AtomicBool, rps: u64, seed: u64) {
+fn generate(handles: &[Operation], stop: &AtomicBool, rps: u64, seed: u64) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
     // Pace in batches of 10 ms.
     let batch = (rps / 100).max(1);
@@ -186,8 +168,12 @@ fn generate(handles: &[(Histogram, Histogram)], stop: &AtomicBool, rps: u64, see
             if rng.next_f64() < op.outlier {
                 ns *= 50.0;
             }
-            let (ok, err) = &handles[i];
-            if rng.next_f64() < op.error { err } else { ok }.record(ns as u64);
+            let ended = if rng.next_f64() < op.error {
+                Ended::Error
+            } else {
+                Ended::Ok
+            };
+            handles[i].record(Duration::from_nanos(ns as u64), ended);
         }
         next += tick;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -196,11 +182,11 @@ fn generate(handles: &[(Histogram, Histogram)], stop: &AtomicBool, rps: u64, see
     }
 }
 
-fn ms(ns: Option<u64>) -> String {
-    ns.map_or_else(|| "-".into(), |v| format!("{:.3}", v as f64 / 1e6))
+fn ms(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "-".into(), |v| format!("{:.3}", v * 1e3))
 }
 
-fn print_table(handles: &[(Histogram, Histogram)], snap: &mut Snapshot, elapsed: Duration) {
+fn print_table(monitor: &Monitor, elapsed: Duration) {
     println!(
         "\n[{:>5.0} s] {:<18} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
         elapsed.as_secs_f64(),
@@ -212,29 +198,24 @@ fn print_table(handles: &[(Histogram, Histogram)], snap: &mut Snapshot, elapsed:
         "p99 ms",
         "max ms"
     );
-    for (op, (ok, err)) in OPERATIONS.iter().zip(handles) {
-        let errors = err.stats_with(snap);
-        let s = ok.stats_with(snap);
-        let total = s.count + errors.count;
-        let error_pct = if total > 0 {
-            100.0 * errors.count as f64 / total as f64
-        } else {
-            0.0
+    for op in &OPERATIONS {
+        let Some(s) = monitor.stats(op.name) else {
+            continue;
         };
         println!(
             "{:>9} {:<18} {:>9.1} {:>7.2} {:>9} {:>9} {:>9} {:>9}",
             "",
             op.name,
-            s.rate_per_second + errors.rate_per_second,
-            error_pct,
-            ms(s.quantile(0.5)),
-            ms(s.quantile(0.95)),
-            ms(s.quantile(0.99)),
+            s.rate_per_second,
+            s.error_ratio.unwrap_or(0.0) * 100.0,
+            ms(s.p50),
+            ms(s.p95),
+            ms(s.p99),
             ms(s.max),
         );
     }
     println!(
-        "{:>9} quantiles of successful calls over the last 60-70 s; error bound +0.78 %",
+        "{:>9} window of the last 60-70 s; quantiles within +0.78 %",
         ""
     );
 }
