@@ -128,7 +128,7 @@ fn demo(args: &DemoArgs) -> ExitCode {
         }
     );
     println!(
-        "(engine only for now: the HTTP service and the Prometheus agent are not built yet; see README)"
+        "(simulated calls through the measure API; the HTTP service and the Prometheus agent are not built yet, see README)"
     );
 
     let per_thread_rps = (args.rps / args.threads).max(1);
