@@ -44,6 +44,30 @@ impl Cells {
     }
 }
 
+/// `new`, `Default` and `Debug` (with the value) for a handle over `Cells`.
+macro_rules! common {
+    ($t:ident, $doc:literal) => {
+        impl $t {
+            #[doc = $doc]
+            pub fn new() -> Self {
+                Self(std::sync::Arc::new(Cells::new()))
+            }
+        }
+
+        impl Default for $t {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($t)).field(&self.value()).finish()
+            }
+        }
+    };
+}
+
 /// A monotonic count (requests, cache hits, errors); cheap to clone.
 ///
 /// ```
@@ -56,24 +80,9 @@ impl Cells {
 #[derive(Clone)]
 pub struct Counter(std::sync::Arc<Cells>);
 
-impl std::fmt::Debug for Counter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Counter").field(&self.value()).finish()
-    }
-}
-
-impl Default for Counter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+common!(Counter, "A counter at zero.");
 
 impl Counter {
-    /// A counter at zero.
-    pub fn new() -> Self {
-        Self(std::sync::Arc::new(Cells::new()))
-    }
-
     /// Adds 1.
     #[inline]
     pub fn increment(&self) {
@@ -106,24 +115,9 @@ impl Counter {
 #[derive(Clone)]
 pub struct Gauge(std::sync::Arc<Cells>);
 
-impl std::fmt::Debug for Gauge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Gauge").field(&self.value()).finish()
-    }
-}
-
-impl Default for Gauge {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+common!(Gauge, "A gauge at zero.");
 
 impl Gauge {
-    /// A gauge at zero.
-    pub fn new() -> Self {
-        Self(std::sync::Arc::new(Cells::new()))
-    }
-
     /// Adds 1.
     #[inline]
     pub fn increment(&self) {

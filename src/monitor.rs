@@ -336,6 +336,18 @@ impl Monitor {
     /// Statistics of every operation, then of every other histogram in the
     /// registry (such as those fed through the `metrics` facade), sorted
     /// by name and labels.
+    ///
+    /// ```
+    /// let monitor = tailwatch::Monitor::new();
+    /// monitor.run("a", || ());
+    /// monitor.run("b", || Err::<(), _>("failed"));
+    /// monitor.registry().record("queue_wait_seconds", &[], 2_000_000)?;
+    /// for s in monitor.all_stats() {
+    ///     println!("{} {:?}: {} calls, {} errors, p99 {:?}", s.name, s.labels, s.count, s.errors, s.p99);
+    /// }
+    /// assert_eq!(monitor.all_stats().len(), 3);
+    /// # Ok::<(), tailwatch::RegistryError>(())
+    /// ```
     pub fn all_stats(&self) -> Vec<SeriesStats> {
         let mut ops: Vec<Operation> = self.read_operations().values().cloned().collect();
         ops.sort_by(|a, b| a.name().cmp(b.name()));

@@ -463,7 +463,8 @@ impl Registry {
             })
         };
         let Some((key, histogram)) = found else {
-            self.resolve(lookup)?.record(value);
+            self.resolve(lookup, None::<fn() -> HistogramBuilder>)?
+                .record(value);
             return Ok(());
         };
         // Only exact matches are cached: a folded label set keeps taking
@@ -490,15 +491,7 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn histogram(&self, name: &str, labels: &[Label<'_>]) -> Result<Histogram, RegistryError> {
-        let lookup = Lookup {
-            hash: self.hash(name, labels),
-            name,
-            labels,
-        };
-        match self.get(&lookup) {
-            Some(h) => Ok(h),
-            None => self.resolve(lookup),
-        }
+        self.get_or_create(name, labels, None::<fn() -> HistogramBuilder>)
     }
 
     /// Like [`histogram`](Self::histogram), but if the metric is new, its
@@ -512,6 +505,15 @@ impl Registry {
         labels: &[Label<'_>],
         template: impl FnOnce() -> HistogramBuilder,
     ) -> Result<Histogram, RegistryError> {
+        self.get_or_create(name, labels, Some(template))
+    }
+
+    fn get_or_create<F: FnOnce() -> HistogramBuilder>(
+        &self,
+        name: &str,
+        labels: &[Label<'_>],
+        template: Option<F>,
+    ) -> Result<Histogram, RegistryError> {
         let lookup = Lookup {
             hash: self.hash(name, labels),
             name,
@@ -519,21 +521,17 @@ impl Registry {
         };
         match self.get(&lookup) {
             Some(h) => Ok(h),
-            None => self.resolve_with(lookup, Some(Box::new(template))),
+            None => self.resolve(lookup, template),
         }
     }
 
-    /// Slow path: validate, then create under the family lock.
+    /// Slow path: validate, then create under the family lock (a new
+    /// metric's series use `template`, or the registry's defaults).
     #[cold]
-    fn resolve(&self, lookup: Lookup<'_, '_>) -> Result<Histogram, RegistryError> {
-        self.resolve_with(lookup, None)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn resolve_with(
+    fn resolve<F: FnOnce() -> HistogramBuilder>(
         &self,
         lookup: Lookup<'_, '_>,
-        template: Option<Box<dyn FnOnce() -> HistogramBuilder + '_>>,
+        template: Option<F>,
     ) -> Result<Histogram, RegistryError> {
         validate_metric_name(lookup.name)?;
         let mut labels: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(lookup.labels.len());

@@ -188,6 +188,20 @@ impl Visit for Fields<'_> {
     }
 }
 
+impl MonitorLayer {
+    /// Runs `f` on this layer's state for span `id`, if it measures it.
+    fn with_state<S>(&self, id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&mut Measuring))
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(m) = ext.get_mut::<Measurings>().and_then(|a| a.get_mut(self.id)) {
+            f(m);
+        }
+    }
+}
+
 impl<S> Layer<S> for MonitorLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -223,14 +237,11 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        let Some(m) = ext.get_mut::<Measurings>().and_then(|a| a.get_mut(self.id)) else {
-            return;
-        };
-        let mut fields = Fields::new(self.field);
-        values.record(&mut fields);
-        m.error |= fields.error;
+        self.with_state(id, &ctx, |m| {
+            let mut fields = Fields::new(self.field);
+            values.record(&mut fields);
+            m.error |= fields.error;
+        });
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -255,38 +266,26 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if !self.busy {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(m) = span
-            .extensions_mut()
-            .get_mut::<Measurings>()
-            .and_then(|a| a.get_mut(self.id))
-        {
-            m.depth += 1;
-            if m.depth == 1 {
-                m.entered_at = Some(Instant::now());
-            }
+        if self.busy {
+            self.with_state(id, &ctx, |m| {
+                m.depth += 1;
+                if m.depth == 1 {
+                    m.entered_at = Some(Instant::now());
+                }
+            });
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if !self.busy {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        if let Some(m) = span
-            .extensions_mut()
-            .get_mut::<Measurings>()
-            .and_then(|a| a.get_mut(self.id))
-        {
-            m.depth = m.depth.saturating_sub(1);
-            if m.depth == 0 {
-                if let Some(at) = m.entered_at.take() {
-                    m.busy += at.elapsed();
+        if self.busy {
+            self.with_state(id, &ctx, |m| {
+                m.depth = m.depth.saturating_sub(1);
+                if m.depth == 0 {
+                    if let Some(at) = m.entered_at.take() {
+                        m.busy += at.elapsed();
+                    }
                 }
-            }
+            });
         }
     }
 
