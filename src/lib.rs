@@ -8,6 +8,8 @@ mod error;
 #[cfg(feature = "metrics")]
 pub mod facade;
 mod histogram;
+#[cfg(feature = "http")]
+pub mod http;
 mod layout;
 mod measure;
 mod monitor;
@@ -38,7 +40,9 @@ pub use stats::{QuantileValue, SeriesStats, Stats};
 
 #[cfg(feature = "metrics")]
 pub use facade::{MetricValue, MetricsRecorder};
-pub use measure::{AlwaysOk, ByOutcome, Classify, Measured};
+#[cfg(feature = "http")]
+pub use http::{Classify, DefaultClassifier, ErrorType, HttpMetrics, HttpMetricsLayer};
+pub use measure::{AlwaysOk, ByOutcome, ClassifyOutput, Measured};
 pub use monitor::{
     DEFAULT_MAX_OPERATIONS, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION,
 };

@@ -13,7 +13,7 @@ use crate::operation::{Ended, Timer};
 use crate::outcome::Outcome;
 
 /// How a [`Measured`] future's output is classified.
-pub trait Classify<T> {
+pub trait ClassifyOutput<T> {
     /// The outcome of a finished future.
     fn classify(output: &T) -> Ended;
 }
@@ -22,7 +22,7 @@ pub trait Classify<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct ByOutcome;
 
-impl<T: Outcome> Classify<T> for ByOutcome {
+impl<T: Outcome> ClassifyOutput<T> for ByOutcome {
     fn classify(output: &T) -> Ended {
         if output.is_error() {
             Ended::Error
@@ -36,7 +36,7 @@ impl<T: Outcome> Classify<T> for ByOutcome {
 #[derive(Debug, Clone, Copy)]
 pub struct AlwaysOk;
 
-impl<T> Classify<T> for AlwaysOk {
+impl<T> ClassifyOutput<T> for AlwaysOk {
     fn classify(_: &T) -> Ended {
         Ended::Ok
     }
@@ -102,7 +102,7 @@ impl<F: std::fmt::Debug, C> std::fmt::Debug for Measured<F, C> {
     }
 }
 
-impl<F: Future, C: Classify<F::Output>> Future for Measured<F, C> {
+impl<F: Future, C: ClassifyOutput<F::Output>> Future for Measured<F, C> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

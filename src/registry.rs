@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::Equivalent;
 
+use crate::counter::Gauge;
 use crate::error::{BuildError, RegistryError};
 use crate::histogram::{Histogram, HistogramBuilder};
 
@@ -43,7 +44,7 @@ pub const DEFAULT_MAX_METRICS: usize = 10_000;
 pub type Label<'a> = (&'a str, &'a str);
 
 /// The identity of a series: metric name and label set (sorted by label name).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SeriesId {
     name: Arc<str>,
     labels: Arc<[(Box<str>, Box<str>)]>,
@@ -179,6 +180,13 @@ impl Hasher for PassThrough {
 
 type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
 
+/// Gauges of the registry: `(name, labels)` → [`Gauge`].
+#[derive(Default)]
+struct GaugeStore {
+    by_id: HashMap<SeriesId, Gauge>,
+    per_metric: HashMap<String, usize>,
+}
+
 /// Slots of the per-thread cache of [`Registry::record`].
 pub const THREAD_CACHE_SLOTS: usize = 64;
 
@@ -305,6 +313,7 @@ impl RegistryBuilder {
         }
         Ok(Registry {
             inner: Arc::new(Inner {
+                gauges: Mutex::new(GaugeStore::default()),
                 id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 hasher: foldhash::fast::RandomState::default(),
                 series: RwLock::new(SeriesMap::default()),
@@ -352,6 +361,8 @@ pub struct Registry {
 }
 
 struct Inner {
+    /// Gauges by id, with their per-metric counts (capped like histograms).
+    gauges: Mutex<GaugeStore>,
     id: u64,
     hasher: foldhash::fast::RandomState,
     series: RwLock<SeriesMap>,
@@ -659,6 +670,51 @@ impl Registry {
         series.entry(Key { hash, id }).or_insert(histogram);
     }
 
+    /// The gauge `name{labels}`, created if needed. Gauges are capped per
+    /// metric like histograms: past the cap, the labels all become
+    /// [`OVERFLOW_VALUE`]. Resolve once and keep the handle: this takes a lock.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn gauge(&self, name: &str, labels: &[Label<'_>]) -> Result<Gauge, RegistryError> {
+        validate_metric_name(name)?;
+        let mut owned: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(labels.len());
+        for &(k, v) in labels {
+            validate_label_name(k)?;
+            owned.push((k.into(), v.into()));
+        }
+        owned.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = owned.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
+        }
+        let mut id = SeriesId {
+            name: name.into(),
+            labels: owned.into(),
+        };
+        let mut store = self.inner.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = store.by_id.get(&id) {
+            return Ok(g.clone());
+        }
+        let used = store.per_metric.entry(name.to_owned()).or_insert(0);
+        if *used >= self.inner.cap {
+            id.labels = id
+                .labels
+                .iter()
+                .map(|(k, _)| (k.clone(), Box::from(OVERFLOW_VALUE)))
+                .collect();
+        } else {
+            *used += 1;
+        }
+        Ok(store.by_id.entry(id).or_default().clone())
+    }
+
+    /// Every gauge, as `(id, handle)` pairs, in no particular order.
+    pub fn gauges(&self) -> Vec<(SeriesId, Gauge)> {
+        let store = self.inner.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        store.by_id.iter().map(|(k, g)| (k.clone(), g.clone())).collect()
+    }
+
     /// Every series, as `(id, handle)` pairs, in no particular order.
     pub fn series(&self) -> Vec<(SeriesId, Histogram)> {
         self.inner
@@ -919,6 +975,22 @@ mod tests {
                 assert_eq!(same(a, &b), a == b, "{a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn gauges_are_shared_by_labels_and_capped() {
+        let r = Registry::builder().series_cap(2).build().unwrap();
+        let a = r.gauge("active", &[("route", "/a")]).unwrap();
+        a.increment();
+        assert_eq!(r.gauge("active", &[("route", "/a")]).unwrap().value(), 1);
+        r.gauge("active", &[("route", "/b")]).unwrap();
+        let c = r.gauge("active", &[("route", "/c")]).unwrap();
+        let d = r.gauge("active", &[("route", "/d")]).unwrap();
+        c.increment();
+        d.increment();
+        assert_eq!(r.gauge("active", &[("route", OVERFLOW_VALUE)]).unwrap().value(), 2);
+        assert_eq!(r.gauges().len(), 3);
+        assert!(r.gauge("bad name", &[]).is_err());
     }
 
     #[test]

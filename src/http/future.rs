@@ -1,0 +1,183 @@
+//! [`ResponseFuture`], and [`Finish`]: what a request still has to record.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::body::ResponseBody;
+use super::classify::ErrorType;
+use super::layer::{Route, Shared, classify};
+use crate::counter::Gauge;
+
+/// A request being measured. Recording happens once: at the end of the
+/// response (`done`), or, if it is dropped before that, as cancelled.
+pub(crate) struct Finish {
+    shared: Arc<Shared>,
+    method: u8,
+    route: Route,
+    gauge: Gauge,
+    start_ns: u64,
+    /// The status once the head is known (for a cancelled body).
+    status: Option<u16>,
+    error: Option<ErrorType>,
+    done: bool,
+}
+
+impl Finish {
+    pub(crate) fn new(shared: Arc<Shared>, method: u8, route: Route, gauge: Gauge) -> Self {
+        let start_ns = shared.clock.now_ns();
+        Self {
+            shared,
+            method,
+            route,
+            gauge,
+            start_ns,
+            status: None,
+            error: None,
+            done: false,
+        }
+    }
+
+    pub(crate) fn to_headers(&self) -> bool {
+        self.shared.to_headers
+    }
+
+    /// The response head is known.
+    pub(crate) fn head(&mut self, status: u16, error: Option<ErrorType>) {
+        self.status = Some(status);
+        self.error = error;
+    }
+
+    /// Records with the head's status and error type.
+    pub(crate) fn done(mut self) {
+        self.record(None);
+    }
+
+    /// Records with this error type instead (a body that failed).
+    pub(crate) fn failed(mut self, error: &'static str) {
+        self.record(Some(error));
+    }
+
+    fn record(&mut self, error: Option<&str>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let nanos = self.shared.clock.now_ns().saturating_sub(self.start_ns);
+        let status = self.status.unwrap_or(499);
+        let error = error.or(self.error.as_deref());
+        self.shared.record(self.method, self.route.as_str(), status, error, nanos);
+        self.gauge.decrement();
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        // Dropped before the end: the client went away (or the server gave up).
+        self.record(Some("cancelled"));
+    }
+}
+
+pin_project! {
+    /// The response future of [`HttpMetrics`](super::HttpMetrics).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        finish: Option<Finish>,
+        panicked: bool,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").field("measured", &self.finish.is_some()).finish()
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn measured(inner: F, finish: Finish) -> Self {
+        Self {
+            inner: Some(inner),
+            finish: Some(finish),
+            panicked: false,
+        }
+    }
+
+    pub(crate) fn unmeasured(inner: F) -> Self {
+        Self {
+            inner: Some(inner),
+            finish: None,
+            panicked: false,
+        }
+    }
+
+    pub(crate) fn panicked(finish: Finish) -> Self {
+        Self {
+            inner: None,
+            finish: Some(finish),
+            panicked: true,
+        }
+    }
+}
+
+/// The answer to a panicking handler: an empty 500.
+fn panic_response<B>(finish: Option<Finish>) -> http::Response<ResponseBody<B>> {
+    if let Some(mut f) = finish {
+        f.head(500, Some("panic".into()));
+        f.done();
+    }
+    let mut response = http::Response::new(ResponseBody::empty());
+    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    B: http_body::Body,
+    E: 'static,
+{
+    type Output = Result<http::Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if *this.panicked {
+            return Poll::Ready(Ok(panic_response(this.finish.take())));
+        }
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            // Polled after completion: behave like an empty 500 rather than panic.
+            return Poll::Ready(Ok(panic_response(None)));
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+        let result = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => result,
+            Err(_) => {
+                // Drop the broken future now; a second panic in its drop
+                // is contained too.
+                let _ = catch_unwind(AssertUnwindSafe(|| this.inner.set(None)));
+                *this.panicked = true;
+                return Poll::Ready(Ok(panic_response(this.finish.take())));
+            }
+        };
+        let Some(mut finish) = this.finish.take() else {
+            return Poll::Ready(result.map(|r| r.map(ResponseBody::unmeasured)));
+        };
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                finish.head(status.as_u16(), classify(&finish.shared, status));
+                Poll::Ready(Ok(response.map(|body| ResponseBody::measured(body, finish))))
+            }
+            Err(error) => {
+                let kind = finish.shared.classifier.service_error(&error);
+                finish.head(500, Some(kind));
+                finish.done();
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}
