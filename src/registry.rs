@@ -712,7 +712,11 @@ impl Registry {
     /// Every gauge, as `(id, handle)` pairs, in no particular order.
     pub fn gauges(&self) -> Vec<(SeriesId, Gauge)> {
         let store = self.inner.gauges.lock().unwrap_or_else(|e| e.into_inner());
-        store.by_id.iter().map(|(k, g)| (k.clone(), g.clone())).collect()
+        store
+            .by_id
+            .iter()
+            .map(|(k, g)| (k.clone(), g.clone()))
+            .collect()
     }
 
     /// Every series, as `(id, handle)` pairs, in no particular order.
@@ -988,7 +992,12 @@ mod tests {
         let d = r.gauge("active", &[("route", "/d")]).unwrap();
         c.increment();
         d.increment();
-        assert_eq!(r.gauge("active", &[("route", OVERFLOW_VALUE)]).unwrap().value(), 2);
+        assert_eq!(
+            r.gauge("active", &[("route", OVERFLOW_VALUE)])
+                .unwrap()
+                .value(),
+            2
+        );
         assert_eq!(r.gauges().len(), 3);
         assert!(r.gauge("bad name", &[]).is_err());
     }

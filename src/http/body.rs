@@ -22,7 +22,9 @@ pin_project! {
 
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody").field("measuring", &self.finish.is_some()).finish()
+        f.debug_struct("ResponseBody")
+            .field("measuring", &self.finish.is_some())
+            .finish()
     }
 }
 
@@ -61,7 +63,10 @@ impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
         let Some(mut inner) = this.inner.as_pin_mut() else {
             return Poll::Ready(None);
@@ -95,6 +100,8 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -69,7 +69,8 @@ impl Finish {
         let nanos = self.shared.clock.now_ns().saturating_sub(self.start_ns);
         let status = self.status.unwrap_or(499);
         let error = error.or(self.error.as_deref());
-        self.shared.record(self.method, self.route.as_str(), status, error, nanos);
+        self.shared
+            .record(self.method, self.route.as_str(), status, error, nanos);
         self.gauge.decrement();
     }
 }
@@ -93,7 +94,9 @@ pin_project! {
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").field("measured", &self.finish.is_some()).finish()
+        f.debug_struct("ResponseFuture")
+            .field("measured", &self.finish.is_some())
+            .finish()
     }
 }
 

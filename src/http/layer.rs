@@ -213,7 +213,12 @@ impl Shared {
 
     /// The route as recorded: itself, or `__overflow__` past the cap.
     fn capped<'a>(&self, route: &'a str) -> &'a str {
-        if self.routes.read().unwrap_or_else(|e| e.into_inner()).contains(route) {
+        if self
+            .routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(route)
+        {
             return route;
         }
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
@@ -230,12 +235,23 @@ impl Shared {
     /// The in-flight gauge of (method, route).
     pub(crate) fn gauge(&self, method: u8, route: &str) -> Gauge {
         let key = GLookup { method, route };
-        if let Some(g) = self.gauges.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(g) = self
+            .gauges
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return g.clone();
         }
         let recorded = self.capped(route);
-        let labels = [("http_request_method", METHODS[usize::from(method)]), ("http_route", recorded)];
-        let gauge = self.registry.gauge(HTTP_ACTIVE, &labels).unwrap_or_default();
+        let labels = [
+            ("http_request_method", METHODS[usize::from(method)]),
+            ("http_route", recorded),
+        ];
+        let gauge = self
+            .registry
+            .gauge(HTTP_ACTIVE, &labels)
+            .unwrap_or_default();
         let mut gauges = self.gauges.write().unwrap_or_else(|e| e.into_inner());
         gauges
             .entry(GKey {
@@ -247,14 +263,26 @@ impl Shared {
     }
 
     /// Records `nanos` into the series of (method, route, status, error).
-    pub(crate) fn record(&self, method: u8, route: &str, status: u16, error: Option<&str>, nanos: u64) {
+    pub(crate) fn record(
+        &self,
+        method: u8,
+        route: &str,
+        status: u16,
+        error: Option<&str>,
+        nanos: u64,
+    ) {
         let key = HLookup {
             method,
             route,
             status,
             error,
         };
-        if let Some(h) = self.histograms.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(h) = self
+            .histograms
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             h.record(nanos);
             return;
         }
@@ -263,7 +291,13 @@ impl Shared {
     }
 
     #[cold]
-    fn histogram_slow(&self, method: u8, route: &str, status: u16, error: Option<&str>) -> Histogram {
+    fn histogram_slow(
+        &self,
+        method: u8,
+        route: &str,
+        status: u16,
+        error: Option<&str>,
+    ) -> Histogram {
         let recorded = self.capped(route);
         let mut labels = vec![
             ("http_request_method", METHODS[usize::from(method)]),
@@ -273,7 +307,10 @@ impl Shared {
         if let Some(e) = error {
             labels.push(("error_type", e));
         }
-        let h = self.registry.histogram(HTTP_DURATION, &labels).unwrap_or_default();
+        let h = self
+            .registry
+            .histogram(HTTP_DURATION, &labels)
+            .unwrap_or_default();
         let mut map = self.histograms.write().unwrap_or_else(|e| e.into_inner());
         map.entry(HKey {
             method,
@@ -309,7 +346,13 @@ struct HKey {
 
 impl Hash for HKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(state, self.method, &self.route, self.status, self.error.as_deref());
+        hash_key(
+            state,
+            self.method,
+            &self.route,
+            self.status,
+            self.error.as_deref(),
+        );
     }
 }
 

@@ -18,7 +18,9 @@ pub struct HttpMetrics<S> {
 
 impl<S: std::fmt::Debug> std::fmt::Debug for HttpMetrics<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpMetrics").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("HttpMetrics")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
