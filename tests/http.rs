@@ -396,7 +396,7 @@ async fn in_flight_at_each_step_of_the_lifecycle() {
     // A response future dropped before the head: cancelled with 499.
     let m2 = Monitor::new();
     let never = Router::new()
-        .route("/never", get(|| std::future::pending::<&'static str>()))
+        .route("/never", get(std::future::pending::<&'static str>))
         .layer(HttpMetricsLayer::new(&m2));
     let r = tokio::time::timeout(
         Duration::from_millis(5),

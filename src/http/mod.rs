@@ -28,7 +28,7 @@
 //!   so a streaming body is included; with
 //!   [`HttpMetricsLayer::latency_to_headers`], when the response head is
 //!   ready. It starts when the layer's service is called.
-//! * **Errors** ([`error_type`], by the [`Classify`] rule, pluggable):
+//! * **Errors** (`error_type`, by the [`Classify`] rule, pluggable):
 //!   a 5xx status → its code (`"500"`, …); 408 → `"timeout"` (what
 //!   tower-http's timeout layer answers); an inner service error → `"timeout"`
 //!   for tower's `Elapsed`, else `"_OTHER"`; a panic in the handler →
