@@ -142,7 +142,7 @@ impl Gauge {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
 

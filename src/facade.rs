@@ -342,7 +342,7 @@ impl Recorder for MetricsRecorder {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
 

@@ -804,7 +804,7 @@ fn validate_label_name(name: &str) -> Result<(), RegistryError> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
 

@@ -184,7 +184,7 @@ impl Counts {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
 

@@ -44,7 +44,7 @@ pub(crate) fn release(taken: &[AtomicBool], i: usize) {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(tailwatch_loom))]
 mod global {
     use super::*;
 
@@ -76,19 +76,19 @@ mod global {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(tailwatch_loom))]
 pub(crate) use global::current;
 
 /// Under loom the protocol is checked on explicit tables (see `loom_tests`);
 /// everything else takes the shared slot.
-#[cfg(loom)]
+#[cfg(tailwatch_loom)]
 pub(crate) fn current() -> usize {
     SHARED_SLOT
 }
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tailwatch_loom)))]
 pub(crate) use global::held;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
 
@@ -134,7 +134,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, tailwatch_loom))]
 mod loom_tests {
     //! The protocol: exclusive writers use load + store, the shared slot
     //! uses `fetch_add`, slots are handed over through claim/release, and a

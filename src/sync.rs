@@ -1,10 +1,10 @@
 //! The atomics of the recording protocol, swapped for loom's under
-//! `--cfg loom` so that `loom` can check every interleaving
-//! (see `slot.rs` tests; run with `RUSTFLAGS="--cfg loom" cargo test --lib loom`).
+//! `--cfg tailwatch_loom` so that `loom` can check every interleaving
+//! (see `slot.rs` tests; run with `RUSTFLAGS="--cfg tailwatch_loom" cargo test --lib loom`).
 
-#[cfg(loom)]
+#[cfg(tailwatch_loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
-#[cfg(not(loom))]
+#[cfg(not(tailwatch_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
 
 pub(crate) use std::sync::atomic::Ordering;
