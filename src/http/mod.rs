@@ -42,10 +42,12 @@
 //!   end of the response (or its drop).
 //! * **Excluded paths** ([`HttpMetricsLayer::exclude`]) pass through
 //!   unmeasured.
-//! * **Cost:** after a (method, route, status) has been seen once, a
-//!   request allocates nothing and takes no lock: labels are looked up by
-//!   borrowed keys in per-thread caches, and the response future and body
-//!   wrappers live inline.
+//! * **Cost:** after a (method, route, status) has been seen once, the
+//!   layer allocates nothing per request (series are looked up by borrowed
+//!   keys under read locks; the response future and body wrappers live
+//!   inline). Inside an axum `Router`, axum itself adds allocations for any
+//!   layer given to `Router::layer` and boxes a wrapped response body; see
+//!   the README's allocation table.
 
 mod body;
 mod classify;
