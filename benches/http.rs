@@ -1,0 +1,101 @@
+//! Per-request cost of the HTTP middleware around a trivial axum handler:
+//! bare router vs tailwatch vs axum-prometheus, one run.
+//!
+//! Run with: `cargo bench --bench http`
+//!
+//! Each iteration sends one request through `oneshot` (no socket) and
+//! collects the response body. Report the added cost (layered − bare).
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http::Request;
+use http_body_util::BodyExt;
+use tailwatch::{HttpMetricsLayer, Monitor};
+use tower::ServiceExt;
+
+/// A layer that does nothing: axum's own cost for any `Router::layer`.
+#[derive(Clone)]
+struct Identity;
+
+impl<S> tower::Layer<S> for Identity {
+    type Service = S;
+    fn layer(&self, inner: S) -> S {
+        inner
+    }
+}
+
+fn routes() -> Router {
+    Router::new().route("/users/{id}", get(|| async { "user" }))
+}
+
+fn request() -> Request<Body> {
+    Request::builder()
+        .uri("/users/7")
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn http(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("http_request");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+
+    let monitor = Monitor::new();
+    // axum-prometheus spawns an upkeep task when built: inside the runtime.
+    let _entered = rt.enter();
+    let (prometheus_layer, prometheus_handle) = axum_prometheus::PrometheusMetricLayer::pair();
+    let routers: [(&str, Router); 4] = [
+        ("bare_router", routes()),
+        ("identity_router_layer", routes().layer(Identity)),
+        (
+            "tailwatch_router_layer",
+            routes().layer(HttpMetricsLayer::new(&monitor)),
+        ),
+        (
+            "axum_prometheus_router_layer",
+            routes().layer(prometheus_layer),
+        ),
+    ];
+    for (name, router) in routers {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let took = rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let response = router.clone().oneshot(request()).await.unwrap();
+                        response.into_body().collect().await.unwrap();
+                    }
+                    start.elapsed()
+                });
+                prometheus_handle.run_upkeep(); // drain its sample buffers, untimed
+                took
+            })
+        });
+    }
+    // The layer around the router (no axum layering costs, no route template).
+    let outside = tower::Layer::layer(&HttpMetricsLayer::new(&monitor), routes());
+    group.bench_function("tailwatch_around_router", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let response = outside.clone().oneshot(request()).await.unwrap();
+                    response.into_body().collect().await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, http);
+criterion_main!(benches);
