@@ -246,6 +246,17 @@ async fn an_inner_timeout_is_an_error() {
     assert_eq!(series(&m)[0].0["error_type"], "timeout");
 }
 
+/// The largest request latency recorded, in nanoseconds.
+fn max_latency(m: &Monitor) -> u64 {
+    let (_, h) = m
+        .registry()
+        .series()
+        .into_iter()
+        .find(|(id, _)| id.name() == HTTP_DURATION)
+        .unwrap();
+    h.stats().max.unwrap()
+}
+
 /// Tokio's clock, which a paused runtime moves without sleeping.
 #[derive(Debug)]
 struct TokioClock(tokio::time::Instant);
@@ -299,16 +310,7 @@ async fn latency_includes_a_streaming_body() {
         .layer(HttpMetricsLayer::new(&m).clock(clock.clone()));
     let (_, body) = send(&to_end, Method::GET, "/stream").await;
     assert_eq!(&body[..], b"chunkchunk");
-    let max = m
-        .registry()
-        .series()
-        .into_iter()
-        .find(|(id, _)| id.name() == HTTP_DURATION)
-        .unwrap()
-        .1
-        .stats()
-        .max
-        .unwrap();
+    let max = max_latency(&m);
     // Exactly 100 ms of paused time (the two 50 ms chunks), to the bucket.
     assert!((100_000_000..=100_800_000).contains(&max), "{max} ns");
 
@@ -317,16 +319,7 @@ async fn latency_includes_a_streaming_body() {
         .route("/stream", get(|| async { slow_body() }))
         .layer(HttpMetricsLayer::new(&m).clock(clock).latency_to_headers());
     send(&to_headers, Method::GET, "/stream").await;
-    let max = m
-        .registry()
-        .series()
-        .into_iter()
-        .find(|(id, _)| id.name() == HTTP_DURATION)
-        .unwrap()
-        .1
-        .stats()
-        .max
-        .unwrap();
+    let max = max_latency(&m);
     assert!(max < 1_000_000, "to headers only: {max} ns");
 }
 
