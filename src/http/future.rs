@@ -10,17 +10,19 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::classify::ErrorType;
-use super::layer::{Route, Shared, classify};
-use crate::counter::Gauge;
+use super::layer::RouteEntry;
+
+/// When a request started, by the layer's clock.
+enum Start {
+    Instant(std::time::Instant),
+    Clock(u64),
+}
 
 /// A request being measured. Recording happens once: at the end of the
 /// response (`done`), or, if it is dropped before that, as cancelled.
 pub(crate) struct Finish {
-    shared: Arc<Shared>,
-    method: u8,
-    route: Route,
-    gauge: Gauge,
-    start_ns: u64,
+    entry: Arc<RouteEntry>,
+    start: Start,
     /// The status once the head is known (for a cancelled body).
     status: Option<u16>,
     error: Option<ErrorType>,
@@ -28,14 +30,15 @@ pub(crate) struct Finish {
 }
 
 impl Finish {
-    pub(crate) fn new(shared: Arc<Shared>, method: u8, route: Route, gauge: Gauge) -> Self {
-        let start_ns = shared.clock.now_ns();
+    pub(crate) fn new(entry: Arc<RouteEntry>) -> Self {
+        entry.gauge.increment();
+        let start = match &entry.shared.clock {
+            None => Start::Instant(std::time::Instant::now()),
+            Some(clock) => Start::Clock(clock.now_ns()),
+        };
         Self {
-            shared,
-            method,
-            route,
-            gauge,
-            start_ns,
+            entry,
+            start,
             status: None,
             error: None,
             done: false,
@@ -43,7 +46,7 @@ impl Finish {
     }
 
     pub(crate) fn to_headers(&self) -> bool {
-        self.shared.to_headers
+        self.entry.shared.to_headers
     }
 
     /// The response head is known.
@@ -66,12 +69,15 @@ impl Finish {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let nanos = self.shared.clock.now_ns().saturating_sub(self.start_ns);
+        let entry = &self.entry;
+        let nanos = match (&self.start, &entry.shared.clock) {
+            (Start::Instant(at), _) => u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            (Start::Clock(at), Some(clock)) => clock.now_ns().saturating_sub(*at),
+            (Start::Clock(_), None) => 0,
+        };
         let status = self.status.unwrap_or(499);
-        let error = error.or(self.error.as_deref());
-        self.shared
-            .record(self.method, self.route.as_str(), status, error, nanos);
-        self.gauge.decrement();
+        entry.record(status, error.or(self.error.as_deref()), nanos);
+        entry.gauge.decrement();
     }
 }
 
@@ -172,11 +178,12 @@ where
         match result {
             Ok(response) => {
                 let status = response.status();
-                finish.head(status.as_u16(), classify(&finish.shared, status));
+                let error = finish.entry.shared.classifier.status(status);
+                finish.head(status.as_u16(), error);
                 Poll::Ready(Ok(response.map(|body| ResponseBody::measured(body, finish))))
             }
             Err(error) => {
-                let kind = finish.shared.classifier.service_error(&error);
+                let kind = finish.entry.shared.classifier.service_error(&error);
                 finish.head(500, Some(kind));
                 finish.done();
                 Poll::Ready(Err(error))

@@ -1,12 +1,13 @@
 //! [`HttpMetricsLayer`]: settings and the state its services share.
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
 use hashbrown::Equivalent;
+use once_cell::race::OnceBox;
 
-use super::classify::{Classify, DefaultClassifier, ErrorType, status_str};
-use crate::clock::{Clock, SystemClock};
+use super::classify::{Classify, DefaultClassifier, status_str};
+use crate::clock::Clock;
 use crate::counter::Gauge;
 use crate::histogram::Histogram;
 use crate::monitor::Monitor;
@@ -60,16 +61,15 @@ impl std::fmt::Debug for HttpMetricsLayer {
 
 /// Settings, and the series caches of every service of one layer.
 pub(crate) struct Shared {
-    pub(crate) clock: Arc<dyn Clock>,
+    /// `None`: `std::time::Instant` read directly (the fast default).
+    pub(crate) clock: Option<Arc<dyn Clock>>,
     registry: Registry,
     pub(crate) classifier: Arc<dyn Classify>,
     route_fn: Option<RouteFn>,
     exclude: Vec<Box<str>>,
     pub(crate) to_headers: bool,
     max_routes: usize,
-    histograms: RwLock<hashbrown::HashMap<HKey, Histogram>>,
-    gauges: RwLock<hashbrown::HashMap<GKey, Gauge>>,
-    routes: RwLock<hashbrown::HashSet<Box<str>>>,
+    entries: RwLock<hashbrown::HashMap<GKey, Arc<RouteEntry>>>,
 }
 
 impl Clone for Shared {
@@ -83,9 +83,7 @@ impl Clone for Shared {
             exclude: self.exclude.clone(),
             to_headers: self.to_headers,
             max_routes: self.max_routes,
-            histograms: RwLock::default(),
-            gauges: RwLock::default(),
-            routes: RwLock::default(),
+            entries: RwLock::default(),
         }
     }
 }
@@ -100,16 +98,14 @@ impl HttpMetricsLayer {
     pub fn with_registry(registry: Registry) -> Self {
         Self {
             shared: Arc::new(Shared {
-                clock: Arc::new(SystemClock),
+                clock: None,
                 registry,
                 classifier: Arc::new(DefaultClassifier),
                 route_fn: None,
                 exclude: Vec::new(),
                 to_headers: false,
                 max_routes: 1000,
-                histograms: RwLock::default(),
-                gauges: RwLock::default(),
-                routes: RwLock::default(),
+                entries: RwLock::default(),
             }),
         }
     }
@@ -159,11 +155,13 @@ impl HttpMetricsLayer {
         self
     }
 
-    /// The clock latencies are measured with (default: [`SystemClock`],
-    /// the OS monotonic clock). Tests can measure in paused or manual time.
+    /// The clock latencies are measured with. By default the OS monotonic
+    /// clock is read directly (`std::time::Instant`, as
+    /// [`SystemClock`](crate::SystemClock) does); tests can measure in
+    /// paused or manual time.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.settings().clock = clock;
+        self.settings().clock = Some(clock);
         self
     }
 
@@ -176,205 +174,172 @@ impl HttpMetricsLayer {
     }
 }
 
-/// The route label of a request: borrowed from axum or static.
-#[derive(Clone, Debug)]
-pub(crate) enum Route {
-    Matched(axum::extract::MatchedPath),
-    Static(&'static str),
-}
-
-impl Route {
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Route::Matched(m) => m.as_str(),
-            Route::Static(s) => s,
-        }
-    }
-}
-
 impl Shared {
-    pub(crate) fn route_of<B>(&self, request: &http::Request<B>) -> Route {
+    /// The route of a request: axum's template, the route function's, or
+    /// `unmatched`. Borrowed from the request: no clone.
+    pub(crate) fn route_of<'r, B>(&self, request: &'r http::Request<B>) -> &'r str {
         if let Some(m) = request.extensions().get::<axum::extract::MatchedPath>() {
-            return Route::Matched(m.clone());
+            return m.as_str();
         }
         self.route_fn
             .as_ref()
             .and_then(|f| f(request.method(), request.uri()))
-            .map_or(Route::Static("unmatched"), Route::Static)
+            .unwrap_or("unmatched")
     }
 
-    pub(crate) fn excluded<B>(&self, request: &http::Request<B>, route: &Route) -> bool {
+    pub(crate) fn excluded<B>(&self, request: &http::Request<B>, route: &str) -> bool {
         !self.exclude.is_empty()
             && self
                 .exclude
                 .iter()
-                .any(|p| **p == *route.as_str() || **p == *request.uri().path())
+                .any(|p| **p == *route || **p == *request.uri().path())
     }
 
-    /// The route as recorded: itself, or `__overflow__` past the cap.
-    fn capped<'a>(&self, route: &'a str) -> &'a str {
-        if self
-            .routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(route)
-        {
-            return route;
-        }
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        if routes.len() < self.max_routes {
-            routes.insert(route.into());
-            route
-        } else if routes.contains(route) {
-            route
-        } else {
-            OVERFLOW_VALUE
-        }
-    }
-
-    /// The in-flight gauge of (method, route).
-    pub(crate) fn gauge(&self, method: u8, route: &str) -> Gauge {
-        let key = GLookup { method, route };
-        if let Some(g) = self
-            .gauges
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return g.clone();
-        }
-        let recorded = self.capped(route);
-        let labels = [
-            ("http_request_method", METHODS[usize::from(method)]),
-            ("http_route", recorded),
-        ];
-        let gauge = self
-            .registry
-            .gauge(HTTP_ACTIVE, &labels)
-            .unwrap_or_default();
-        let mut gauges = self.gauges.write().unwrap_or_else(|e| e.into_inner());
-        gauges
-            .entry(GKey {
-                method,
-                route: route.into(),
+    /// The entry of (method, route): from this thread's cache, else the
+    /// shared map, else created.
+    pub(crate) fn entry(self: &Arc<Self>, method: u8, route: &str) -> Arc<RouteEntry> {
+        let hash = ENTRY_HASH.hash_one((method, route));
+        let slot = (hash as usize) % ENTRY_CACHE_SLOTS;
+        let me = Arc::as_ptr(self) as usize;
+        let cached = ENTRY_CACHE
+            .try_with(|cache| {
+                let cache = cache.try_borrow().ok()?;
+                match cache.get(slot) {
+                    Some(Some((owner, e)))
+                        if *owner == me && e.method == method && same(&e.route, route) =>
+                    {
+                        Some(e.clone())
+                    }
+                    _ => None,
+                }
             })
-            .or_insert(gauge)
-            .clone()
-    }
-
-    /// Records `nanos` into the series of (method, route, status, error).
-    pub(crate) fn record(
-        &self,
-        method: u8,
-        route: &str,
-        status: u16,
-        error: Option<&str>,
-        nanos: u64,
-    ) {
-        let key = HLookup {
-            method,
-            route,
-            status,
-            error,
-        };
-        if let Some(h) = self
-            .histograms
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            h.record(nanos);
-            return;
+            .ok()
+            .flatten();
+        if let Some(e) = cached {
+            return e;
         }
-        let h = self.histogram_slow(method, route, status, error);
-        h.record(nanos);
+        let entry = self.entry_slow(method, route);
+        // Only exact routes are cached (an overflowed route keeps taking the
+        // slow path); the entry keeps the layer alive, so its address is
+        // not reused while cached.
+        if same(&entry.route, route) {
+            let _ = ENTRY_CACHE.try_with(|cache| {
+                if let Ok(mut cache) = cache.try_borrow_mut() {
+                    if cache.is_empty() {
+                        cache.resize_with(ENTRY_CACHE_SLOTS, || None);
+                    }
+                    cache[slot] = Some((me, entry.clone()));
+                }
+            });
+        }
+        entry
     }
 
     #[cold]
-    fn histogram_slow(
-        &self,
-        method: u8,
-        route: &str,
-        status: u16,
-        error: Option<&str>,
-    ) -> Histogram {
-        let recorded = self.capped(route);
+    fn entry_slow(self: &Arc<Self>, method: u8, route: &str) -> Arc<RouteEntry> {
+        let key = GLookup { method, route };
+        if let Some(e) = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return e.clone();
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = entries.get(&key) {
+            return e.clone();
+        }
+        // Past the route cap, every new route shares its method's overflow
+        // entry, and is not added to the map: memory stays bounded.
+        let routes = entries.len()
+            - entries
+                .keys()
+                .filter(|k| *k.route == *OVERFLOW_VALUE)
+                .count();
+        let recorded = if routes < self.max_routes {
+            route
+        } else {
+            OVERFLOW_VALUE
+        };
+        let key = GKey {
+            method,
+            route: recorded.into(),
+        };
+        let entry = entries
+            .entry(key)
+            .or_insert_with(|| {
+                let labels = [
+                    ("http_request_method", METHODS[usize::from(method)]),
+                    ("http_route", recorded),
+                ];
+                Arc::new(RouteEntry {
+                    shared: self.clone(),
+                    method,
+                    route: recorded.into(),
+                    gauge: self
+                        .registry
+                        .gauge(HTTP_ACTIVE, &labels)
+                        .unwrap_or_default(),
+                    statuses: std::array::from_fn(|_| OnceBox::new()),
+                })
+            })
+            .clone();
+        entry
+    }
+
+    /// The histogram of (method, route, status, error), from the registry.
+    #[cold]
+    fn histogram(&self, method: u8, route: &str, status: u16, error: Option<&str>) -> Histogram {
         let mut labels = vec![
             ("http_request_method", METHODS[usize::from(method)]),
-            ("http_route", recorded),
+            ("http_route", route),
             ("http_response_status_code", status_str(status)),
         ];
         if let Some(e) = error {
             labels.push(("error_type", e));
         }
-        let h = self
-            .registry
+        self.registry
             .histogram(HTTP_DURATION, &labels)
-            .unwrap_or_default();
-        let mut map = self.histograms.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(HKey {
-            method,
-            route: route.into(),
-            status,
-            error: error.map(Into::into),
-        })
-        .or_insert(h)
-        .clone()
+            .unwrap_or_default()
     }
 }
 
-/// The classification of a finished response.
-pub(crate) fn classify(shared: &Shared, status: http::StatusCode) -> Option<ErrorType> {
-    shared.classifier.status(status)
+/// Slots of the per-thread route-entry cache.
+const ENTRY_CACHE_SLOTS: usize = 64;
+/// Hashes (method, route) for the cache slot (fixed seed: a collision only evicts).
+static ENTRY_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6874_7470);
+
+thread_local! {
+    /// (layer address, entry) by hash of (method, route).
+    static ENTRY_CACHE: std::cell::RefCell<Vec<Option<(usize, Arc<RouteEntry>)>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Keys hash their content the same way whether owned or borrowed.
-fn hash_key(state: &mut impl Hasher, method: u8, route: &str, status: u16, error: Option<&str>) {
-    method.hash(state);
-    route.hash(state);
-    status.hash(state);
-    error.hash(state);
-}
+/// Status series kept inline per route before falling back to the registry.
+const STATUS_SLOTS: usize = 8;
 
-#[derive(PartialEq, Eq)]
-struct HKey {
+/// Everything a request of one (method, route) records into.
+pub(crate) struct RouteEntry {
+    pub(crate) shared: Arc<Shared>,
     method: u8,
+    /// The route as recorded (the request's, or `__overflow__`).
     route: Box<str>,
+    pub(crate) gauge: Gauge,
+    /// (status, error type) → histogram, claimed lock-free on first use.
+    statuses: [OnceBox<StatusSeries>; STATUS_SLOTS],
+}
+
+struct StatusSeries {
     status: u16,
     error: Option<Box<str>>,
+    histogram: Histogram,
 }
 
-impl Hash for HKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(
-            state,
-            self.method,
-            &self.route,
-            self.status,
-            self.error.as_deref(),
-        );
-    }
-}
-
-struct HLookup<'a> {
-    method: u8,
-    route: &'a str,
-    status: u16,
-    error: Option<&'a str>,
-}
-
-impl Hash for HLookup<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(state, self.method, self.route, self.status, self.error);
-    }
-}
-
-impl Equivalent<HKey> for HLookup<'_> {
-    fn equivalent(&self, key: &HKey) -> bool {
-        key.method == self.method
-            && key.status == self.status
-            && same(&key.route, self.route)
-            && match (&key.error, self.error) {
+impl StatusSeries {
+    fn is(&self, status: u16, error: Option<&str>) -> bool {
+        self.status == status
+            && match (&self.error, error) {
                 (None, None) => true,
                 (Some(a), Some(b)) => same(a, b),
                 _ => false,
@@ -382,16 +347,46 @@ impl Equivalent<HKey> for HLookup<'_> {
     }
 }
 
-#[derive(PartialEq, Eq)]
+impl RouteEntry {
+    /// Records `nanos` for a response of `status` (and `error`).
+    pub(crate) fn record(&self, status: u16, error: Option<&str>, nanos: u64) {
+        for slot in &self.statuses {
+            if let Some(s) = slot.get() {
+                if s.is(status, error) {
+                    s.histogram.record(nanos);
+                    return;
+                }
+                continue;
+            }
+            let series = Box::new(StatusSeries {
+                status,
+                error: error.map(Into::into),
+                histogram: self
+                    .shared
+                    .histogram(self.method, &self.route, status, error),
+            });
+            // Another thread may claim this slot first: then check its series.
+            match slot.set(series) {
+                Ok(()) => {}
+                Err(_) if slot.get().is_some_and(|s| !s.is(status, error)) => continue,
+                Err(_) => {}
+            }
+            if let Some(s) = slot.get() {
+                s.histogram.record(nanos);
+            }
+            return;
+        }
+        // More distinct statuses than slots: through the registry.
+        self.shared
+            .histogram(self.method, &self.route, status, error)
+            .record(nanos);
+    }
+}
+
+#[derive(PartialEq, Eq, Hash)]
 struct GKey {
     method: u8,
     route: Box<str>,
-}
-
-impl Hash for GKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(state, self.method, &self.route, 0, None);
-    }
 }
 
 struct GLookup<'a> {
@@ -401,7 +396,9 @@ struct GLookup<'a> {
 
 impl Hash for GLookup<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(state, self.method, self.route, 0, None);
+        // As the derived `Hash` of `GKey`: the fields in order.
+        self.method.hash(state);
+        self.route.hash(state);
     }
 }
 

@@ -68,13 +68,11 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let route = self.shared.route_of(&request);
-        if self.shared.excluded(&request, &route) {
+        if self.shared.excluded(&request, route) {
             return ResponseFuture::unmeasured(self.inner.call(request));
         }
-        let method = method_index(request.method());
-        let gauge = self.shared.gauge(method, route.as_str());
-        gauge.increment();
-        let finish = Finish::new(self.shared.clone(), method, route, gauge);
+        let entry = self.shared.entry(method_index(request.method()), route);
+        let finish = Finish::new(entry);
         // A handler that panics while building its future is answered like
         // one that panics while running.
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
