@@ -266,7 +266,7 @@ impl Shared {
             method,
             route: recorded.into(),
         };
-        let entry = entries
+        entries
             .entry(key)
             .or_insert_with(|| {
                 let labels = [
@@ -284,8 +284,7 @@ impl Shared {
                     statuses: std::array::from_fn(|_| OnceBox::new()),
                 })
             })
-            .clone();
-        entry
+            .clone()
     }
 
     /// The histogram of (method, route, status, error), from the registry.
@@ -310,9 +309,12 @@ const ENTRY_CACHE_SLOTS: usize = 64;
 /// Hashes (method, route) for the cache slot (fixed seed: a collision only evicts).
 static ENTRY_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6874_7470);
 
+/// A cached entry and the address of the layer state it belongs to.
+type CachedEntry = Option<(usize, Arc<RouteEntry>)>;
+
 thread_local! {
-    /// (layer address, entry) by hash of (method, route).
-    static ENTRY_CACHE: std::cell::RefCell<Vec<Option<(usize, Arc<RouteEntry>)>>> =
+    /// Entries by hash of (method, route).
+    static ENTRY_CACHE: std::cell::RefCell<Vec<CachedEntry>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
