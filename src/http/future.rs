@@ -32,7 +32,7 @@ pub(crate) struct Finish {
 impl Finish {
     pub(crate) fn new(entry: Arc<RouteEntry>) -> Self {
         entry.gauge.increment();
-        let start = match &entry.shared.clock {
+        let start = match &entry.settings.clock {
             None => Start::Instant(std::time::Instant::now()),
             Some(clock) => Start::Clock(clock.now_ns()),
         };
@@ -46,7 +46,7 @@ impl Finish {
     }
 
     pub(crate) fn to_headers(&self) -> bool {
-        self.entry.shared.to_headers
+        self.entry.settings.to_headers
     }
 
     /// The response head is known.
@@ -70,7 +70,7 @@ impl Finish {
             return;
         }
         let entry = &self.entry;
-        let nanos = match (&self.start, &entry.shared.clock) {
+        let nanos = match (&self.start, &entry.settings.clock) {
             (Start::Instant(at), _) => u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX),
             (Start::Clock(at), Some(clock)) => clock.now_ns().saturating_sub(*at),
             (Start::Clock(_), None) => 0,
@@ -178,12 +178,12 @@ where
         match result {
             Ok(response) => {
                 let status = response.status();
-                let error = finish.entry.shared.classifier.status(status);
+                let error = finish.entry.settings.classifier.status(status);
                 finish.head(status.as_u16(), error);
                 Poll::Ready(Ok(response.map(|body| ResponseBody::measured(body, finish))))
             }
             Err(error) => {
-                let kind = finish.entry.shared.classifier.service_error(&error);
+                let kind = finish.entry.settings.classifier.service_error(&error);
                 finish.head(500, Some(kind));
                 finish.done();
                 Poll::Ready(Err(error))

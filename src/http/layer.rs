@@ -53,21 +53,31 @@ impl std::fmt::Debug for HttpMetricsLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpMetricsLayer")
             .field("exclude", &self.shared.exclude)
-            .field("latency_to_headers", &self.shared.to_headers)
+            .field("latency_to_headers", &self.shared.settings.to_headers)
             .field("max_routes", &self.shared.max_routes)
             .finish_non_exhaustive()
     }
 }
 
-/// Settings, and the series caches of every service of one layer.
-pub(crate) struct Shared {
+/// What a request needs until it ends (held by its route entry).
+#[derive(Clone)]
+pub(crate) struct Settings {
     /// `None`: `std::time::Instant` read directly (the fast default).
     pub(crate) clock: Option<Arc<dyn Clock>>,
     registry: Registry,
     pub(crate) classifier: Arc<dyn Classify>,
+    pub(crate) to_headers: bool,
+}
+
+/// Layer id for the per-thread caches (addresses can be reused).
+static NEXT_LAYER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Settings, and the route entries of every service of one layer.
+pub(crate) struct Shared {
+    id: u64,
+    settings: Arc<Settings>,
     route_fn: Option<RouteFn>,
     exclude: Vec<Box<str>>,
-    pub(crate) to_headers: bool,
     max_routes: usize,
     entries: RwLock<hashbrown::HashMap<GKey, Arc<RouteEntry>>>,
 }
@@ -76,12 +86,10 @@ impl Clone for Shared {
     /// Settings are copied; caches start empty (builders clone before use).
     fn clone(&self) -> Self {
         Self {
-            clock: self.clock.clone(),
-            registry: self.registry.clone(),
-            classifier: self.classifier.clone(),
+            id: NEXT_LAYER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            settings: self.settings.clone(),
             route_fn: self.route_fn.clone(),
             exclude: self.exclude.clone(),
-            to_headers: self.to_headers,
             max_routes: self.max_routes,
             entries: RwLock::default(),
         }
@@ -98,12 +106,15 @@ impl HttpMetricsLayer {
     pub fn with_registry(registry: Registry) -> Self {
         Self {
             shared: Arc::new(Shared {
-                clock: None,
-                registry,
-                classifier: Arc::new(DefaultClassifier),
+                id: NEXT_LAYER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                settings: Arc::new(Settings {
+                    clock: None,
+                    registry,
+                    classifier: Arc::new(DefaultClassifier),
+                    to_headers: false,
+                }),
                 route_fn: None,
                 exclude: Vec::new(),
-                to_headers: false,
                 max_routes: 1000,
                 entries: RwLock::default(),
             }),
@@ -114,10 +125,14 @@ impl HttpMetricsLayer {
         Arc::make_mut(&mut self.shared)
     }
 
+    fn request_settings(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings().settings)
+    }
+
     /// Replaces the rule deciding which responses are errors.
     #[must_use]
     pub fn classifier(mut self, classifier: impl Classify) -> Self {
-        self.settings().classifier = Arc::new(classifier);
+        self.request_settings().classifier = Arc::new(classifier);
         self
     }
 
@@ -151,7 +166,7 @@ impl HttpMetricsLayer {
     /// of the body.
     #[must_use]
     pub fn latency_to_headers(mut self) -> Self {
-        self.settings().to_headers = true;
+        self.request_settings().to_headers = true;
         self
     }
 
@@ -161,7 +176,7 @@ impl HttpMetricsLayer {
     /// paused or manual time.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.settings().clock = Some(clock);
+        self.request_settings().clock = Some(clock);
         self
     }
 
@@ -197,10 +212,10 @@ impl Shared {
 
     /// The entry of (method, route): from this thread's cache, else the
     /// shared map, else created.
-    pub(crate) fn entry(self: &Arc<Self>, method: u8, route: &str) -> Arc<RouteEntry> {
+    pub(crate) fn entry(&self, method: u8, route: &str) -> Arc<RouteEntry> {
         let hash = ENTRY_HASH.hash_one((method, route));
         let slot = (hash as usize) % ENTRY_CACHE_SLOTS;
-        let me = Arc::as_ptr(self) as usize;
+        let me = self.id;
         let cached = ENTRY_CACHE
             .try_with(|cache| {
                 let cache = cache.try_borrow().ok()?;
@@ -220,8 +235,7 @@ impl Shared {
         }
         let entry = self.entry_slow(method, route);
         // Only exact routes are cached (an overflowed route keeps taking the
-        // slow path); the entry keeps the layer alive, so its address is
-        // not reused while cached.
+        // slow path, so the cap is applied on every request).
         if same(&entry.route, route) {
             let _ = ENTRY_CACHE.try_with(|cache| {
                 if let Ok(mut cache) = cache.try_borrow_mut() {
@@ -236,7 +250,7 @@ impl Shared {
     }
 
     #[cold]
-    fn entry_slow(self: &Arc<Self>, method: u8, route: &str) -> Arc<RouteEntry> {
+    fn entry_slow(&self, method: u8, route: &str) -> Arc<RouteEntry> {
         let key = GLookup { method, route };
         if let Some(e) = self
             .entries
@@ -274,10 +288,11 @@ impl Shared {
                     ("http_route", recorded),
                 ];
                 Arc::new(RouteEntry {
-                    shared: self.clone(),
+                    settings: self.settings.clone(),
                     method,
                     route: recorded.into(),
                     gauge: self
+                        .settings
                         .registry
                         .gauge(HTTP_ACTIVE, &labels)
                         .unwrap_or_default(),
@@ -286,7 +301,9 @@ impl Shared {
             })
             .clone()
     }
+}
 
+impl Settings {
     /// The histogram of (method, route, status, error), from the registry.
     #[cold]
     fn histogram(&self, method: u8, route: &str, status: u16, error: Option<&str>) -> Histogram {
@@ -310,7 +327,7 @@ const ENTRY_CACHE_SLOTS: usize = 64;
 static ENTRY_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6874_7470);
 
 /// A cached entry and the address of the layer state it belongs to.
-type CachedEntry = Option<(usize, Arc<RouteEntry>)>;
+type CachedEntry = Option<(u64, Arc<RouteEntry>)>;
 
 thread_local! {
     /// Entries by hash of (method, route).
@@ -321,9 +338,10 @@ thread_local! {
 /// Status series kept inline per route before falling back to the registry.
 const STATUS_SLOTS: usize = 8;
 
-/// Everything a request of one (method, route) records into.
+/// Everything a request of one (method, route) records into. It holds the
+/// request settings, not the layer state, so there is no reference cycle.
 pub(crate) struct RouteEntry {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) settings: Arc<Settings>,
     method: u8,
     /// The route as recorded (the request's, or `__overflow__`).
     route: Box<str>,
@@ -364,7 +382,7 @@ impl RouteEntry {
                 status,
                 error: error.map(Into::into),
                 histogram: self
-                    .shared
+                    .settings
                     .histogram(self.method, &self.route, status, error),
             });
             // Another thread may claim this slot first: then check its series.
@@ -379,7 +397,7 @@ impl RouteEntry {
             return;
         }
         // More distinct statuses than slots: through the registry.
-        self.shared
+        self.settings
             .histogram(self.method, &self.route, status, error)
             .record(nanos);
     }
@@ -407,5 +425,43 @@ impl Hash for GLookup<'_> {
 impl Equivalent<GKey> for GLookup<'_> {
     fn equivalent(&self, key: &GKey) -> bool {
         key.method == self.method && same(&key.route, self.route)
+    }
+}
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_layer_frees_its_state() {
+        let layer = HttpMetricsLayer::with_registry(Registry::new());
+        let entry = layer.shared.entry(0, "/users/{id}");
+        entry.record(200, None, 1_000);
+        // Cached in this thread and held here, the entry must not keep the
+        // layer's state (and its map of entries) alive.
+        let weak = Arc::downgrade(&layer.shared);
+        drop(layer);
+        assert!(
+            weak.upgrade().is_none(),
+            "route entries keep the layer alive"
+        );
+        // A new layer, even at the same address, never sees the old entries.
+        let layer = HttpMetricsLayer::with_registry(Registry::new());
+        let fresh = layer.shared.entry(0, "/users/{id}");
+        assert!(!Arc::ptr_eq(&entry, &fresh));
+    }
+
+    #[test]
+    fn methods_map_to_labels() {
+        assert_eq!(
+            METHODS[usize::from(method_index(&http::Method::GET))],
+            "GET"
+        );
+        assert_eq!(
+            METHODS[usize::from(method_index(&http::Method::PATCH))],
+            "PATCH"
+        );
+        let brew = http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(METHODS[usize::from(method_index(&brew))], "_OTHER");
     }
 }
