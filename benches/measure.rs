@@ -4,8 +4,10 @@
 //!
 //! Run with: `cargo bench --bench measure`
 //!
-//! Every variant takes two `Instant::now()` readings (the OS monotonic
-//! clock through the vDSO); `two_instant_reads` is that floor alone.
+//! Every variant takes two clock readings: tailwatch reads `quanta`'s TSC
+//! clock, the hand-written pattern `std::time::Instant` (the OS monotonic
+//! clock through the vDSO); `two_quanta_reads` and `two_instant_reads` are
+//! those floors alone.
 
 use std::future::{Future, ready};
 use std::hint::black_box;
@@ -35,6 +37,14 @@ fn measure(c: &mut Criterion) {
     group.bench_function("two_instant_reads", |b| {
         b.iter(|| {
             let start = Instant::now();
+            let _ = black_box(poll_ready(ready(black_box(Ok::<u32, ()>(1)))));
+            black_box(start.elapsed())
+        })
+    });
+
+    group.bench_function("two_quanta_reads", |b| {
+        b.iter(|| {
+            let start = quanta::Instant::now();
             let _ = black_box(poll_ready(ready(black_box(Ok::<u32, ()>(1)))));
             black_box(start.elapsed())
         })

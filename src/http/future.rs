@@ -14,7 +14,7 @@ use super::layer::RouteEntry;
 
 /// When a request started, by the layer's clock.
 enum Start {
-    Instant(std::time::Instant),
+    Instant(quanta::Instant),
     Clock(u64),
 }
 
@@ -33,7 +33,7 @@ impl Finish {
     pub(crate) fn new(entry: Arc<RouteEntry>) -> Self {
         entry.gauge.increment();
         let start = match &entry.settings.clock {
-            None => Start::Instant(std::time::Instant::now()),
+            None => Start::Instant(quanta::Instant::now()),
             Some(clock) => Start::Clock(clock.now_ns()),
         };
         Self {
