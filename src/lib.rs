@@ -5,6 +5,7 @@
 mod clock;
 mod counter;
 mod error;
+pub mod expo;
 #[cfg(feature = "metrics")]
 pub mod facade;
 mod histogram;

@@ -281,6 +281,18 @@ impl Monitor {
         op
     }
 
+    /// `(operation, in flight)` for every operation, sorted by name.
+    pub fn operations_in_flight(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<_> = self
+            .read_operations()
+            .values()
+            .filter(|op| op.name() != OVERFLOW_VALUE || op.active() != 0)
+            .map(|op| (op.name().to_owned(), op.active()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Operation names folded into `__overflow__` because the limit was reached.
     pub fn operations_folded(&self) -> u64 {
         self.inner.folded.load(Ordering::Relaxed)

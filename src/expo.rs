@@ -1,0 +1,504 @@
+//! Prometheus exposition: text format 0.0.4, and OpenMetrics 1.0 when asked.
+//!
+//! Rendered from the HDR data, one family per metric name, every family
+//! with one `# HELP` and one `# TYPE`:
+//!
+//! * every histogram of the registry as a Prometheus histogram: cumulative
+//!   `_bucket{le}` (boundaries from [`Buckets`], OpenTelemetry's 14 by
+//!   default, in base units: seconds), `_sum`, `_count`, since start;
+//! * its sliding window: `<name>_quantile_seconds{quantile}` (the
+//!   `_seconds` suffix kept last; `<name>_quantile` for other units), typed
+//!   `summary` as Prometheus client summaries are (window quantiles, and
+//!   cumulative `_sum`/`_count`; `promtool` refuses a `quantile` label on a
+//!   gauge), and the gauge `<name>_max_seconds`. The window merges the outcome labels
+//!   (`http_response_status_code`, `error_type`, `outcome`): one value per
+//!   route or operation, as people read it, over the calls that finished
+//!   (cancelled ones have no complete latency). An idle window exports no
+//!   quantile (the series is left out, never a made-up 0). These gauges are
+//!   per instance: never average them across instances, aggregate the
+//!   buckets instead;
+//! * the registry's gauges (`http_server_active_requests`, …), the
+//!   counters and gauges from the `metrics` facade;
+//! * self-metrics: `tailwatch_series{metric}`,
+//!   `tailwatch_series_overflow_total{metric}`,
+//!   `tailwatch_values_clamped_total{metric}`,
+//!   `tailwatch_values_rejected_total{metric}`,
+//!   `tailwatch_scrape_duration_seconds` (of the previous scrape).
+//!
+//! Bucket counts are exact for values up to the HDR resolution: a value in
+//! the same HDR bucket as a boundary (within 0.78 % of it) counts as equal
+//! to the boundary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::monitor::Monitor;
+use crate::registry::OVERFLOW_VALUE;
+use crate::snapshot::Snapshot;
+
+/// OpenTelemetry's recommended boundaries for HTTP durations, in seconds.
+pub const OTEL_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Labels the sliding-window gauges merge over.
+const OUTCOME_LABELS: [&str; 3] = ["http_response_status_code", "error_type", "outcome"];
+
+/// Quantiles exported as window gauges.
+const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+/// Bucket boundaries (base units) by metric name; OpenTelemetry's 14 by default.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    default: Vec<f64>,
+    per_metric: BTreeMap<String, Vec<f64>>,
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Self {
+            default: OTEL_BUCKETS.to_vec(),
+            per_metric: BTreeMap::new(),
+        }
+    }
+}
+
+impl Buckets {
+    /// The boundaries of every metric not configured otherwise.
+    #[must_use]
+    pub fn default_boundaries(mut self, boundaries: Vec<f64>) -> Self {
+        self.default = clean(boundaries);
+        self
+    }
+
+    /// The boundaries of one metric.
+    #[must_use]
+    pub fn metric(mut self, name: &str, boundaries: Vec<f64>) -> Self {
+        self.per_metric.insert(name.to_owned(), clean(boundaries));
+        self
+    }
+
+    /// A log-linear preset for accurate fleet-wide quantiles: `per_decade`
+    /// boundaries per power of ten from `from` to `to` (base units).
+    pub fn log_linear(from: f64, to: f64, per_decade: u32) -> Vec<f64> {
+        let mut out = Vec::new();
+        let mut decade = from;
+        while decade <= to {
+            for i in 0..per_decade {
+                let v = decade * (1.0 + 9.0 * f64::from(i) / f64::from(per_decade));
+                if v <= to {
+                    out.push(v);
+                }
+            }
+            decade *= 10.0;
+        }
+        clean(out)
+    }
+
+    fn of(&self, name: &str) -> &[f64] {
+        self.per_metric.get(name).unwrap_or(&self.default)
+    }
+}
+
+fn clean(mut b: Vec<f64>) -> Vec<f64> {
+    b.retain(|v| v.is_finite() && *v >= 0.0);
+    b.sort_by(f64::total_cmp);
+    b.dedup();
+    b
+}
+
+/// Which text format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
+    Prometheus,
+    /// OpenMetrics 1.0 (`application/openmetrics-text; version=1.0.0`).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for (OpenMetrics only when named).
+    pub fn from_accept(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Duration of the previous scrape, in nanoseconds.
+static LAST_SCRAPE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `label="value"` pairs, escaped (`\`, `"`, newline), in braces.
+fn labels(out: &mut String, pairs: &[(&str, &str)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_into(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// Escapes a label value for the text formats.
+pub fn escape_into(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn number(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    labels(out, pairs);
+    out.push(' ');
+    number(out, value);
+    out.push('\n');
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// `x_seconds` → `x_<part>_seconds`; other names → `x_<part>`.
+fn derived(name: &str, part: &str) -> String {
+    match name.strip_suffix("_seconds") {
+        Some(base) => format!("{base}_{part}_seconds"),
+        None => format!("{name}_{part}"),
+    }
+}
+
+fn help_of(name: &str) -> &'static str {
+    match name {
+        "http_server_request_duration_seconds" => "Duration of HTTP server requests.",
+        "operation_duration_seconds" => "Duration of measured operations.",
+        "http_server_active_requests" => "HTTP server requests in flight.",
+        "operation_active" => "Measured operations in flight.",
+        _ => "Recorded by tailwatch.",
+    }
+}
+
+/// Renders everything `monitor` holds in `format`.
+pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
+    let started = quanta::Instant::now();
+    let mut out = String::with_capacity(16 * 1024);
+    let registry = monitor.registry();
+    let om = format == Format::OpenMetrics;
+
+    // Histograms, grouped by name, series sorted by labels.
+    let mut families: BTreeMap<String, Vec<(Vec<(String, String)>, crate::Histogram)>> =
+        BTreeMap::new();
+    for (id, h) in registry.series() {
+        let l = id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        families
+            .entry(id.name().to_owned())
+            .or_default()
+            .push((l, h));
+    }
+    let mut snap = Snapshot::default();
+    let mut window = Snapshot::default();
+    let mut counts = Vec::new();
+    for (name, mut series) in families {
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        let bounds = buckets.of(&name);
+        let les: Vec<String> = bounds.iter().map(|b| format_le(*b)).collect();
+        header(&mut out, &name, "histogram", help_of(&name));
+        // Window views merged over the outcome labels.
+        // (window, unit scale, cumulative count, cumulative sum) per merged label set.
+        let mut merged: BTreeMap<Vec<(String, String)>, (Snapshot, f64, u64, u128)> =
+            BTreeMap::new();
+        for (l, h) in &series {
+            let scale = h.unit_scale();
+            let (total, _) = h.window_with_totals(&mut window);
+            // The overflow series exist ahead of use: export them once used.
+            if total == 0 && l.iter().any(|(_, v)| v == OVERFLOW_VALUE) {
+                continue;
+            }
+            // A cancelled call's duration is truncated: not part of the window's latency.
+            let cancelled = l
+                .iter()
+                .any(|(k, v)| OUTCOME_LABELS.contains(&k.as_str()) && v == "cancelled");
+            let key: Vec<(String, String)> = l
+                .iter()
+                .filter(|(k, _)| !OUTCOME_LABELS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            h.cumulative(&mut snap);
+            let entry = merged
+                .entry(key)
+                .or_insert_with(|| (Snapshot::new(*h.layout()), scale, 0, 0));
+            if !cancelled {
+                entry.0.merge(&window);
+                entry.2 += snap.count();
+                entry.3 += snap.sum();
+            }
+            let raw: Vec<u64> = bounds
+                .iter()
+                .map(|b| (b * scale).round().min(u64::MAX as f64) as u64)
+                .collect();
+            snap.cumulative_buckets(&raw, &mut counts);
+            let pairs: Vec<(&str, &str)> =
+                l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let bucket_name = format!("{name}_bucket");
+            let mut with_le = pairs.clone();
+            for (le, c) in les.iter().zip(&counts) {
+                with_le.push(("le", le));
+                sample(&mut out, &bucket_name, &with_le, *c as f64);
+                with_le.pop();
+            }
+            with_le.push(("le", "+Inf"));
+            sample(&mut out, &bucket_name, &with_le, snap.count() as f64);
+            sample(
+                &mut out,
+                &format!("{name}_sum"),
+                &pairs,
+                snap.sum() as f64 / scale,
+            );
+            sample(
+                &mut out,
+                &format!("{name}_count"),
+                &pairs,
+                snap.count() as f64,
+            );
+        }
+        // The window's quantiles, typed as a summary as Prometheus clients
+        // do: quantiles over a sliding window, cumulative `_sum`/`_count`.
+        let qname = derived(&name, "quantile");
+        header(
+            &mut out,
+            &qname,
+            "summary",
+            "Quantiles over the sliding window, per instance (never average them); cumulative sum and count.",
+        );
+        for (l, (w, scale, count, sum)) in &merged {
+            let mut values = [None; 3];
+            w.quantiles_into(&QUANTILES, &mut values);
+            let base: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            for (q, v) in QUANTILES.iter().zip(values) {
+                let Some(v) = v else { continue };
+                let qs = q.to_string();
+                let mut p = base.clone();
+                p.push(("quantile", &qs));
+                sample(&mut out, &qname, &p, v as f64 / scale);
+            }
+            sample(
+                &mut out,
+                &format!("{qname}_sum"),
+                &base,
+                *sum as f64 / scale,
+            );
+            sample(&mut out, &format!("{qname}_count"), &base, *count as f64);
+        }
+        let mname = derived(&name, "max");
+        header(
+            &mut out,
+            &mname,
+            "gauge",
+            "Maximum over the sliding window (per instance).",
+        );
+        for (l, (w, scale, _, _)) in &merged {
+            let Some(max) = w.max() else { continue };
+            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            sample(&mut out, &mname, &p, max as f64 / scale);
+        }
+    }
+
+    // Gauges of the registry, grouped by name.
+    let mut gauges: BTreeMap<String, Vec<(Vec<(String, String)>, i64)>> = BTreeMap::new();
+    for (id, g) in registry.gauges() {
+        let l = id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        gauges
+            .entry(id.name().to_owned())
+            .or_default()
+            .push((l, g.value()));
+    }
+    // Operations in flight.
+    let ops = monitor.operations_in_flight();
+    if !ops.is_empty() {
+        let e = gauges
+            .entry(crate::monitor::OPERATION_ACTIVE.to_owned())
+            .or_default();
+        for (op, active) in ops {
+            e.push((vec![("operation".to_owned(), op)], active));
+        }
+    }
+    for (name, mut values) in gauges {
+        values.sort();
+        header(&mut out, &name, "gauge", help_of(&name));
+        for (l, v) in values {
+            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            sample(&mut out, &name, &p, v as f64);
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    facade(&mut out, monitor, om);
+
+    // Self-metrics.
+    let info = registry.families();
+    let counter_family =
+        |out: &mut String,
+         name: &str,
+         help: &str,
+         values: &mut dyn Iterator<Item = (String, f64)>| {
+            let family = if om {
+                name.strip_suffix("_total").unwrap_or(name)
+            } else {
+                name
+            };
+            header(out, family, "counter", help);
+            let sample_name = if om {
+                format!("{family}_total")
+            } else {
+                name.to_owned()
+            };
+            for (metric, v) in values {
+                sample(out, &sample_name, &[("metric", &metric)], v);
+            }
+        };
+    header(
+        &mut out,
+        "tailwatch_series",
+        "gauge",
+        "Live series per metric, the overflow series included.",
+    );
+    for f in &info {
+        sample(
+            &mut out,
+            "tailwatch_series",
+            &[("metric", &f.name)],
+            f.series as f64,
+        );
+    }
+    counter_family(
+        &mut out,
+        "tailwatch_series_overflow_total",
+        "Label sets folded into an overflow series or value.",
+        &mut info
+            .iter()
+            .map(|f| (f.name.clone(), f.overflow_total as f64)),
+    );
+    counter_family(
+        &mut out,
+        "tailwatch_values_clamped_total",
+        "Values recorded at the edge of the range instead of their own value.",
+        &mut info.iter().map(|f| (f.name.clone(), f.clamped as f64)),
+    );
+    counter_family(
+        &mut out,
+        "tailwatch_values_rejected_total",
+        "Values refused (NaN).",
+        &mut info.iter().map(|f| (f.name.clone(), f.rejected as f64)),
+    );
+    header(
+        &mut out,
+        "tailwatch_scrape_duration_seconds",
+        "gauge",
+        "Time the previous scrape took to render.",
+    );
+    sample(
+        &mut out,
+        "tailwatch_scrape_duration_seconds",
+        &[],
+        LAST_SCRAPE_NS.load(Ordering::Relaxed) as f64 / 1e9,
+    );
+    if om {
+        out.push_str("# EOF\n");
+    }
+    LAST_SCRAPE_NS.store(
+        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    out
+}
+
+/// A boundary as an `le` value (`0.005`, `1`, `10`; always parseable as a float).
+fn format_le(v: f64) -> String {
+    let s = format!("{v}");
+    if om_needs_dot(&s) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+fn om_needs_dot(s: &str) -> bool {
+    !s.contains('.') && !s.contains('e') && !s.contains("inf") && !s.contains("NaN")
+}
+
+#[cfg(feature = "metrics")]
+fn facade(out: &mut String, monitor: &Monitor, om: bool) {
+    let mut counters: BTreeMap<String, Vec<(Vec<(String, String)>, u64)>> = BTreeMap::new();
+    for c in monitor.metrics_counters() {
+        counters
+            .entry(c.name)
+            .or_default()
+            .push((c.labels, c.value));
+    }
+    for (name, values) in counters {
+        let family = name.strip_suffix("_total").unwrap_or(&name).to_owned();
+        let (type_name, sample_name) = if om {
+            (family.clone(), format!("{family}_total"))
+        } else {
+            (name.clone(), name.clone())
+        };
+        header(
+            out,
+            &type_name,
+            "counter",
+            "Counted through the metrics facade.",
+        );
+        for (l, v) in values {
+            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            sample(out, &sample_name, &p, v as f64);
+        }
+    }
+    let mut gauges: BTreeMap<String, Vec<(Vec<(String, String)>, f64)>> = BTreeMap::new();
+    for g in monitor.metrics_gauges() {
+        gauges.entry(g.name).or_default().push((g.labels, g.value));
+    }
+    for (name, values) in gauges {
+        header(out, &name, "gauge", "Set through the metrics facade.");
+        for (l, v) in values {
+            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            sample(out, &name, &p, v);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The exposition text: a golden file for a fixed set of series, and
+//! OpenMetrics details.
+
+use std::time::Duration;
+
+use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::{Ended, Monitor};
+
+/// A monitor with one of everything, recorded deterministically.
+fn fixture() -> Monitor {
+    let m = Monitor::new();
+    let op = m.operation("db.get_user");
+    for _ in 0..3 {
+        op.record(Duration::from_millis(1), Ended::Ok);
+    }
+    op.record(Duration::from_millis(20), Ended::Error);
+    let r = m.registry();
+    let labels = |status| {
+        [
+            ("http_request_method", "GET"),
+            ("http_route", "/users/{id}"),
+            ("http_response_status_code", status),
+        ]
+    };
+    let ok = r
+        .histogram("http_server_request_duration_seconds", &labels("200"))
+        .unwrap();
+    for ms in [2, 4, 6, 300] {
+        ok.record_duration(Duration::from_millis(ms));
+    }
+    let mut failed = labels("503").to_vec();
+    failed.push(("error_type", "503"));
+    r.histogram("http_server_request_duration_seconds", &failed)
+        .unwrap()
+        .record_duration(Duration::from_millis(8));
+    r.gauge(
+        "http_server_active_requests",
+        &[
+            ("http_request_method", "GET"),
+            ("http_route", "/users/{id}"),
+        ],
+    )
+    .unwrap()
+    .increment();
+    let odd = r
+        .histogram("odd_values_seconds", &[("path", "a\\b \"q\"\nnew ünï")])
+        .unwrap();
+    odd.record_duration(Duration::from_micros(1500));
+    metrics::with_local_recorder(&m.metrics_recorder(), || {
+        metrics::counter!("jobs_total", "queue" => "mail").increment(5);
+        metrics::gauge!("queue_depth").set(3.0);
+    });
+    m
+}
+
+/// The text without the line that depends on timing.
+fn stable(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("tailwatch_scrape_duration_seconds "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn golden_prometheus_text() {
+    let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
+    let golden = include_str!("golden/exposition.prom");
+    if stable(&text) != golden {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/exposition.actual.prom");
+        std::fs::write(path, stable(&text)).unwrap();
+        panic!("exposition differs from tests/golden/exposition.prom; actual written to {path}");
+    }
+}
+
+#[test]
+fn openmetrics_has_eof_and_total_suffixes() {
+    let text = expo::render(&fixture(), &Buckets::default(), Format::OpenMetrics);
+    assert!(
+        text.ends_with("# EOF\n"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert_eq!(text.matches("# EOF").count(), 1);
+    // Counter families are named without `_total`; their samples carry it.
+    assert!(
+        text.contains("# TYPE jobs counter\n"),
+        "facade counter family"
+    );
+    assert!(text.contains("jobs_total{queue=\"mail\"} 5\n"));
+    assert!(text.contains("# TYPE tailwatch_series_overflow counter\n"));
+    assert!(
+        text.contains("tailwatch_series_overflow_total{metric=\"operation_duration_seconds\"} 0\n")
+    );
+    assert_eq!(
+        Format::from_accept(Some("application/openmetrics-text; version=1.0.0")),
+        Format::OpenMetrics
+    );
+    assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
+    assert_eq!(Format::from_accept(None), Format::Prometheus);
+}
+
+#[test]
+fn every_family_has_one_help_and_one_type() {
+    let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(seen.insert(name.to_owned()), "family {name} declared twice");
+    }
+    assert_eq!(text.matches("# HELP ").count(), seen.len());
+}
+
+#[test]
+fn custom_buckets_and_log_linear_preset() {
+    let m = fixture();
+    let buckets = Buckets::default().metric("operation_duration_seconds", vec![0.001, 0.002, 0.1]);
+    let text = expo::render(&m, &buckets, Format::Prometheus);
+    assert!(text.contains("operation_duration_seconds_bucket{operation=\"db.get_user\",outcome=\"ok\",le=\"0.001\"} 3\n"), "1 ms values count as le=0.001 (same HDR bucket)");
+    assert!(text.contains("operation_duration_seconds_bucket{operation=\"db.get_user\",outcome=\"error\",le=\"0.002\"} 0\n"));
+    let preset = Buckets::log_linear(0.001, 10.0, 4);
+    assert_eq!(preset.first(), Some(&0.001));
+    assert!(preset.windows(2).all(|w| w[0] < w[1]));
+    assert!(*preset.last().unwrap() <= 10.0);
+}
+
+/// `promtool check metrics` must find nothing. Runs when Prometheus's
+/// promtool is installed; required when TAILWATCH_REQUIRE_SERVERS=1 (CI).
+#[test]
+fn promtool_finds_nothing() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("TAILWATCH_REQUIRE_SERVERS").is_none(),
+            "promtool is required (TAILWATCH_REQUIRE_SERVERS is set) but not installed"
+        );
+        println!(
+            "SKIPPED: promtool not installed (apt-get install prometheus); exposition not linted"
+        );
+        return;
+    };
+    let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool: {report}"
+    );
+}
