@@ -42,6 +42,11 @@ pub const OTEL_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// A label set, owned.
+type Labels = Vec<(String, String)>;
+/// Per merged label set: window, unit scale, cumulative count and sum.
+type Merged = BTreeMap<Labels, (Snapshot, f64, u64, u128)>;
+
 /// Labels the sliding-window gauges merge over.
 const OUTCOME_LABELS: [&str; 3] = ["http_response_status_code", "error_type", "outcome"];
 
@@ -217,8 +222,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     let om = format == Format::OpenMetrics;
 
     // Histograms, grouped by name, series sorted by labels.
-    let mut families: BTreeMap<String, Vec<(Vec<(String, String)>, crate::Histogram)>> =
-        BTreeMap::new();
+    let mut families: BTreeMap<String, Vec<(Labels, crate::Histogram)>> = BTreeMap::new();
     for (id, h) in registry.series() {
         let l = id
             .labels()
@@ -239,8 +243,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         header(&mut out, &name, "histogram", help_of(&name));
         // Window views merged over the outcome labels.
         // (window, unit scale, cumulative count, cumulative sum) per merged label set.
-        let mut merged: BTreeMap<Vec<(String, String)>, (Snapshot, f64, u64, u128)> =
-            BTreeMap::new();
+        let mut merged: Merged = BTreeMap::new();
         for (l, h) in &series {
             let scale = h.unit_scale();
             let (total, _) = h.window_with_totals(&mut window);
@@ -252,7 +255,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
             let cancelled = l
                 .iter()
                 .any(|(k, v)| OUTCOME_LABELS.contains(&k.as_str()) && v == "cancelled");
-            let key: Vec<(String, String)> = l
+            let key: Labels = l
                 .iter()
                 .filter(|(k, _)| !OUTCOME_LABELS.contains(&k.as_str()))
                 .cloned()
@@ -338,7 +341,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     }
 
     // Gauges of the registry, grouped by name.
-    let mut gauges: BTreeMap<String, Vec<(Vec<(String, String)>, i64)>> = BTreeMap::new();
+    let mut gauges: BTreeMap<String, Vec<(Labels, i64)>> = BTreeMap::new();
     for (id, g) in registry.gauges() {
         let l = id
             .labels()
@@ -465,7 +468,7 @@ fn om_needs_dot(s: &str) -> bool {
 
 #[cfg(feature = "metrics")]
 fn facade(out: &mut String, monitor: &Monitor, om: bool) {
-    let mut counters: BTreeMap<String, Vec<(Vec<(String, String)>, u64)>> = BTreeMap::new();
+    let mut counters: BTreeMap<String, Vec<(Labels, u64)>> = BTreeMap::new();
     for c in monitor.metrics_counters() {
         counters
             .entry(c.name)
@@ -490,7 +493,7 @@ fn facade(out: &mut String, monitor: &Monitor, om: bool) {
             sample(out, &sample_name, &p, v as f64);
         }
     }
-    let mut gauges: BTreeMap<String, Vec<(Vec<(String, String)>, f64)>> = BTreeMap::new();
+    let mut gauges: BTreeMap<String, Vec<(Labels, f64)>> = BTreeMap::new();
     for g in monitor.metrics_gauges() {
         gauges.entry(g.name).or_default().push((g.labels, g.value));
     }
