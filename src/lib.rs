@@ -2,6 +2,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "agent")]
+mod agent;
 mod clock;
 mod counter;
 mod error;
@@ -27,6 +29,8 @@ pub mod trace;
 mod upkeep;
 mod window;
 
+#[cfg(feature = "agent")]
+pub use agent::{Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, LISTEN_ENV, agent};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counter::{Counter, Gauge};
 pub use error::{BuildError, RecordError, RegistryError};

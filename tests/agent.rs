@@ -1,0 +1,227 @@
+//! The agent over real sockets: endpoints, content negotiation, health,
+//! errors, stopping, and scrapes racing writers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tailwatch::{AgentError, Ended, Monitor, agent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A minimal HTTP/1.1 GET (or other method): (status, head, body).
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{accept}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+#[tokio::test]
+async fn metrics_stats_and_content_negotiation() {
+    let m = Monitor::new();
+    let op = m.operation("db.get_user");
+    for ms in 1..=10 {
+        op.record(Duration::from_millis(ms), Ended::Ok);
+    }
+    let a = agent(&m).listen(local()).start().await.unwrap();
+
+    let (status, head, body) = request(a.local_addr(), "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(
+        body.contains(
+            "operation_duration_seconds_count{operation=\"db.get_user\",outcome=\"ok\"} 10\n"
+        ),
+        "{body}"
+    );
+    assert!(body.contains(
+        "operation_duration_quantile_seconds{operation=\"db.get_user\",quantile=\"0.99\"}"
+    ));
+
+    let (status, head, body) = request(
+        a.local_addr(),
+        "GET",
+        "/metrics",
+        Some("application/openmetrics-text; version=1.0.0"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_lowercase().contains("application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"));
+
+    let (status, _, body) = request(a.local_addr(), "GET", "/stats", None).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let series = json["series"].as_array().unwrap();
+    let s = series
+        .iter()
+        .find(|s| s["labels"]["operation"] == "db.get_user")
+        .unwrap();
+    assert_eq!(s["count"], 10);
+    assert!(s["p99"].as_f64().unwrap() >= 0.010);
+    assert!(
+        json["gauges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "operation_active")
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn health_reports_each_check() {
+    let m = Monitor::new();
+    let ok = agent(&m)
+        .listen(local())
+        .health_check("db", || Ok(()))
+        .start()
+        .await
+        .unwrap();
+    let (status, _, body) = request(ok.local_addr(), "GET", "/health", None).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["checks"]["db"]["status"], "ok");
+
+    let failing = agent(&m)
+        .listen(local())
+        .health_check("db", || Ok(()))
+        .health_check("queue", || Err("backlog 10000 > 5000".to_owned()))
+        .health_check("cache", || panic!("boom"))
+        .start()
+        .await
+        .unwrap();
+    let (status, _, body) = request(failing.local_addr(), "GET", "/health", None).await;
+    assert_eq!(status, 503);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["checks"]["db"]["status"], "ok");
+    assert_eq!(json["checks"]["queue"]["reason"], "backlog 10000 > 5000");
+    assert_eq!(json["checks"]["cache"]["reason"], "the check panicked");
+    // The agent survived the panicking check.
+    assert_eq!(
+        request(failing.local_addr(), "GET", "/metrics", None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = agent(&Monitor::new())
+        .listen(addr)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AgentError::Bind { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&addr.to_string()) && msg.contains("TAILWATCH_LISTEN"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_reason() {
+    let a = agent(&Monitor::new())
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
+    let (status, _, body) = request(a.local_addr(), "GET", "/nope", None).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("/metrics, /stats and /health"), "{body}");
+    let (status, _, _) = request(a.local_addr(), "POST", "/metrics", None).await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn stops_cleanly() {
+    let a = agent(&Monitor::new())
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
+    let addr = a.local_addr();
+    assert_eq!(request(addr, "GET", "/health", None).await.0, 200);
+    a.stop().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after stop"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapes_while_two_threads_record_are_monotonic_and_exact() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let m = Monitor::new();
+    let a = agent(&m).listen(local()).start().await.unwrap();
+    let op = m.operation("hot");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Writers record at full speed until the scraper has seen enough.
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (op, stop) = (op.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0_u64;
+                while !stop.load(Ordering::Relaxed) {
+                    op.record(Duration::from_nanos(1_000 + n % 100_000), Ended::Ok);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let count_of = |body: &str| -> u64 {
+        body.lines()
+            .find(|l| {
+                l.starts_with("operation_duration_seconds_count{operation=\"hot\",outcome=\"ok\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+    };
+    let mut last = 0;
+    for _ in 0..30 {
+        let (status, _, body) = request(a.local_addr(), "GET", "/metrics", None).await;
+        assert_eq!(status, 200);
+        let n = count_of(&body);
+        assert!(n >= last, "count went back: {last} -> {n}");
+        last = n;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let recorded: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(
+        last > 0 && last < recorded,
+        "the scrapes ran while recording ({last} of {recorded})"
+    );
+    let (_, _, body) = request(a.local_addr(), "GET", "/metrics", None).await;
+    assert_eq!(count_of(&body), recorded);
+}
