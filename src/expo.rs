@@ -34,7 +34,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::monitor::Monitor;
-use crate::registry::OVERFLOW_VALUE;
 use crate::snapshot::Snapshot;
 
 /// OpenTelemetry's recommended boundaries for HTTP durations, in seconds.
@@ -246,11 +245,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         let mut merged: Merged = BTreeMap::new();
         for (l, h) in &series {
             let scale = h.unit_scale();
-            let (total, _) = h.window_with_totals(&mut window);
-            // The overflow series exist ahead of use: export them once used.
-            if total == 0 && l.iter().any(|(_, v)| v == OVERFLOW_VALUE) {
-                continue;
-            }
+            h.window_with_totals(&mut window);
             // A cancelled call's duration is truncated: not part of the window's latency.
             let cancelled = l
                 .iter()

@@ -97,9 +97,6 @@ impl MonitorBuilder {
                 facade: crate::facade::Store::default(),
             }),
         };
-        // Create the overflow operation now: the metric then exists, so no
-        // later operation can be refused by the registry's metric limit.
-        monitor.create(OVERFLOW_VALUE);
         Ok(monitor)
     }
 }
@@ -251,12 +248,15 @@ impl Monitor {
         let live = ops
             .len()
             .saturating_sub(usize::from(ops.contains_key(OVERFLOW_VALUE)));
-        if live >= self.inner.max_operations && name != OVERFLOW_VALUE {
+        let name = if live >= self.inner.max_operations && name != OVERFLOW_VALUE {
             self.inner.folded.fetch_add(1, Ordering::Relaxed);
             if let Some(op) = ops.get(OVERFLOW_VALUE) {
                 return op.clone();
             }
-        }
+            OVERFLOW_VALUE
+        } else {
+            name
+        };
         let histogram = |outcome: Ended| {
             self.inner
                 .registry
@@ -264,8 +264,9 @@ impl Monitor {
                     OPERATION_DURATION,
                     &[("operation", name), ("outcome", outcome.as_str())],
                 )
-                // The metric exists (created with the monitor) and the names
-                // are valid, so this cannot fail; keep recording regardless.
+                // The metric is configured on the registry (so its family
+                // exists and no metric limit applies) and the names are
+                // valid, so this cannot fail; keep recording regardless.
                 .unwrap_or_default()
         };
         let op = Operation {
@@ -286,7 +287,6 @@ impl Monitor {
         let mut out: Vec<_> = self
             .read_operations()
             .values()
-            .filter(|op| op.name() != OVERFLOW_VALUE || op.active() != 0)
             .map(|op| (op.name().to_owned(), op.active()))
             .collect();
         out.sort();
@@ -363,12 +363,7 @@ impl Monitor {
     pub fn all_stats(&self) -> Vec<SeriesStats> {
         let mut ops: Vec<Operation> = self.read_operations().values().cloned().collect();
         ops.sort_by(|a, b| a.name().cmp(b.name()));
-        // The overflow operation is listed once something was folded into it.
-        let mut out: Vec<SeriesStats> = ops
-            .iter()
-            .map(operation_stats)
-            .filter(|s| s.labels["operation"] != OVERFLOW_VALUE || s.total_count > 0)
-            .collect();
+        let mut out: Vec<SeriesStats> = ops.iter().map(operation_stats).collect();
         let mut others: Vec<SeriesStats> = self
             .inner
             .registry

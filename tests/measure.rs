@@ -266,6 +266,10 @@ fn operation_names_are_bounded() {
         m.run(&format!("op{i}"), || ());
     }
     assert_eq!(m.operations_folded(), 90);
+    assert!(
+        m.stats("op10").is_none() && m.stats("op99").is_none(),
+        "a name past the limit got its own series"
+    );
     let overflow = stats(&m, "__overflow__");
     assert_eq!(overflow.count, 90);
     let listed = m.all_stats();
