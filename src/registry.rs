@@ -43,6 +43,9 @@ pub const DEFAULT_MAX_METRICS: usize = 10_000;
 /// A label: `(name, value)`.
 pub type Label<'a> = (&'a str, &'a str);
 
+/// A label set owned, sorted by name.
+type OwnedLabels = Vec<(Box<str>, Box<str>)>;
+
 /// The identity of a series: metric name and label set (sorted by label name).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SeriesId {
@@ -544,16 +547,7 @@ impl Registry {
         lookup: Lookup<'_, '_>,
         template: Option<F>,
     ) -> Result<Histogram, RegistryError> {
-        validate_metric_name(lookup.name)?;
-        let mut labels: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(lookup.labels.len());
-        for &(k, v) in lookup.labels {
-            validate_label_name(k)?;
-            labels.push((k.into(), v.into()));
-        }
-        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let Some(w) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
-        }
+        let mut labels = canonical(lookup.name, lookup.labels)?;
 
         let mut families = self
             .inner
@@ -613,7 +607,7 @@ impl Registry {
             return Ok(h.clone());
         }
         let histogram = self.new_histogram(&family.template);
-        let overflow_labels: Vec<(Box<str>, Box<str>)> = labels
+        let overflow_labels: OwnedLabels = labels
             .into_iter()
             .map(|(k, _)| (k, OVERFLOW_VALUE.into()))
             .collect();
@@ -678,19 +672,9 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn gauge(&self, name: &str, labels: &[Label<'_>]) -> Result<Gauge, RegistryError> {
-        validate_metric_name(name)?;
-        let mut owned: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(labels.len());
-        for &(k, v) in labels {
-            validate_label_name(k)?;
-            owned.push((k.into(), v.into()));
-        }
-        owned.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let Some(w) = owned.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
-        }
         let mut id = SeriesId {
             name: name.into(),
-            labels: owned.into(),
+            labels: canonical(name, labels)?.into(),
         };
         let mut store = self.inner.gauges.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(g) = store.by_id.get(&id) {
@@ -775,6 +759,22 @@ fn info(name: &str, f: &Family) -> FamilyInfo {
         clamped: f.members.iter().map(Histogram::clamped).sum(),
         rejected: f.members.iter().map(Histogram::rejected).sum(),
     }
+}
+
+/// Validates a metric name and label set and returns the labels owned and
+/// sorted by name (the form a [`SeriesId`] keeps).
+fn canonical(name: &str, labels: &[Label<'_>]) -> Result<OwnedLabels, RegistryError> {
+    validate_metric_name(name)?;
+    let mut owned: OwnedLabels = Vec::with_capacity(labels.len());
+    for &(k, v) in labels {
+        validate_label_name(k)?;
+        owned.push((k.into(), v.into()));
+    }
+    owned.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = owned.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
+    }
+    Ok(owned)
 }
 
 fn validate_metric_name(name: &str) -> Result<(), RegistryError> {
