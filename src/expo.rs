@@ -182,6 +182,11 @@ fn number(out: &mut String, v: f64) {
     }
 }
 
+/// A label set as borrowed pairs, for [`sample`].
+fn borrowed(l: &Labels) -> Vec<(&str, &str)> {
+    l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
     out.push_str(name);
     labels(out, pairs);
@@ -239,13 +244,18 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         series.sort_by(|a, b| a.0.cmp(&b.0));
         let bounds = buckets.of(&name);
         let les: Vec<String> = bounds.iter().map(|b| format_le(*b)).collect();
+        let (bucket_name, sum_name, count_name) = (
+            format!("{name}_bucket"),
+            format!("{name}_sum"),
+            format!("{name}_count"),
+        );
         header(&mut out, &name, "histogram", help_of(&name));
         // Window views merged over the outcome labels.
         // (window, unit scale, cumulative count, cumulative sum) per merged label set.
         let mut merged: Merged = BTreeMap::new();
         for (l, h) in &series {
             let scale = h.unit_scale();
-            h.window_with_totals(&mut window);
+            h.read_views(&mut snap, &mut window);
             // A cancelled call's duration is truncated: not part of the window's latency.
             let cancelled = l
                 .iter()
@@ -255,7 +265,6 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
                 .filter(|(k, _)| !OUTCOME_LABELS.contains(&k.as_str()))
                 .cloned()
                 .collect();
-            h.cumulative(&mut snap);
             let entry = merged
                 .entry(key)
                 .or_insert_with(|| (Snapshot::new(*h.layout()), scale, 0, 0));
@@ -269,9 +278,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
                 .map(|b| (b * scale).round().min(u64::MAX as f64) as u64)
                 .collect();
             snap.cumulative_buckets(&raw, &mut counts);
-            let pairs: Vec<(&str, &str)> =
-                l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let bucket_name = format!("{name}_bucket");
+            let pairs = borrowed(l);
             let mut with_le = pairs.clone();
             for (le, c) in les.iter().zip(&counts) {
                 with_le.push(("le", le));
@@ -280,18 +287,8 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
             }
             with_le.push(("le", "+Inf"));
             sample(&mut out, &bucket_name, &with_le, snap.count() as f64);
-            sample(
-                &mut out,
-                &format!("{name}_sum"),
-                &pairs,
-                snap.sum() as f64 / scale,
-            );
-            sample(
-                &mut out,
-                &format!("{name}_count"),
-                &pairs,
-                snap.count() as f64,
-            );
+            sample(&mut out, &sum_name, &pairs, snap.sum() as f64 / scale);
+            sample(&mut out, &count_name, &pairs, snap.count() as f64);
         }
         // The window's quantiles, typed as a summary as Prometheus clients
         // do: quantiles over a sliding window, cumulative `_sum`/`_count`.
@@ -305,7 +302,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         for (l, (w, scale, count, sum)) in &merged {
             let mut values = [None; 3];
             w.quantiles_into(&QUANTILES, &mut values);
-            let base: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let base = borrowed(l);
             for (q, v) in QUANTILES.iter().zip(values) {
                 let Some(v) = v else { continue };
                 let qs = q.to_string();
@@ -330,7 +327,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         );
         for (l, (w, scale, _, _)) in &merged {
             let Some(max) = w.max() else { continue };
-            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let p = borrowed(l);
             sample(&mut out, &mname, &p, max as f64 / scale);
         }
     }
@@ -361,7 +358,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         values.sort();
         header(&mut out, &name, "gauge", help_of(&name));
         for (l, v) in values {
-            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let p = borrowed(&l);
             sample(&mut out, &name, &p, v as f64);
         }
     }
@@ -484,7 +481,7 @@ fn facade(out: &mut String, monitor: &Monitor, om: bool) {
             "Counted through the metrics facade.",
         );
         for (l, v) in values {
-            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let p = borrowed(&l);
             sample(out, &sample_name, &p, v as f64);
         }
     }
@@ -495,7 +492,7 @@ fn facade(out: &mut String, monitor: &Monitor, om: bool) {
     for (name, values) in gauges {
         header(out, &name, "gauge", "Set through the metrics facade.");
         for (l, v) in values {
-            let p: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let p = borrowed(&l);
             sample(out, &name, &p, v);
         }
     }

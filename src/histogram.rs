@@ -385,6 +385,17 @@ impl Histogram {
         totals
     }
 
+    /// Fills `cumulative` and `window` from one read of the counts (the two
+    /// views of the same instant), for exposition.
+    pub fn read_views(&self, cumulative: &mut Snapshot, window: &mut Snapshot) {
+        let now = self.inner.clock.now_ns();
+        let mut reader = self.reader();
+        Self::rotate_locked(&self.inner, &mut reader, now);
+        self.read_counts(&mut reader, cumulative, None);
+        window.copy_from(cumulative);
+        Self::to_window(&reader, window, now);
+    }
+
     /// Advances the window if a slice boundary has passed. Reading does
     /// this too, and so does the upkeep thread for system-clock histograms;
     /// call it yourself only with another clock.

@@ -75,6 +75,17 @@ impl Snapshot {
             .fold(0, u64::wrapping_add);
     }
 
+    /// Makes this snapshot a copy of `other`, touching only used pages.
+    pub(crate) fn copy_from(&mut self, other: &Snapshot) {
+        self.clear(&other.layout);
+        for p in touched_pages(&other.touched) {
+            let page = p * PAGE_LEN..(p + 1) * PAGE_LEN;
+            self.counts[page.clone()].copy_from_slice(&other.counts[page]);
+        }
+        self.touched.copy_from_slice(&other.touched);
+        (self.count, self.sum, self.span_ns) = (other.count, other.sum, other.span_ns);
+    }
+
     /// Adds `other`'s counts and sum to this snapshot (the span becomes the
     /// longer of the two). Returns `false`, changing nothing, when the
     /// layouts differ.

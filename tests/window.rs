@@ -217,3 +217,32 @@ fn invalid_windows_and_quantiles_are_refused_clearly() {
             .is_err()
     );
 }
+
+#[test]
+fn one_read_gives_both_views_as_separate_reads_do() {
+    let (clock, h) = setup();
+    for v in 1..=1000 {
+        h.record(v * 1_000);
+    }
+    clock.advance(Duration::from_secs(75)); // those leave the window
+    h.rotate(); // as the upkeep thread would, before the new values
+    for v in 1..=10 {
+        h.record(v * 7_000);
+    }
+    let (mut cumulative, mut window) = (Snapshot::default(), Snapshot::default());
+    h.read_views(&mut cumulative, &mut window);
+    let (mut c2, mut w2) = (Snapshot::default(), Snapshot::default());
+    h.cumulative(&mut c2);
+    h.window(&mut w2);
+    assert_eq!(
+        (cumulative.count(), cumulative.sum()),
+        (c2.count(), c2.sum())
+    );
+    assert_eq!((window.count(), window.sum()), (w2.count(), w2.sum()));
+    assert_eq!((cumulative.count(), window.count()), (1010, 10));
+    for q in [0.0, 0.5, 0.99, 1.0] {
+        assert_eq!(cumulative.value_at_quantile(q), c2.value_at_quantile(q));
+        assert_eq!(window.value_at_quantile(q), w2.value_at_quantile(q));
+    }
+    assert_eq!(window.span_ns(), w2.span_ns());
+}
