@@ -342,7 +342,8 @@ impl Monitor {
     /// if the operation was never used.
     pub fn stats(&self, op: &str) -> Option<SeriesStats> {
         let op = self.read_operations().get(op)?.clone();
-        Some(operation_stats(&op))
+        let (mut a, mut b) = (Snapshot::default(), Snapshot::default());
+        Some(operation_stats(&op, &mut a, &mut b))
     }
 
     /// Statistics of every operation, then of every other histogram in the
@@ -363,7 +364,13 @@ impl Monitor {
     pub fn all_stats(&self) -> Vec<SeriesStats> {
         let mut ops: Vec<Operation> = self.read_operations().values().cloned().collect();
         ops.sort_by(|a, b| a.name().cmp(b.name()));
-        let mut out: Vec<SeriesStats> = ops.iter().map(operation_stats).collect();
+        // Two working buffers for every series (a snapshot only allocates
+        // when it meets a new layout).
+        let (mut a, mut b) = (Snapshot::default(), Snapshot::default());
+        let mut out: Vec<SeriesStats> = ops
+            .iter()
+            .map(|op| operation_stats(op, &mut a, &mut b))
+            .collect();
         let mut others: Vec<SeriesStats> = self
             .inner
             .registry
@@ -375,7 +382,7 @@ impl Monitor {
                     .labels()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
-                histogram_stats(id.name(), labels, &h)
+                histogram_stats(id.name(), labels, &h, &mut a)
             })
             .collect();
         others.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
@@ -384,19 +391,18 @@ impl Monitor {
     }
 }
 
-fn operation_stats(op: &Operation) -> SeriesStats {
+/// Statistics of an operation, using `finished` and `other` as buffers.
+fn operation_stats(op: &Operation, finished: &mut Snapshot, other: &mut Snapshot) -> SeriesStats {
     let i = &op.inner;
-    let mut finished = Snapshot::new(*i.ok.layout());
-    let mut other = Snapshot::new(*i.ok.layout());
-    let (ok_total, _) = i.ok.window_with_totals(&mut finished);
-    let (error_total, _) = i.error.window_with_totals(&mut other);
+    let (ok_total, _) = i.ok.window_with_totals(finished);
+    let (error_total, _) = i.error.window_with_totals(other);
     let errors = other.count();
-    finished.merge(&other);
-    let (cancelled_total, _) = i.cancelled.window_with_totals(&mut other);
+    finished.merge(other);
+    let (cancelled_total, _) = i.cancelled.window_with_totals(other);
     let cancelled = other.count();
     let mut labels = BTreeMap::new();
     labels.insert("operation".to_owned(), op.name().to_owned());
-    let mut s = build(OPERATION_DURATION, labels, &finished, i.ok.unit_scale());
+    let mut s = build(OPERATION_DURATION, labels, finished, i.ok.unit_scale());
     s.count += cancelled;
     s.rate_per_second = rate(s.count, s.window_seconds);
     s.errors = errors;
@@ -406,10 +412,14 @@ fn operation_stats(op: &Operation) -> SeriesStats {
     s
 }
 
-fn histogram_stats(name: &str, labels: BTreeMap<String, String>, h: &Histogram) -> SeriesStats {
-    let mut snap = Snapshot::new(*h.layout());
-    let (total, _) = h.window_with_totals(&mut snap);
-    let mut s = build(name, labels, &snap, h.unit_scale());
+fn histogram_stats(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    h: &Histogram,
+    snap: &mut Snapshot,
+) -> SeriesStats {
+    let (total, _) = h.window_with_totals(snap);
+    let mut s = build(name, labels, snap, h.unit_scale());
     s.total_count = total;
     s
 }

@@ -274,4 +274,13 @@ fn operation_names_are_bounded() {
     assert_eq!(overflow.count, 90);
     let listed = m.all_stats();
     assert_eq!(listed.len(), 11, "10 operations + the overflow");
+    // Each listed operation has its own counts (buffers are reused between them).
+    for s in &listed {
+        let expected = if s.labels["operation"] == "__overflow__" {
+            90
+        } else {
+            1
+        };
+        assert_eq!(s.count, expected, "{:?}", s.labels);
+    }
 }
