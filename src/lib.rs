@@ -24,6 +24,7 @@ mod slot;
 mod snapshot;
 mod stats;
 mod sync;
+mod thread_cache;
 #[cfg(feature = "tracing")]
 pub mod trace;
 mod upkeep;

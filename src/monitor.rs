@@ -15,6 +15,7 @@ use crate::outcome::Outcome;
 use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
 use crate::snapshot::Snapshot;
 use crate::stats::SeriesStats;
+use crate::thread_cache;
 
 /// The histogram of operation latencies (`operation`, `outcome` labels).
 pub const OPERATION_DURATION: &str = "operation_duration_seconds";
@@ -101,16 +102,13 @@ impl MonitorBuilder {
     }
 }
 
-/// Slots of the per-thread operation cache.
-const OP_CACHE_SLOTS: usize = 32;
 /// Hashes names for the cache's slot (fixed seed: a collision only evicts).
 static OP_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x7461_696c);
 /// Distinguishes monitors in the thread caches.
 static NEXT_MONITOR_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static OP_CACHE: std::cell::RefCell<Vec<Option<(u64, Operation)>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static OP_CACHE: thread_cache::Slots<(u64, Operation)> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 pub(crate) struct MonitorInner {
@@ -202,18 +200,11 @@ impl Monitor {
     /// and a string comparison, no lock.
     pub fn operation(&self, name: &str) -> Operation {
         let hash = OP_HASH.hash_one(name);
-        let slot = (hash as usize) % OP_CACHE_SLOTS;
+        let slot = hash as usize;
         let id = self.inner.id;
-        let cached = OP_CACHE
-            .try_with(|cache| {
-                let cache = cache.try_borrow().ok()?;
-                match cache.get(slot) {
-                    Some(Some((m, op))) if *m == id && same(op.name(), name) => Some(op.clone()),
-                    _ => None,
-                }
-            })
-            .ok()
-            .flatten();
+        let cached = thread_cache::get(&OP_CACHE, slot, |(m, op)| {
+            (*m == id && same(op.name(), name)).then(|| op.clone())
+        });
         if let Some(op) = cached {
             return op;
         }
@@ -222,14 +213,7 @@ impl Monitor {
         // Only exact names are cached: a name folded into `__overflow__`
         // keeps taking the slow path, so each use is counted.
         if same(op.name(), name) {
-            let _ = OP_CACHE.try_with(|cache| {
-                if let Ok(mut cache) = cache.try_borrow_mut() {
-                    if cache.is_empty() {
-                        cache.resize_with(OP_CACHE_SLOTS, || None);
-                    }
-                    cache[slot] = Some((id, op.clone()));
-                }
-            });
+            thread_cache::put(&OP_CACHE, slot, (id, op.clone()));
         }
         op
     }

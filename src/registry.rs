@@ -32,6 +32,7 @@ use hashbrown::Equivalent;
 use crate::counter::Gauge;
 use crate::error::{BuildError, RegistryError};
 use crate::histogram::{Histogram, HistogramBuilder};
+use crate::thread_cache;
 
 /// The label value of a metric's overflow series.
 pub const OVERFLOW_VALUE: &str = "__overflow__";
@@ -191,7 +192,7 @@ struct GaugeStore {
 }
 
 /// Slots of the per-thread cache of [`Registry::record`].
-pub const THREAD_CACHE_SLOTS: usize = 64;
+pub const THREAD_CACHE_SLOTS: usize = thread_cache::SLOTS;
 
 /// A series a thread resolved by name, for [`Registry::record`].
 struct Cached {
@@ -201,7 +202,7 @@ struct Cached {
 }
 
 thread_local! {
-    static THREAD_CACHE: std::cell::RefCell<Vec<Option<Cached>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static THREAD_CACHE: thread_cache::Slots<Cached> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Distinguishes registries in the thread caches (addresses can be reused).
@@ -436,23 +437,12 @@ impl Registry {
             name,
             labels,
         };
-        let slot = (lookup.hash as usize) % THREAD_CACHE_SLOTS;
+        let slot = lookup.hash as usize;
         let id = self.inner.id;
-        let hit = THREAD_CACHE
-            .try_with(|cache| {
-                let Ok(cache) = cache.try_borrow() else {
-                    return false;
-                };
-                match cache.get(slot) {
-                    Some(Some(e)) if e.registry == id && lookup.equivalent(&e.key) => {
-                        e.histogram.record(value);
-                        true
-                    }
-                    _ => false,
-                }
-            })
-            .unwrap_or(false);
-        if hit {
+        let hit = thread_cache::get(&THREAD_CACHE, slot, |e| {
+            (e.registry == id && lookup.equivalent(&e.key)).then(|| e.histogram.record(value))
+        });
+        if hit.is_some() {
             return Ok(());
         }
         self.record_slow(lookup, slot, value)
@@ -483,18 +473,16 @@ impl Registry {
         };
         // Only exact matches are cached: a folded label set keeps taking
         // this path, so each of its calls is counted.
-        let _ = THREAD_CACHE.try_with(|cache| {
-            if let Ok(mut cache) = cache.try_borrow_mut() {
-                if cache.is_empty() {
-                    cache.resize_with(THREAD_CACHE_SLOTS, || None);
-                }
-                cache[slot] = Some(Cached {
-                    registry: self.inner.id,
-                    key,
-                    histogram,
-                });
-            }
-        });
+        let registry = self.inner.id;
+        thread_cache::put(
+            &THREAD_CACHE,
+            slot,
+            Cached {
+                registry,
+                key,
+                histogram,
+            },
+        );
         Ok(())
     }
 

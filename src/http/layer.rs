@@ -12,6 +12,7 @@ use crate::counter::Gauge;
 use crate::histogram::Histogram;
 use crate::monitor::Monitor;
 use crate::registry::{OVERFLOW_VALUE, Registry, same};
+use crate::thread_cache;
 
 /// The request latency histogram.
 pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";
@@ -214,22 +215,11 @@ impl Shared {
     /// shared map, else created.
     pub(crate) fn entry(&self, method: u8, route: &str) -> Arc<RouteEntry> {
         let hash = ENTRY_HASH.hash_one((method, route));
-        let slot = (hash as usize) % ENTRY_CACHE_SLOTS;
+        let slot = hash as usize;
         let me = self.id;
-        let cached = ENTRY_CACHE
-            .try_with(|cache| {
-                let cache = cache.try_borrow().ok()?;
-                match cache.get(slot) {
-                    Some(Some((owner, e)))
-                        if *owner == me && e.method == method && same(&e.route, route) =>
-                    {
-                        Some(e.clone())
-                    }
-                    _ => None,
-                }
-            })
-            .ok()
-            .flatten();
+        let cached = thread_cache::get(&ENTRY_CACHE, slot, |(owner, e)| {
+            (*owner == me && e.method == method && same(&e.route, route)).then(|| e.clone())
+        });
         if let Some(e) = cached {
             return e;
         }
@@ -237,14 +227,7 @@ impl Shared {
         // Only exact routes are cached (an overflowed route keeps taking the
         // slow path, so the cap is applied on every request).
         if same(&entry.route, route) {
-            let _ = ENTRY_CACHE.try_with(|cache| {
-                if let Ok(mut cache) = cache.try_borrow_mut() {
-                    if cache.is_empty() {
-                        cache.resize_with(ENTRY_CACHE_SLOTS, || None);
-                    }
-                    cache[slot] = Some((me, entry.clone()));
-                }
-            });
+            thread_cache::put(&ENTRY_CACHE, slot, (me, entry.clone()));
         }
         entry
     }
@@ -321,18 +304,15 @@ impl Settings {
     }
 }
 
-/// Slots of the per-thread route-entry cache.
-const ENTRY_CACHE_SLOTS: usize = 64;
 /// Hashes (method, route) for the cache slot (fixed seed: a collision only evicts).
 static ENTRY_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6874_7470);
 
-/// A cached entry and the address of the layer state it belongs to.
-type CachedEntry = Option<(u64, Arc<RouteEntry>)>;
+/// A cached entry and the id of the layer it belongs to.
+type CachedEntry = (u64, Arc<RouteEntry>);
 
 thread_local! {
     /// Entries by hash of (method, route).
-    static ENTRY_CACHE: std::cell::RefCell<Vec<CachedEntry>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static ENTRY_CACHE: thread_cache::Slots<CachedEntry> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Status series kept inline per route before falling back to the registry.
