@@ -63,21 +63,29 @@ fn latencies(seed: u64) -> Vec<u64> {
 fn two_writers(values: &[Vec<u64>; 2], record: impl Fn(usize, u64) + Sync, each_second: impl Fn()) {
     let seconds = 90;
     let chunk = PER_THREAD / seconds;
-    for s in 0..seconds {
-        let barrier = Barrier::new(2);
-        std::thread::scope(|scope| {
-            for (t, v) in values.iter().enumerate() {
-                let (record, barrier) = (&record, &barrier);
-                scope.spawn(move || {
-                    barrier.wait();
+    // The same two threads write every "second" (new threads each time could
+    // briefly hold extra writer slots while the old ones exit).
+    let go = Barrier::new(3);
+    let done = Barrier::new(3);
+    std::thread::scope(|scope| {
+        for (t, v) in values.iter().enumerate() {
+            let (record, go, done) = (&record, &go, &done);
+            scope.spawn(move || {
+                for s in 0..seconds {
+                    go.wait();
                     for &x in &v[s * chunk..(s + 1) * chunk] {
                         record(t, x);
                     }
-                });
-            }
-        });
-        each_second();
-    }
+                    done.wait();
+                }
+            });
+        }
+        for _ in 0..seconds {
+            go.wait();
+            done.wait();
+            each_second();
+        }
+    });
 }
 
 fn busy_series(values: &[Vec<u64>; 2]) -> Histogram {
