@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::group::{Ending, Labels, Member, groups};
 use crate::monitor::Monitor;
 use crate::snapshot::Snapshot;
 
@@ -41,13 +42,17 @@ pub const OTEL_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// A label set, owned.
-type Labels = Vec<(String, String)>;
-/// Per merged label set: window, unit scale, cumulative count and sum.
-type Merged = BTreeMap<Labels, (Snapshot, f64, u64, u128)>;
-
-/// Labels the sliding-window gauges merge over.
-const OUTCOME_LABELS: [&str; 3] = ["http_response_status_code", "error_type", "outcome"];
+/// The window view of one group (route or operation), kept until the
+/// family's quantile and max gauges are written.
+struct GroupView<'a> {
+    labels: &'a Labels,
+    scale: f64,
+    quantiles: [Option<u64>; 3],
+    max: Option<u64>,
+    /// Cumulative count and sum of its finished calls.
+    count: u64,
+    sum: u128,
+}
 
 /// Quantiles exported as window gauges.
 const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
@@ -225,23 +230,21 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     let registry = monitor.registry();
     let om = format == Format::OpenMetrics;
 
-    // Histograms, grouped by name, series sorted by labels.
-    let mut families: BTreeMap<String, Vec<(Labels, crate::Histogram)>> = BTreeMap::new();
+    // Histograms by name; series grouped by route or operation (their
+    // labels without the outcome labels), then by their own labels.
+    let mut families: BTreeMap<String, Vec<Member>> = BTreeMap::new();
     for (id, h) in registry.series() {
-        let l = id
-            .labels()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
         families
             .entry(id.name().to_owned())
             .or_default()
-            .push((l, h));
+            .push(Member::new(&id, h));
     }
     let mut snap = Snapshot::default();
     let mut window = Snapshot::default();
+    let mut merged = Snapshot::default();
     let mut counts = Vec::new();
-    for (name, mut series) in families {
-        series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut raw = Vec::new();
+    for (name, mut members) in families {
         let bounds = buckets.of(&name);
         let les: Vec<String> = bounds.iter().map(|b| format_le(*b)).collect();
         let (bucket_name, sum_name, count_name) = (
@@ -250,45 +253,48 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
             format!("{name}_count"),
         );
         header(&mut out, &name, "histogram", help_of(&name));
-        // Window views merged over the outcome labels.
-        // (window, unit scale, cumulative count, cumulative sum) per merged label set.
-        let mut merged: Merged = BTreeMap::new();
-        for (l, h) in &series {
-            let scale = h.unit_scale();
-            h.read_views(&mut snap, &mut window);
-            // A cancelled call's duration is truncated: not part of the window's latency.
-            let cancelled = l
-                .iter()
-                .any(|(k, v)| OUTCOME_LABELS.contains(&k.as_str()) && v == "cancelled");
-            let key: Labels = l
-                .iter()
-                .filter(|(k, _)| !OUTCOME_LABELS.contains(&k.as_str()))
-                .cloned()
-                .collect();
-            let entry = merged
-                .entry(key)
-                .or_insert_with(|| (Snapshot::new(*h.layout()), scale, 0, 0));
-            if !cancelled {
-                entry.0.merge(&window);
-                entry.2 += snap.count();
-                entry.3 += snap.sum();
+        let mut views: Vec<GroupView> = Vec::new();
+        for range in groups(&mut members) {
+            let group = &members[range];
+            let scale = group[0].histogram.unit_scale();
+            merged.clear(group[0].histogram.layout());
+            let mut view = GroupView {
+                labels: &group[0].group,
+                scale,
+                quantiles: [None; 3],
+                max: None,
+                count: 0,
+                sum: 0,
+            };
+            for m in group {
+                m.histogram.read_views(&mut snap, &mut window);
+                if m.ending != Ending::Cancelled {
+                    merged.merge(&window);
+                    view.count += snap.count();
+                    view.sum += snap.sum();
+                }
+                raw.clear();
+                raw.extend(
+                    bounds
+                        .iter()
+                        .map(|b| (b * scale).round().min(u64::MAX as f64) as u64),
+                );
+                snap.cumulative_buckets(&raw, &mut counts);
+                let pairs = borrowed(&m.labels);
+                let mut with_le = pairs.clone();
+                for (le, c) in les.iter().zip(&counts) {
+                    with_le.push(("le", le));
+                    sample(&mut out, &bucket_name, &with_le, *c as f64);
+                    with_le.pop();
+                }
+                with_le.push(("le", "+Inf"));
+                sample(&mut out, &bucket_name, &with_le, snap.count() as f64);
+                sample(&mut out, &sum_name, &pairs, snap.sum() as f64 / scale);
+                sample(&mut out, &count_name, &pairs, snap.count() as f64);
             }
-            let raw: Vec<u64> = bounds
-                .iter()
-                .map(|b| (b * scale).round().min(u64::MAX as f64) as u64)
-                .collect();
-            snap.cumulative_buckets(&raw, &mut counts);
-            let pairs = borrowed(l);
-            let mut with_le = pairs.clone();
-            for (le, c) in les.iter().zip(&counts) {
-                with_le.push(("le", le));
-                sample(&mut out, &bucket_name, &with_le, *c as f64);
-                with_le.pop();
-            }
-            with_le.push(("le", "+Inf"));
-            sample(&mut out, &bucket_name, &with_le, snap.count() as f64);
-            sample(&mut out, &sum_name, &pairs, snap.sum() as f64 / scale);
-            sample(&mut out, &count_name, &pairs, snap.count() as f64);
+            merged.quantiles_into(&QUANTILES, &mut view.quantiles);
+            view.max = merged.max();
+            views.push(view);
         }
         // The window's quantiles, typed as a summary as Prometheus clients
         // do: quantiles over a sliding window, cumulative `_sum`/`_count`.
@@ -299,24 +305,18 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
             "summary",
             "Quantiles over the sliding window, per instance (never average them); cumulative sum and count.",
         );
-        for (l, (w, scale, count, sum)) in &merged {
-            let mut values = [None; 3];
-            w.quantiles_into(&QUANTILES, &mut values);
-            let base = borrowed(l);
-            for (q, v) in QUANTILES.iter().zip(values) {
-                let Some(v) = v else { continue };
+        let (qsum, qcount) = (format!("{qname}_sum"), format!("{qname}_count"));
+        for v in &views {
+            let base = borrowed(v.labels);
+            for (q, value) in QUANTILES.iter().zip(v.quantiles) {
+                let Some(value) = value else { continue };
                 let qs = q.to_string();
                 let mut p = base.clone();
                 p.push(("quantile", &qs));
-                sample(&mut out, &qname, &p, v as f64 / scale);
+                sample(&mut out, &qname, &p, value as f64 / v.scale);
             }
-            sample(
-                &mut out,
-                &format!("{qname}_sum"),
-                &base,
-                *sum as f64 / scale,
-            );
-            sample(&mut out, &format!("{qname}_count"), &base, *count as f64);
+            sample(&mut out, &qsum, &base, v.sum as f64 / v.scale);
+            sample(&mut out, &qcount, &base, v.count as f64);
         }
         let mname = derived(&name, "max");
         header(
@@ -325,10 +325,9 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
             "gauge",
             "Maximum over the sliding window (per instance).",
         );
-        for (l, (w, scale, _, _)) in &merged {
-            let Some(max) = w.max() else { continue };
-            let p = borrowed(l);
-            sample(&mut out, &mname, &p, max as f64 / scale);
+        for v in &views {
+            let Some(max) = v.max else { continue };
+            sample(&mut out, &mname, &borrowed(v.labels), max as f64 / v.scale);
         }
     }
 

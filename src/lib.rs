@@ -10,6 +10,7 @@ mod error;
 pub mod expo;
 #[cfg(feature = "metrics")]
 pub mod facade;
+mod group;
 mod histogram;
 #[cfg(feature = "http")]
 pub mod http;

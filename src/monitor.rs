@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::counter::Gauge;
 use crate::error::BuildError;
-use crate::histogram::{Histogram, HistogramBuilder};
+use crate::group::{Ending, Member, groups};
+use crate::histogram::HistogramBuilder;
 use crate::measure::{AlwaysOk, ByOutcome, Measured};
 use crate::operation::{Ended, Operation, OperationInner, Timer};
 use crate::outcome::Outcome;
@@ -331,8 +332,15 @@ impl Monitor {
     }
 
     /// Statistics of every operation, then of every other histogram in the
-    /// registry (such as those fed through the `metrics` facade), sorted
-    /// by name and labels.
+    /// registry (HTTP routes, those fed through the `metrics` facade),
+    /// sorted by name and labels.
+    ///
+    /// Series that differ only in outcome labels (`http_response_status_code`,
+    /// `error_type`, `outcome`) are one entry, as for an operation: an HTTP
+    /// route's entry counts all its calls, `errors` those with an
+    /// `error_type` (`cancelled` apart), and its latency figures are over
+    /// the calls that finished. These are the values of the exposition's
+    /// window gauges.
     ///
     /// ```
     /// let monitor = tailwatch::Monitor::new();
@@ -355,20 +363,21 @@ impl Monitor {
             .iter()
             .map(|op| operation_stats(op, &mut a, &mut b))
             .collect();
-        let mut others: Vec<SeriesStats> = self
-            .inner
-            .registry
-            .series()
-            .into_iter()
-            .filter(|(id, _)| id.name() != OPERATION_DURATION)
-            .map(|(id, h)| {
-                let labels = id
-                    .labels()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect();
-                histogram_stats(id.name(), labels, &h, &mut a)
-            })
-            .collect();
+        let mut families: BTreeMap<String, Vec<Member>> = BTreeMap::new();
+        for (id, h) in self.inner.registry.series() {
+            if id.name() != OPERATION_DURATION {
+                families
+                    .entry(id.name().to_owned())
+                    .or_default()
+                    .push(Member::new(&id, h));
+            }
+        }
+        let mut others = Vec::new();
+        for (name, mut members) in families {
+            for range in groups(&mut members) {
+                others.push(group_stats(&name, &members[range], &mut a, &mut b));
+            }
+        }
         others.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
         out.extend(others);
         out
@@ -396,14 +405,37 @@ fn operation_stats(op: &Operation, finished: &mut Snapshot, other: &mut Snapshot
     s
 }
 
-fn histogram_stats(
+/// Statistics of one group of series (one route: its status codes and
+/// errors merged), using `window` and `series` as buffers. Latency figures
+/// are over the calls that finished; cancelled ones only count.
+fn group_stats(
     name: &str,
-    labels: BTreeMap<String, String>,
-    h: &Histogram,
-    snap: &mut Snapshot,
+    members: &[Member],
+    window: &mut Snapshot,
+    series: &mut Snapshot,
 ) -> SeriesStats {
-    let (total, _) = h.window_with_totals(snap);
-    let mut s = build(name, labels, snap, h.unit_scale());
+    let first = &members[0].histogram;
+    window.clear(first.layout());
+    let (mut total, mut errors, mut cancelled) = (0, 0, 0);
+    for m in members {
+        let (t, _) = m.histogram.window_with_totals(series);
+        total += t;
+        match m.ending {
+            Ending::Cancelled => cancelled += series.count(),
+            Ending::Error => errors += series.count(),
+            Ending::Ok => {}
+        }
+        if m.ending != Ending::Cancelled {
+            window.merge(series);
+        }
+    }
+    let labels = members[0].group.iter().cloned().collect();
+    let mut s = build(name, labels, window, first.unit_scale());
+    s.count += cancelled;
+    s.rate_per_second = rate(s.count, s.window_seconds);
+    s.errors = errors;
+    s.cancelled = cancelled;
+    s.error_ratio = (s.count > 0).then(|| errors as f64 / s.count as f64);
     s.total_count = total;
     s
 }

@@ -478,3 +478,54 @@ async fn a_custom_classifier_and_route_cap() {
         .unwrap();
     assert_eq!(overflow.1, 15, "nothing lost");
 }
+
+#[tokio::test]
+async fn stats_merge_a_route_over_status_codes_with_its_error_ratio() {
+    let m = Monitor::new();
+    let app = Router::new()
+        .route(
+            "/flaky/{n}",
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    if n % 4 == 0 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                },
+            ),
+        )
+        .route("/users/{id}", get(|| async { "user" }))
+        .layer(HttpMetricsLayer::new(&m));
+    for n in 0..40 {
+        send(&app, Method::GET, &format!("/flaky/{n}")).await;
+    }
+    send(&app, Method::GET, "/users/1").await;
+    // A client that goes away before the body: cancelled, not an error.
+    let response = app.clone().oneshot(req(Method::GET, "/users/2")).await;
+    drop(response);
+    let stats = m.all_stats();
+    let route = |r: &str| {
+        stats
+            .iter()
+            .find(|s| s.name == HTTP_DURATION && s.labels["http_route"] == r)
+            .unwrap_or_else(|| panic!("{r} not in {stats:?}"))
+    };
+    assert_eq!(
+        stats.iter().filter(|s| s.name == HTTP_DURATION).count(),
+        2,
+        "one entry per (method, route): {stats:?}"
+    );
+    let flaky = route("/flaky/{n}");
+    assert_eq!(
+        flaky.labels,
+        labels(&[("http_request_method", "GET"), ("http_route", "/flaky/{n}")])
+    );
+    assert_eq!((flaky.count, flaky.errors, flaky.cancelled), (40, 10, 0));
+    assert_eq!(flaky.error_ratio, Some(0.25));
+    assert_eq!(flaky.total_count, 40);
+    let users = route("/users/{id}");
+    assert_eq!((users.count, users.errors, users.cancelled), (2, 0, 1));
+    assert_eq!(users.total_count, 2);
+    assert!(users.p99.is_some());
+}
