@@ -4,30 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod common;
+use common::request;
 use tailwatch::{AgentError, Ended, Monitor, agent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A minimal HTTP/1.1 GET (or other method): (status, head, body).
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    accept: Option<&str>,
-) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{accept}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head[9..12].parse().unwrap();
-    (status, head.to_owned(), body.to_owned())
-}
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+mod common;
 use tailwatch::expo::{self, Buckets, Format};
 use tailwatch::{Ended, Monitor};
 
@@ -127,39 +128,8 @@ fn custom_buckets_and_log_linear_preset() {
 /// promtool is installed; required when TAILWATCH_REQUIRE_SERVERS=1 (CI).
 #[test]
 fn promtool_finds_nothing() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let Ok(mut child) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    else {
-        assert!(
-            std::env::var_os("TAILWATCH_REQUIRE_SERVERS").is_none(),
-            "promtool is required (TAILWATCH_REQUIRE_SERVERS is set) but not installed"
-        );
-        println!(
-            "SKIPPED: promtool not installed (apt-get install prometheus); exposition not linted"
-        );
-        return;
-    };
     let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool: {report}"
-    );
+    if let Some(report) = common::promtool_check(&text) {
+        assert!(report.is_empty(), "promtool: {report}");
+    }
 }

@@ -1,0 +1,69 @@
+//! The example service: three routes with different latency and error
+//! shapes, wrapped in the middleware.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tailwatch::{HttpMetricsLayer, Monitor};
+
+use super::random;
+
+/// The app, measured by `monitor`.
+pub(super) fn router(monitor: &Monitor) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/users/{id}", get(user))
+        .route("/orders/{id}", get(order))
+        .route("/checkout", post(checkout))
+        .with_state(monitor.clone())
+        .layer(HttpMetricsLayer::new(monitor))
+}
+
+async fn index() -> &'static str {
+    "tailwatch demo app: GET /users/{id} (fast), GET /orders/{id} (a slow \"db\" call), \
+     POST /checkout (fails 5 % of the time)\n"
+}
+
+/// Fast: no I/O.
+async fn user(Path(id): Path<u64>) -> String {
+    format!("{{\"id\":{id},\"name\":\"user-{id}\"}}\n")
+}
+
+/// A database call the app cannot do without.
+#[derive(Debug)]
+struct DbError;
+
+/// A query with a long tail: ~4 ms median, 1 % ten times slower, 0.5 % failing.
+async fn query(id: u64) -> Result<String, DbError> {
+    let mut ms = random::lognormal(4.0, 0.5);
+    if random::unit() < 0.01 {
+        ms *= 10.0;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
+    if random::unit() < 0.005 {
+        return Err(DbError);
+    }
+    Ok(format!("{{\"order\":{id},\"items\":3}}\n"))
+}
+
+/// Slow: waits on the "db", measured as operation `db.query`.
+async fn order(State(monitor): State<Monitor>, Path(id): Path<u64>) -> Result<String, StatusCode> {
+    monitor
+        .measure("db.query", query(id))
+        .await
+        .map_err(|DbError| StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// Flaky: ~2 ms, 5 % answered 500.
+async fn checkout() -> StatusCode {
+    let ms = random::lognormal(2.0, 0.4);
+    tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
+    if random::unit() < 0.05 {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::CREATED
+    }
+}

@@ -1,0 +1,182 @@
+//! `tailwatch demo`: the example app, its traffic, the agent and the table.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tailwatch::Monitor;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+mod app;
+mod random;
+mod table;
+mod traffic;
+
+/// Options of `tailwatch demo`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Address of the example app.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the agent (default: $TAILWATCH_LISTEN, else 127.0.0.1:9464).
+    #[arg(long)]
+    agent_listen: Option<SocketAddr>,
+    /// Requests per second the generator sends, all routes together.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    rps: u64,
+    /// Keep-alive connections the generator sends them over.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    connections: u64,
+    /// Serve the app and the agent without generating traffic.
+    #[arg(long)]
+    no_traffic: bool,
+    /// Stop after this many seconds (0 = run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    duration: u64,
+    /// Seconds between two tables.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    interval: u64,
+}
+
+/// Runs the demo on its own two-worker runtime.
+pub(crate) fn run(args: &Args) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(serve(args)),
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &Args) -> ExitCode {
+    let monitor = Monitor::new();
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "error: the demo app cannot listen on {}: {e}; choose another address with --listen host:port",
+                args.listen
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let app_addr = listener.local_addr().unwrap_or(args.listen);
+    let serving = Arc::new(AtomicBool::new(true));
+    let mut agent = tailwatch::agent(&monitor);
+    if let Some(addr) = args.agent_listen {
+        agent = agent.listen(addr);
+    }
+    let up = serving.clone();
+    let agent = agent.health_check("app", move || {
+        if up.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("the demo app stopped serving".to_owned())
+        }
+    });
+    let agent = match agent.start().await {
+        Ok(agent) => agent,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let agent_addr = agent.local_addr();
+
+    let (stop, stopped) = watch::channel(false);
+    let mut server_stopped = stopped.clone();
+    let app = app::router(&monitor);
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        serving.store(false, Ordering::Relaxed);
+        result
+    });
+
+    print_banner(args, app_addr, agent_addr);
+    let client = Arc::new(traffic::ClientStats::default());
+    let generator = (!args.no_traffic).then(|| {
+        tokio::spawn(traffic::generate(
+            app_addr,
+            args.rps,
+            args.connections,
+            stopped.clone(),
+            client.clone(),
+        ))
+    });
+
+    let started = tokio::time::Instant::now();
+    let every = Duration::from_secs(args.interval);
+    let mut ticker = tokio::time::interval_at(started + every, every);
+    let deadline = (args.duration > 0).then(|| started + Duration::from_secs(args.duration));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => table::print(&monitor, started.elapsed(), &client),
+            _ = &mut ctrl_c => break,
+            () = sleep_until(deadline) => break,
+        }
+    }
+
+    // Stop the traffic first (its requests in progress finish), then the app.
+    let _ = stop.send(true);
+    if let Some(g) = generator {
+        let _ = g.await;
+    }
+    let served = server.await;
+    agent.stop().await;
+    table::print(&monitor, started.elapsed(), &client);
+    match served {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: the demo app failed: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: the demo app's task failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn print_banner(args: &Args, app: SocketAddr, agent: SocketAddr) {
+    println!("tailwatch demo");
+    println!(
+        "  app      http://{app}/  (GET /users/{{id}} fast, GET /orders/{{id}} slow \"db\", POST /checkout flaky)"
+    );
+    println!("  metrics  http://{agent}/metrics  (also /stats and /health)");
+    let traffic = if args.no_traffic {
+        "none generated (--no-traffic): send your own".to_owned()
+    } else {
+        format!(
+            "{} requests/s over {} connections",
+            args.rps, args.connections
+        )
+    };
+    let until = if args.duration > 0 {
+        format!("stops after {} s", args.duration)
+    } else {
+        "Ctrl-C to stop".to_owned()
+    };
+    println!("  traffic  {traffic}; {until}");
+}

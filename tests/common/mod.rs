@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: a minimal HTTP/1.1 client and
+//! the rule for tests that need an installed server or tool.
+#![allow(dead_code, unreachable_pub)] // each test file uses a part
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A minimal HTTP/1.1 request without a body: (status, head, body).
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{accept}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, head.to_owned(), body)
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// A GET that must answer 200; its body.
+pub async fn get_ok(addr: SocketAddr, path: &str) -> String {
+    let (status, head, body) = request(addr, "GET", path, None).await;
+    assert_eq!(status, 200, "GET {path}: {head}\n{body}");
+    body
+}
+
+/// Whether a test needing `what` should run: `true` when it is installed;
+/// when not, prints one `SKIPPED:` line and returns `false`, unless
+/// TAILWATCH_REQUIRE_SERVERS is set (CI), where it fails.
+pub fn available(installed: bool, what: &str, install: &str) -> bool {
+    if installed {
+        return true;
+    }
+    assert!(
+        std::env::var_os("TAILWATCH_REQUIRE_SERVERS").is_none(),
+        "{what} is required (TAILWATCH_REQUIRE_SERVERS is set) but not installed: {install}"
+    );
+    println!("SKIPPED: {what} not installed ({install})");
+    false
+}
+
+/// Whether `program` can be started.
+pub fn installed(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// `promtool check metrics` on `text`: `None` when promtool is not
+/// installed (and not required), else its complaints (empty when clean).
+pub fn promtool_check(text: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if !available(
+        installed("promtool"),
+        "promtool",
+        "apt-get install prometheus",
+    ) {
+        return None;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() && report.trim().is_empty() {
+        return Some(format!("promtool failed with {}", out.status));
+    }
+    Some(report.trim().to_owned())
+}

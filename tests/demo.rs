@@ -1,0 +1,249 @@
+//! `tailwatch demo`, the README's first command, run as a user runs it:
+//! the binary, on free ports, with its own traffic.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{get_ok, request};
+
+/// A running demo: the process, its stdout lines, and its two addresses.
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    app: SocketAddr,
+    agent: SocketAddr,
+}
+
+/// The `http://ADDR/` address on the banner line starting with `label`.
+fn address(line: &str) -> SocketAddr {
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    url["http://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn start(extra: &[&str]) -> Demo {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let (mut app, mut agent) = (None, None);
+    while app.is_none() || agent.is_none() {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no banner; got {seen:?}"));
+        if line.trim_start().starts_with("app ") {
+            app = Some(address(&line));
+        }
+        if line.trim_start().starts_with("metrics ") {
+            agent = Some(address(&line));
+        }
+        seen.push(line);
+    }
+    Demo {
+        child,
+        lines,
+        seen,
+        app: app.unwrap(),
+        agent: agent.unwrap(),
+    }
+}
+
+impl Demo {
+    /// Waits for the process to exit by itself; its status and whole stdout.
+    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.seen.extend(self.lines.try_iter());
+                // The reader thread may still hold the last lines.
+                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(l);
+                }
+                return (status, self.seen.join("\n"));
+            }
+            assert!(Instant::now() < deadline, "the demo did not stop by itself");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
+    let demo = start(&["--duration", "5", "--interval", "1", "--rps", "400"]);
+    let (app, agent) = (demo.app, demo.agent);
+    let rt = runtime();
+    // Let the generator send about a second and a half of traffic.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let (metrics, stats, health, index) = rt.block_on(async {
+        (
+            get_ok(agent, "/metrics").await,
+            get_ok(agent, "/stats").await,
+            get_ok(agent, "/health").await,
+            get_ok(app, "/").await,
+        )
+    });
+    assert!(index.contains("/orders/{id}"), "{index}");
+    assert!(health.contains(r#""status":"ok""#), "{health}");
+    for expected in [
+        r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_response_status_code="200",http_route="/users/{id}",le="0.005"}"#,
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/orders/{id}"}"#,
+        r#"http_server_request_duration_quantile_seconds{http_request_method="POST",http_route="/checkout",quantile="0.99"}"#,
+        r#"operation_duration_seconds_count{operation="db.query",outcome="ok"}"#,
+        r#"http_server_active_requests{http_request_method="GET",http_route="/orders/{id}"}"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
+    }
+    // promtool finds nothing in the demo's exposition.
+    if let Some(report) = common::promtool_check(&metrics) {
+        assert!(report.is_empty(), "promtool: {report}");
+    }
+    // /stats: one entry per route with its traffic share; the flaky route
+    // has errors (5 % of ~1,000 requests: P(none) < 1e-20).
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let route = |r: &str| {
+        stats["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["labels"]["http_route"] == r)
+            .unwrap_or_else(|| panic!("{r} not in {stats}"))
+            .clone()
+    };
+    let users = route("/users/{id}");
+    let checkout = route("/checkout");
+    assert!(users["count"].as_u64().unwrap() > 100, "{users}");
+    assert!(
+        checkout["errors"].as_u64().unwrap() > 0 && checkout["error_ratio"].as_f64().unwrap() < 0.5,
+        "{checkout}"
+    );
+    // The slow route waits on the "db": its median is milliseconds, the fast one's is not.
+    assert!(route("/orders/{id}")["p50"].as_f64().unwrap() > 1e-3);
+    assert!(users["p50"].as_f64().unwrap() < 1e-3);
+
+    let (status, out) = demo.wait(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}; output:\n{out}");
+    // The live table: a header and a row per route, several times.
+    assert!(out.matches(" route ").count() >= 3, "{out}");
+    assert!(out.contains("GET /users/{id}"), "{out}");
+    assert!(out.contains("op db.query"), "{out}");
+    assert!(out.contains(" 0 failed"), "the client saw failures:\n{out}");
+}
+
+#[test]
+fn demo_without_traffic_measures_what_it_is_sent() {
+    let demo = start(&["--no-traffic", "--duration", "3"]);
+    let (app, agent) = (demo.app, demo.agent);
+    let rt = runtime();
+    let stats = rt.block_on(async {
+        for id in 0..7 {
+            get_ok(app, &format!("/users/{id}")).await;
+        }
+        let (status, _, _) = request(app, "GET", "/nothing/here", None).await;
+        assert_eq!(status, 404);
+        get_ok(agent, "/stats").await
+    });
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let series = stats["series"].as_array().unwrap();
+    let count = |r: &str| {
+        series
+            .iter()
+            .find(|s| s["labels"]["http_route"] == r)
+            .map(|s| s["total_count"].as_u64().unwrap())
+    };
+    assert_eq!(count("/users/{id}"), Some(7), "{stats}");
+    assert_eq!(count("unmatched"), Some(1), "{stats}");
+    assert_eq!(count("/checkout"), None, "{stats}");
+    let (status, out) = demo.wait(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}:\n{out}");
+    assert!(out.contains("--no-traffic"), "{out}");
+}
+
+/// A port already taken, for the app or for the agent: exit code 2 and a
+/// message naming the address and the option to change it.
+#[test]
+fn demo_reports_a_port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for (flag, hint) in [
+        ("--listen", "--listen"),
+        ("--agent-listen", "TAILWATCH_LISTEN"),
+    ] {
+        let other = if flag == "--listen" {
+            "--agent-listen"
+        } else {
+            "--listen"
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+            .args(["demo", flag, &addr, other, "127.0.0.1:0", "--duration", "5"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&addr) && stderr.contains(hint),
+            "{flag}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn demo_rejects_bad_options() {
+    for args in [
+        &["demo", "--rps", "0"][..],
+        &["demo", "--listen", "nowhere"][..],
+        &["demo", "--interval", "0"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+    }
+}
