@@ -17,8 +17,10 @@
 //!   the `Accept` header names `application/openmetrics-text` (see
 //!   [`expo`](crate::expo)).
 //! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […]}`.
-//! * `GET /health`: runs the registered checks: 200 with each check's
-//!   state when all pass, 503 naming the ones that failed.
+//! * `GET /health`: runs the registered checks (closures or async
+//!   functions, all at once): 200 with each check's state when all pass,
+//!   503 naming the ones that failed (a panic or, for an async check, a
+//!   timeout is a failure).
 //! * Anything else: 404 (or 405 for another method) with a reason.
 //!
 //! The address: [`AgentBuilder::listen`] if given, else `TAILWATCH_LISTEN`,
@@ -26,8 +28,11 @@
 //! A port already in use is an [`AgentError`] returned to the caller; the
 //! application keeps running.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -66,7 +71,18 @@ pub enum AgentError {
     InvalidListen(String),
 }
 
-type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// A registered health check.
+#[derive(Clone)]
+enum Check {
+    Sync(Arc<dyn Fn() -> Result<(), String> + Send + Sync>),
+    Async(Arc<dyn Fn() -> CheckFuture + Send + Sync>),
+}
+
+/// How long an async check may take before it counts as failed, unless
+/// set with [`AgentBuilder::health_check_timeout`].
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of the agent; start it with [`start`](Self::start).
 #[must_use = "the agent does nothing until started"]
@@ -75,6 +91,7 @@ pub struct AgentBuilder {
     listen: Option<SocketAddr>,
     buckets: Buckets,
     checks: Vec<(String, Check)>,
+    check_timeout: Duration,
 }
 
 impl std::fmt::Debug for AgentBuilder {
@@ -96,6 +113,7 @@ pub fn agent(monitor: &Monitor) -> AgentBuilder {
         listen: None,
         buckets: Buckets::default(),
         checks: Vec::new(),
+        check_timeout: HEALTH_CHECK_TIMEOUT,
     }
 }
 
@@ -112,14 +130,47 @@ impl AgentBuilder {
         self
     }
 
-    /// A health check: `Ok(())` when healthy, `Err(reason)` when not.
-    /// Checks run on each `/health` request, in registration order.
+    /// Adds a health check: `Ok(())` when healthy, `Err(reason)` when not.
+    /// It runs on every `GET /health`; a check that panics counts as failed.
     pub fn health_check(
         mut self,
         name: &str,
         check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
-        self.checks.push((name.to_owned(), Arc::new(check)));
+        self.checks
+            .push((name.to_owned(), Check::Sync(Arc::new(check))));
+        self
+    }
+
+    /// Adds an async health check (a database ping, a downstream call).
+    /// It runs on every `GET /health`, concurrently with the other async
+    /// checks; one that panics or takes longer than the
+    /// [timeout](Self::health_check_timeout) counts as failed.
+    ///
+    /// ```no_run
+    /// # async fn ping() -> Result<(), std::io::Error> { Ok(()) }
+    /// # async fn run() -> Result<(), tailwatch::AgentError> {
+    /// let monitor = tailwatch::Monitor::new();
+    /// let agent = tailwatch::agent(&monitor)
+    ///     .health_check_async("db", || async { ping().await.map_err(|e| e.to_string()) })
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn health_check_async<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let check = Arc::new(move || Box::pin(check()) as CheckFuture);
+        self.checks.push((name.to_owned(), Check::Async(check)));
+        self
+    }
+
+    /// How long an async health check may take ([`HEALTH_CHECK_TIMEOUT`]
+    /// by default) before it counts as failed.
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
         self
     }
 
@@ -133,6 +184,7 @@ impl AgentBuilder {
             monitor: self.monitor,
             buckets: self.buckets,
             checks: self.checks,
+            check_timeout: self.check_timeout,
         });
         Router::new()
             .route("/metrics", get(metrics))
@@ -229,6 +281,7 @@ struct AgentState {
     monitor: Monitor,
     buckets: Buckets,
     checks: Vec<(String, Check)>,
+    check_timeout: Duration,
 }
 
 async fn metrics(State(state): State<Arc<AgentState>>, headers: HeaderMap) -> Response {
@@ -297,12 +350,39 @@ async fn stats(State(state): State<Arc<AgentState>>) -> Response {
     }
 }
 
+/// Runs one check to its result; panics and timeouts are failures.
+async fn run_check(check: Check, timeout: Duration) -> Result<(), String> {
+    match check {
+        Check::Sync(f) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f()))
+            .unwrap_or_else(|_| Err("the check panicked".to_owned())),
+        Check::Async(f) => {
+            // Its own task: a panic is caught by tokio, not the agent.
+            let task = tokio::spawn(async move { f().await });
+            let abort = task.abort_handle();
+            match tokio::time::timeout(timeout, task).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err("the check panicked".to_owned()),
+                Err(_) => {
+                    abort.abort();
+                    Err(format!("the check took longer than {timeout:?}"))
+                }
+            }
+        }
+    }
+}
+
 async fn health(State(state): State<Arc<AgentState>>) -> Response {
+    // All checks at once: /health takes as long as the slowest, not the sum.
+    let running: Vec<_> = state
+        .checks
+        .iter()
+        .map(|(_, check)| tokio::spawn(run_check(check.clone(), state.check_timeout)))
+        .collect();
     let mut checks = serde_json::Map::new();
     let mut healthy = true;
-    for (name, check) in &state.checks {
-        // A check that panics is a failed check, not a dead agent.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check()))
+    for ((name, _), task) in state.checks.iter().zip(running) {
+        let result = task
+            .await
             .unwrap_or_else(|_| Err("the check panicked".to_owned()));
         let value = match result {
             Ok(()) => serde_json::json!({"status": "ok"}),

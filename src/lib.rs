@@ -32,7 +32,9 @@ mod upkeep;
 mod window;
 
 #[cfg(feature = "agent")]
-pub use agent::{Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, LISTEN_ENV, agent};
+pub use agent::{
+    Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counter::{Counter, Gauge};
 pub use error::{BuildError, RecordError, RegistryError};

@@ -111,6 +111,62 @@ async fn health_reports_each_check() {
 }
 
 #[tokio::test]
+async fn async_health_checks_run_together_with_panics_and_timeouts_failing() {
+    let m = Monitor::new();
+    let healthy = agent(&m)
+        .listen(local())
+        .health_check_async("db", || async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(())
+        })
+        .health_check("disk", || Ok(()))
+        .start()
+        .await
+        .unwrap();
+    let (status, _, body) = request(healthy.local_addr(), "GET", "/health", None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let a = agent(&m)
+        .listen(local())
+        .health_check_timeout(Duration::from_millis(500))
+        .health_check_async("db", || async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(())
+        })
+        .health_check_async("downstream", || async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Err("503 from payments".to_owned())
+        })
+        .health_check_async("slow", || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        })
+        .health_check_async("exploding", || async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            Ok(())
+        })
+        .start()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, _, body) = request(a.local_addr(), "GET", "/health", None).await;
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["checks"]["db"]["status"], "ok");
+    assert_eq!(json["checks"]["downstream"]["reason"], "503 from payments");
+    assert_eq!(
+        json["checks"]["slow"]["reason"],
+        "the check took longer than 500ms"
+    );
+    assert_eq!(json["checks"]["exploding"]["reason"], "the check panicked");
+    // Concurrently: about the timeout (500 ms), not the sum (1,300 ms).
+    assert!(took < Duration::from_millis(1_100), "{took:?}");
+}
+
+#[tokio::test]
 async fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
