@@ -148,21 +148,21 @@ impl Format {
 static LAST_SCRAPE_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `label="value"` pairs, escaped (`\`, `"`, newline), in braces.
+/// A label whose value is empty is left out: to Prometheus it is the same
+/// as no label (and some parsers refuse `label=""`).
 fn labels(out: &mut String, pairs: &[(&str, &str)]) {
-    if pairs.is_empty() {
-        return;
-    }
-    out.push('{');
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    let mut first = true;
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        out.push(if first { '{' } else { ',' });
+        first = false;
         out.push_str(k);
         out.push_str("=\"");
         escape_into(out, v);
         out.push('"');
     }
-    out.push('}');
+    if !first {
+        out.push('}');
+    }
 }
 
 /// Escapes a label value for the text formats.

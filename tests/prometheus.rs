@@ -173,6 +173,11 @@ async fn prometheus_scrapes_two_agents_and_computes_fleet_quantiles() {
         traffic(a.clone(), vec![(20, 95), (200, 5)], stop.clone()),
         traffic(b.clone(), vec![(400, 100)], stop.clone()),
     ];
+    // A label value with everything the format escapes or could trip on.
+    let odd = "a\"b\\c\nd\re\tf 😀 {x=\"y\"} # EOF";
+    a.registry()
+        .record("odd_seconds", &[("value", odd)], 1_000_000)
+        .unwrap();
     let prom = start_prometheus(&[addr_a, addr_b]).await;
 
     // Both targets up.
@@ -180,6 +185,11 @@ async fn prometheus_scrapes_two_agents_and_computes_fleet_quantiles() {
         r.len() == 2 && r.iter().all(|(_, v)| *v == 1.0)
     })
     .await;
+
+    // The odd label value is stored as it was recorded.
+    let stored = eventually(&prom, "odd_seconds_count", |r| r.len() == 1).await;
+    assert_eq!(stored[0].0["value"], odd, "{stored:?}");
+    assert_eq!(stored[0].1, 1.0);
 
     // Per instance, from A's buckets: p99 interpolated inside (0.1, 0.25].
     let rate = "rate(operation_duration_seconds_bucket[5s])";
