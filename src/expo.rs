@@ -31,9 +31,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::group::{Ending, Labels, Member, groups};
+use crate::group::{Ending, families, groups};
 use crate::monitor::Monitor;
 use crate::snapshot::Snapshot;
 
@@ -42,10 +42,14 @@ pub const OTEL_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// A label set, owned.
+type Labels = Vec<(String, String)>;
+
 /// The window view of one group (route or operation), kept until the
 /// family's quantile and max gauges are written.
-struct GroupView<'a> {
-    labels: &'a Labels,
+struct GroupView {
+    /// The group's labels, escaped (see [`label_body`]).
+    body: String,
     scale: f64,
     quantiles: [Option<u64>; 3],
     max: Option<u64>,
@@ -56,6 +60,8 @@ struct GroupView<'a> {
 
 /// Quantiles exported as window gauges.
 const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+/// Their `quantile` label values.
+const QUANTILE_LABELS: [&str; 3] = ["0.5", "0.95", "0.99"];
 
 /// Bucket boundaries (base units) by metric name; OpenTelemetry's 14 by default.
 #[derive(Debug, Clone)]
@@ -146,6 +152,8 @@ impl Format {
 
 /// Duration of the previous scrape, in nanoseconds.
 static LAST_SCRAPE_NS: AtomicU64 = AtomicU64::new(0);
+/// Length of the previous scrape's text, in bytes.
+static LAST_SCRAPE_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Writes `label="value"` pairs, escaped (`\`, `"`, newline), in braces.
 /// A label whose value is empty is left out: to Prometheus it is the same
@@ -167,6 +175,10 @@ fn labels(out: &mut String, pairs: &[(&str, &str)]) {
 
 /// Escapes a label value for the text formats.
 pub fn escape_into(out: &mut String, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -175,6 +187,53 @@ pub fn escape_into(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
+}
+
+/// `k="v",k2="v2"` (escaped, empty values left out, no braces): the
+/// labels of a series, written once and reused for all its lines.
+fn label_body<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
+    out.clear();
+    for (k, v) in pairs.filter(|(_, v)| !v.is_empty()) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_into(out, v);
+        out.push('"');
+    }
+}
+
+/// `name{body,extra}␠` (braces only when there are labels); `extra`'s
+/// value must not need escaping.
+fn head(out: &mut String, name: &str, body: &str, extra: Option<(&str, &str)>) {
+    out.push_str(name);
+    if !body.is_empty() || extra.is_some() {
+        out.push('{');
+        out.push_str(body);
+        if let Some((k, v)) = extra {
+            if !body.is_empty() {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            out.push_str(v);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+}
+
+/// An integer sample value and the end of its line.
+fn int_line(out: &mut String, v: u64) {
+    let _ = writeln!(out, "{v}");
+}
+
+/// A float sample value and the end of its line.
+fn float_line(out: &mut String, v: f64) {
+    number(out, v);
+    out.push('\n');
 }
 
 fn number(out: &mut String, v: f64) {
@@ -226,25 +285,21 @@ fn help_of(name: &str) -> &'static str {
 /// Renders everything `monitor` holds in `format`.
 pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     let started = quanta::Instant::now();
-    let mut out = String::with_capacity(16 * 1024);
+    // Sized from the previous scrape: one allocation, no regrowth copies.
+    let last = LAST_SCRAPE_LEN.load(Ordering::Relaxed);
+    let mut out = String::with_capacity((last + last / 8).max(16 * 1024));
     let registry = monitor.registry();
     let om = format == Format::OpenMetrics;
 
     // Histograms by name; series grouped by route or operation (their
     // labels without the outcome labels), then by their own labels.
-    let mut families: BTreeMap<String, Vec<Member>> = BTreeMap::new();
-    for (id, h) in registry.series() {
-        families
-            .entry(id.name().to_owned())
-            .or_default()
-            .push(Member::new(&id, h));
-    }
     let mut snap = Snapshot::default();
     let mut window = Snapshot::default();
     let mut merged = Snapshot::default();
     let mut counts = Vec::new();
     let mut raw = Vec::new();
-    for (name, mut members) in families {
+    for mut members in families(registry.series()) {
+        let name = members[0].id.name().to_owned();
         let bounds = buckets.of(&name);
         let les: Vec<String> = bounds.iter().map(|b| format_le(*b)).collect();
         let (bucket_name, sum_name, count_name) = (
@@ -254,46 +309,58 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         );
         header(&mut out, &name, "histogram", help_of(&name));
         let mut views: Vec<GroupView> = Vec::new();
+        let mut body = String::new();
         for range in groups(&mut members) {
             let group = &members[range];
             let scale = group[0].histogram.unit_scale();
-            merged.clear(group[0].histogram.layout());
             let mut view = GroupView {
-                labels: &group[0].group,
+                body: String::new(),
                 scale,
                 quantiles: [None; 3],
                 max: None,
                 count: 0,
                 sum: 0,
             };
+            label_body(&mut view.body, group[0].group());
+            raw.clear();
+            raw.extend(
+                bounds
+                    .iter()
+                    .map(|b| (b * scale).round().min(u64::MAX as f64) as u64),
+            );
+            // A group of one series (the common case) reads its own window;
+            // larger groups merge theirs.
+            let alone = group.len() == 1;
+            if !alone {
+                merged.clear(group[0].histogram.layout());
+            }
             for m in group {
                 m.histogram.read_views(&mut snap, &mut window);
                 if m.ending != Ending::Cancelled {
-                    merged.merge(&window);
+                    if !alone {
+                        merged.merge(&window);
+                    }
                     view.count += snap.count();
                     view.sum += snap.sum();
+                } else if alone {
+                    window.clear(m.histogram.layout());
                 }
-                raw.clear();
-                raw.extend(
-                    bounds
-                        .iter()
-                        .map(|b| (b * scale).round().min(u64::MAX as f64) as u64),
-                );
                 snap.cumulative_buckets(&raw, &mut counts);
-                let pairs = borrowed(&m.labels);
-                let mut with_le = pairs.clone();
+                label_body(&mut body, m.labels());
                 for (le, c) in les.iter().zip(&counts) {
-                    with_le.push(("le", le));
-                    sample(&mut out, &bucket_name, &with_le, *c as f64);
-                    with_le.pop();
+                    head(&mut out, &bucket_name, &body, Some(("le", le)));
+                    int_line(&mut out, *c);
                 }
-                with_le.push(("le", "+Inf"));
-                sample(&mut out, &bucket_name, &with_le, snap.count() as f64);
-                sample(&mut out, &sum_name, &pairs, snap.sum() as f64 / scale);
-                sample(&mut out, &count_name, &pairs, snap.count() as f64);
+                head(&mut out, &bucket_name, &body, Some(("le", "+Inf")));
+                int_line(&mut out, snap.count());
+                head(&mut out, &sum_name, &body, None);
+                float_line(&mut out, snap.sum() as f64 / scale);
+                head(&mut out, &count_name, &body, None);
+                int_line(&mut out, snap.count());
             }
-            merged.quantiles_into(&QUANTILES, &mut view.quantiles);
-            view.max = merged.max();
+            let w = if alone { &window } else { &merged };
+            w.quantiles_into(&QUANTILES, &mut view.quantiles);
+            view.max = w.max();
             views.push(view);
         }
         // The window's quantiles, typed as a summary as Prometheus clients
@@ -307,16 +374,15 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         );
         let (qsum, qcount) = (format!("{qname}_sum"), format!("{qname}_count"));
         for v in &views {
-            let base = borrowed(v.labels);
-            for (q, value) in QUANTILES.iter().zip(v.quantiles) {
+            for (label, value) in QUANTILE_LABELS.iter().zip(v.quantiles) {
                 let Some(value) = value else { continue };
-                let qs = q.to_string();
-                let mut p = base.clone();
-                p.push(("quantile", &qs));
-                sample(&mut out, &qname, &p, value as f64 / v.scale);
+                head(&mut out, &qname, &v.body, Some(("quantile", label)));
+                float_line(&mut out, value as f64 / v.scale);
             }
-            sample(&mut out, &qsum, &base, v.sum as f64 / v.scale);
-            sample(&mut out, &qcount, &base, v.count as f64);
+            head(&mut out, &qsum, &v.body, None);
+            float_line(&mut out, v.sum as f64 / v.scale);
+            head(&mut out, &qcount, &v.body, None);
+            int_line(&mut out, v.count);
         }
         let mname = derived(&name, "max");
         header(
@@ -327,7 +393,8 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         );
         for v in &views {
             let Some(max) = v.max else { continue };
-            sample(&mut out, &mname, &borrowed(v.labels), max as f64 / v.scale);
+            head(&mut out, &mname, &v.body, None);
+            float_line(&mut out, max as f64 / v.scale);
         }
     }
 
@@ -436,6 +503,7 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     if om {
         out.push_str("# EOF\n");
     }
+    LAST_SCRAPE_LEN.store(out.len(), Ordering::Relaxed);
     LAST_SCRAPE_NS.store(
         u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
         Ordering::Relaxed,

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::counter::Gauge;
 use crate::error::BuildError;
-use crate::group::{Ending, Member, groups};
+use crate::group::{Ending, Member, families, groups};
 use crate::histogram::HistogramBuilder;
 use crate::measure::{AlwaysOk, ByOutcome, Measured};
 use crate::operation::{Ended, Operation, OperationInner, Timer};
@@ -363,19 +363,12 @@ impl Monitor {
             .iter()
             .map(|op| operation_stats(op, &mut a, &mut b))
             .collect();
-        let mut families: BTreeMap<String, Vec<Member>> = BTreeMap::new();
-        for (id, h) in self.inner.registry.series() {
-            if id.name() != OPERATION_DURATION {
-                families
-                    .entry(id.name().to_owned())
-                    .or_default()
-                    .push(Member::new(&id, h));
-            }
-        }
+        let mut series = self.inner.registry.series();
+        series.retain(|(id, _)| id.name() != OPERATION_DURATION);
         let mut others = Vec::new();
-        for (name, mut members) in families {
+        for mut members in families(series) {
             for range in groups(&mut members) {
-                others.push(group_stats(&name, &members[range], &mut a, &mut b));
+                others.push(group_stats(&members[range], &mut a, &mut b));
             }
         }
         others.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
@@ -408,12 +401,7 @@ fn operation_stats(op: &Operation, finished: &mut Snapshot, other: &mut Snapshot
 /// Statistics of one group of series (one route: its status codes and
 /// errors merged), using `window` and `series` as buffers. Latency figures
 /// are over the calls that finished; cancelled ones only count.
-fn group_stats(
-    name: &str,
-    members: &[Member],
-    window: &mut Snapshot,
-    series: &mut Snapshot,
-) -> SeriesStats {
+fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
     let first = &members[0].histogram;
     window.clear(first.layout());
     let (mut total, mut errors, mut cancelled) = (0, 0, 0);
@@ -429,8 +417,11 @@ fn group_stats(
             window.merge(series);
         }
     }
-    let labels = members[0].group.iter().cloned().collect();
-    let mut s = build(name, labels, window, first.unit_scale());
+    let labels = members[0]
+        .group()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut s = build(members[0].id.name(), labels, window, first.unit_scale());
     s.count += cancelled;
     s.rate_per_second = rate(s.count, s.window_seconds);
     s.errors = errors;

@@ -177,35 +177,57 @@ impl Snapshot {
         if self.count == 0 {
             return;
         }
-        let mut walk = self.nonzero();
-        let mut running = 0_u64;
-        let mut at = None;
-        let mut previous = f64::NEG_INFINITY;
         for (q, slot) in qs.iter().copied().zip(out.iter_mut()) {
             if !(0.0..=1.0).contains(&q) {
                 continue;
             }
-            if q < previous {
-                // Out of order: walk again from the start for this one.
-                walk = self.nonzero();
-                running = 0;
-                at = None;
-            }
-            previous = q;
-            let rank = self.rank(q);
-            while running < rank {
-                let Some(i) = walk.next() else { break };
-                running += self.counts[i];
-                at = Some(i);
-            }
-            if let (Some(i), true) = (at, running >= rank) {
-                *slot = Some(if q == 0.0 {
+            *slot = self.index_at_rank(self.rank(q)).map(|i| {
+                if q == 0.0 {
                     self.layout.lowest_equivalent_of_index(i)
                 } else {
                     self.layout.highest_equivalent_of_index(i)
-                });
+                }
+            });
+        }
+    }
+
+    /// The bucket holding the `rank`-th smallest value (1-based). Whole
+    /// pages are skipped by their sums (a vectorized loop), so only the
+    /// page holding the rank is walked bucket by bucket.
+    fn index_at_rank(&self, rank: u64) -> Option<usize> {
+        let mut running = 0_u64;
+        for p in touched_pages(&self.touched) {
+            let page = &self.counts[p * PAGE_LEN..(p + 1) * PAGE_LEN];
+            let total = page_sum(page);
+            if running.wrapping_add(total) < rank {
+                running = running.wrapping_add(total);
+                continue;
+            }
+            for (j, &c) in page.iter().enumerate() {
+                running = running.wrapping_add(c);
+                if c > 0 && running >= rank {
+                    return Some(p * PAGE_LEN + j);
+                }
             }
         }
+        None
+    }
+
+    /// Sum of the counts of buckets `from..to`, over the touched pages only.
+    fn range_sum(&self, from: usize, to: usize) -> u64 {
+        if from >= to {
+            return 0;
+        }
+        let mut sum = 0_u64;
+        for p in from / PAGE_LEN..=(to - 1) / PAGE_LEN {
+            if self.touched[p / 64] & (1 << (p % 64)) == 0 {
+                continue;
+            }
+            let lo = from.max(p * PAGE_LEN);
+            let hi = to.min((p + 1) * PAGE_LEN);
+            sum = sum.wrapping_add(page_sum(&self.counts[lo..hi]));
+        }
+        sum
     }
 
     /// Nearest rank of quantile `q`: `max(1, ⌈q × count⌉)`.
@@ -219,29 +241,22 @@ impl Snapshot {
         let last = self
             .layout
             .index_of(bound.min(self.layout.highest_trackable()));
-        self.nonzero()
-            .take_while(|&i| i <= last)
-            .map(|i| self.counts[i])
-            .sum()
+        self.range_sum(0, last + 1)
     }
 
     /// Cumulative counts for ascending `bounds` (Prometheus `le` buckets;
     /// `+Inf` is [`count`](Self::count)), in one pass.
     pub fn cumulative_buckets(&self, bounds: &[u64], out: &mut Vec<u64>) {
         out.clear();
-        let mut running = 0;
-        let mut nonzero = self.nonzero().peekable();
+        let mut running = 0_u64;
+        let mut from = 0;
         for &bound in bounds {
-            let last = self
+            let to = self
                 .layout
-                .index_of(bound.min(self.layout.highest_trackable()));
-            while let Some(&i) = nonzero.peek() {
-                if i > last {
-                    break;
-                }
-                running += self.counts[i];
-                nonzero.next();
-            }
+                .index_of(bound.min(self.layout.highest_trackable()))
+                + 1;
+            running = running.wrapping_add(self.range_sum(from, to));
+            from = from.max(to);
             out.push(running);
         }
     }
@@ -287,6 +302,11 @@ impl Snapshot {
                 .map(move |(j, _)| base + j)
         })
     }
+}
+
+/// Sum of a run of counts (wrapping, as counts are merged).
+fn page_sum(counts: &[u64]) -> u64 {
+    counts.iter().fold(0, |a, &c| a.wrapping_add(c))
 }
 
 /// Iterates the set bits of a page bitmap, ascending.

@@ -41,6 +41,22 @@ fn check(low: u64, high: u64, digits: u8, seed: u64) {
             "quantile {q} for [{low}, {high}] at {digits} digits"
         );
     }
+    // Cumulative `le` buckets: everything in the buckets up to the bound's.
+    let mut bounds: Vec<u64> = (0..64)
+        .map(|_| {
+            let exp = rng.random_range(0.0..(high as f64).log2());
+            2_f64.powf(exp) as u64
+        })
+        .chain([0, low, high, high.saturating_add(1), u64::MAX])
+        .collect();
+    bounds.sort_unstable();
+    let mut cumulative = Vec::new();
+    snap.cumulative_buckets(&bounds, &mut cumulative);
+    for (&bound, &count) in bounds.iter().zip(&cumulative) {
+        let expected = reference.count_between(0, bound.min(high));
+        assert_eq!(count, expected, "le {bound} for [{low}, {high}]");
+        assert_eq!(snap.count_at_or_below(bound), expected, "le {bound}");
+    }
     // hdrhistogram tracks the exact max; ours is the top of its bucket.
     let max = snap.max().unwrap();
     assert_eq!(max, reference.value_at_quantile(1.0));
