@@ -16,7 +16,8 @@
 //! * `GET /metrics`: Prometheus text format 0.0.4, or OpenMetrics 1.0 when
 //!   the `Accept` header names `application/openmetrics-text` (see
 //!   [`expo`](crate::expo)).
-//! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […]}`.
+//! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […],
+//!   "resources": [ResourceStats…], "caches": [CacheStats…]}`.
 //! * `GET /health`: runs the registered checks (closures or async
 //!   functions, all at once): 200 with each check's state when all pass,
 //!   503 naming the ones that failed (a panic or, for an async check, a
@@ -303,6 +304,8 @@ struct GaugeValue {
 struct StatsBody {
     series: Vec<SeriesStats>,
     gauges: Vec<GaugeValue>,
+    resources: Vec<crate::ResourceStats>,
+    caches: Vec<crate::CacheStats>,
 }
 
 async fn stats(State(state): State<Arc<AgentState>>) -> Response {
@@ -339,6 +342,8 @@ async fn stats(State(state): State<Arc<AgentState>>) -> Response {
     let body = StatsBody {
         series: m.all_stats(),
         gauges,
+        resources: m.resource_stats(),
+        caches: m.cache_stats(),
     };
     match serde_json::to_string(&body) {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),

@@ -140,6 +140,13 @@ impl Gauge {
     pub fn value(&self) -> i64 {
         self.0.sum() as i64
     }
+
+    /// Sets the value, for a gauge with one writer (a sampler): it adds
+    /// the difference, so an `add` racing with it from another thread may
+    /// be overwritten.
+    pub fn set(&self, value: i64) {
+        self.add(value.wrapping_sub(self.value()));
+    }
 }
 
 #[cfg(all(test, not(tailwatch_loom)))]

@@ -57,6 +57,11 @@ pub enum BuildError {
     /// A cardinality cap of zero would leave no room for any series.
     #[error("invalid series cap 0: the cap on label sets per metric must be at least 1")]
     ZeroCap,
+    /// A sample interval of zero would sample in a busy loop.
+    #[error(
+        "invalid sample interval 0: sampled values need an interval of at least 1 ns (1 s by default)"
+    )]
+    ZeroSampleInterval,
 }
 
 /// A metric name or label set that the registry refuses.

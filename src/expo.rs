@@ -278,6 +278,11 @@ fn help_of(name: &str) -> &'static str {
         "operation_duration_seconds" => "Duration of measured operations.",
         "http_server_active_requests" => "HTTP server requests in flight.",
         "operation_active" => "Measured operations in flight.",
+        "resource_in_use" => "Units of the resource in use.",
+        "resource_capacity" => "Units of the resource in total.",
+        "resource_wait_seconds" => "Time spent waiting to acquire a unit of the resource.",
+        "queue_depth" => "Items waiting in the queue.",
+        "cache_requests_total" => "Cache lookups by result.",
         _ => "Recorded by tailwatch.",
     }
 }
@@ -429,6 +434,23 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         }
     }
 
+    // Counters of the registry (cache lookups, …), grouped by name.
+    let mut counters: BTreeMap<String, Vec<(Labels, u64)>> = BTreeMap::new();
+    for (id, c) in registry.counters() {
+        let l = id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        counters
+            .entry(id.name().to_owned())
+            .or_default()
+            .push((l, c.value()));
+    }
+    for (name, mut values) in counters {
+        values.sort();
+        counter_family_of(&mut out, &name, help_of(&name), om, &values);
+    }
+
     #[cfg(feature = "metrics")]
     facade(&mut out, monitor, om);
 
@@ -511,6 +533,25 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     out
 }
 
+/// A counter family: `# TYPE name counter` and `name` samples in text
+/// 0.0.4; in OpenMetrics the family is named without `_total` and the
+/// samples with it.
+fn counter_family_of(out: &mut String, name: &str, help: &str, om: bool, values: &[(Labels, u64)]) {
+    let family = name.strip_suffix("_total").unwrap_or(name);
+    let sample_name = if om {
+        format!("{family}_total")
+    } else {
+        name.to_owned()
+    };
+    header(out, if om { family } else { name }, "counter", help);
+    let mut body = String::new();
+    for (l, v) in values {
+        label_body(&mut body, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        head(out, &sample_name, &body, None);
+        int_line(out, *v);
+    }
+}
+
 /// A boundary as an `le` value (`0.005`, `1`, `10`; always parseable as a float).
 fn format_le(v: f64) -> String {
     let s = format!("{v}");
@@ -535,22 +576,13 @@ fn facade(out: &mut String, monitor: &Monitor, om: bool) {
             .push((c.labels, c.value));
     }
     for (name, values) in counters {
-        let family = name.strip_suffix("_total").unwrap_or(&name).to_owned();
-        let (type_name, sample_name) = if om {
-            (family.clone(), format!("{family}_total"))
-        } else {
-            (name.clone(), name.clone())
-        };
-        header(
+        counter_family_of(
             out,
-            &type_name,
-            "counter",
+            &name,
             "Counted through the metrics facade.",
+            om,
+            &values,
         );
-        for (l, v) in values {
-            let p = borrowed(&l);
-            sample(out, &sample_name, &p, v as f64);
-        }
     }
     let mut gauges: BTreeMap<String, Vec<(Labels, f64)>> = BTreeMap::new();
     for g in monitor.metrics_gauges() {

@@ -20,6 +20,8 @@ mod monitor;
 mod operation;
 mod outcome;
 mod registry;
+mod resource;
+mod sampler;
 mod shard;
 mod slot;
 mod snapshot;
@@ -57,6 +59,11 @@ pub use monitor::{
 };
 pub use operation::{Ended, Operation, Timer};
 pub use outcome::Outcome;
+pub use resource::{
+    CACHE_REQUESTS, Cache, CacheStats, Held, QUEUE_DEPTH, Queue, RESOURCE_CAPACITY,
+    RESOURCE_IN_USE, RESOURCE_WAIT, Resource, ResourceStats, Usage,
+};
+pub use sampler::DEFAULT_SAMPLE_INTERVAL;
 #[cfg(feature = "tracing")]
 pub use trace::MonitorLayer;
 

@@ -14,6 +14,7 @@ use crate::measure::{AlwaysOk, ByOutcome, Measured};
 use crate::operation::{Ended, Operation, OperationInner, Timer};
 use crate::outcome::Outcome;
 use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
+use crate::sampler::Sampler;
 use crate::snapshot::Snapshot;
 use crate::stats::SeriesStats;
 use crate::thread_cache;
@@ -40,6 +41,7 @@ pub struct MonitorBuilder {
     registry: RegistryBuilder,
     max_operations: Option<usize>,
     operations: Option<HistogramBuilder>,
+    sample_interval: Option<std::time::Duration>,
 }
 
 impl MonitorBuilder {
@@ -70,6 +72,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// How often sampled values (resources, queues, process, runtime) are
+    /// refreshed by the monitor's sampler thread (default
+    /// [`DEFAULT_SAMPLE_INTERVAL`](crate::DEFAULT_SAMPLE_INTERVAL), 1 s).
+    #[must_use]
+    pub fn sample_interval(mut self, interval: std::time::Duration) -> Self {
+        self.sample_interval = Some(interval);
+        self
+    }
+
     /// Builds the monitor.
     ///
     /// # Errors
@@ -78,6 +89,12 @@ impl MonitorBuilder {
         let max_operations = self.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS);
         if max_operations == 0 {
             return Err(BuildError::ZeroCap);
+        }
+        let sample_interval = self
+            .sample_interval
+            .unwrap_or(crate::sampler::DEFAULT_SAMPLE_INTERVAL);
+        if sample_interval.is_zero() {
+            return Err(BuildError::ZeroSampleInterval);
         }
         let histograms = self.operations.unwrap_or_default();
         let registry = self
@@ -95,6 +112,7 @@ impl MonitorBuilder {
                 operations: RwLock::new(hashbrown::HashMap::new()),
                 max_operations,
                 folded: AtomicU64::new(0),
+                sampler: Sampler::new(sample_interval),
                 #[cfg(feature = "metrics")]
                 facade: crate::facade::Store::default(),
             }),
@@ -118,6 +136,7 @@ pub(crate) struct MonitorInner {
     operations: RwLock<hashbrown::HashMap<Box<str>, Operation>>,
     max_operations: usize,
     folded: AtomicU64,
+    sampler: Arc<Sampler>,
     #[cfg(feature = "metrics")]
     pub(crate) facade: crate::facade::Store,
 }
@@ -316,6 +335,20 @@ impl Monitor {
     /// ```
     pub fn run<T: Outcome>(&self, op: &str, f: impl FnOnce() -> T) -> T {
         self.operation(op).run(f)
+    }
+
+    /// Runs `sample` on the monitor's sampler thread every sample interval
+    /// (and once now, on the caller's thread): for values read from
+    /// elsewhere (a pool's own counts, a channel's length) into gauges,
+    /// off the request path. A panicking closure is skipped that round.
+    pub fn sample(&self, sample: impl Fn() + Send + Sync + 'static) {
+        self.inner.sampler.add(Box::new(sample));
+    }
+
+    /// Runs every sampling closure now (the sampler thread does it every
+    /// interval).
+    pub fn sample_now(&self) {
+        self.inner.sampler.sample_now();
     }
 
     /// Starts a [`Timer`] for operation `op`.

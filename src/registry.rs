@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::Equivalent;
 
-use crate::counter::Gauge;
+use crate::counter::{Counter, Gauge};
 use crate::error::{BuildError, RegistryError};
 use crate::histogram::{Histogram, HistogramBuilder};
 use crate::thread_cache;
@@ -184,11 +184,60 @@ impl Hasher for PassThrough {
 
 type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
 
-/// Gauges of the registry: `(name, labels)` → [`Gauge`].
-#[derive(Default)]
-struct GaugeStore {
-    by_id: HashMap<SeriesId, Gauge>,
+/// Gauges or counters of the registry: `(name, labels)` → handle, with
+/// the number of label sets per metric (capped like histograms).
+struct HandleStore<T> {
+    by_id: HashMap<SeriesId, T>,
     per_metric: HashMap<String, usize>,
+}
+
+impl<T> Default for HandleStore<T> {
+    fn default() -> Self {
+        Self {
+            by_id: HashMap::new(),
+            per_metric: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone + Default> HandleStore<T> {
+    /// The handle of `name{labels}`, created if needed; past `cap` label
+    /// sets for `name`, the labels all become [`OVERFLOW_VALUE`].
+    fn get_or_create(
+        store: &Mutex<Self>,
+        name: &str,
+        labels: &[Label<'_>],
+        cap: usize,
+    ) -> Result<T, RegistryError> {
+        let mut id = SeriesId {
+            name: name.into(),
+            labels: canonical(name, labels)?.into(),
+        };
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = store.by_id.get(&id) {
+            return Ok(h.clone());
+        }
+        let used = store.per_metric.entry(name.to_owned()).or_insert(0);
+        if *used >= cap {
+            id.labels = id
+                .labels
+                .iter()
+                .map(|(k, _)| (k.clone(), Box::from(OVERFLOW_VALUE)))
+                .collect();
+        } else {
+            *used += 1;
+        }
+        Ok(store.by_id.entry(id).or_default().clone())
+    }
+
+    fn all(store: &Mutex<Self>) -> Vec<(SeriesId, T)> {
+        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        store
+            .by_id
+            .iter()
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect()
+    }
 }
 
 /// Slots of the per-thread cache of [`Registry::record`].
@@ -317,7 +366,8 @@ impl RegistryBuilder {
         }
         Ok(Registry {
             inner: Arc::new(Inner {
-                gauges: Mutex::new(GaugeStore::default()),
+                gauges: Mutex::new(HandleStore::default()),
+                counters: Mutex::new(HandleStore::default()),
                 id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 hasher: foldhash::fast::RandomState::default(),
                 series: RwLock::new(SeriesMap::default()),
@@ -365,8 +415,9 @@ pub struct Registry {
 }
 
 struct Inner {
-    /// Gauges by id, with their per-metric counts (capped like histograms).
-    gauges: Mutex<GaugeStore>,
+    /// Gauges and counters by id, with their per-metric counts.
+    gauges: Mutex<HandleStore<Gauge>>,
+    counters: Mutex<HandleStore<Counter>>,
     id: u64,
     hasher: foldhash::fast::RandomState,
     series: RwLock<SeriesMap>,
@@ -660,35 +711,28 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn gauge(&self, name: &str, labels: &[Label<'_>]) -> Result<Gauge, RegistryError> {
-        let mut id = SeriesId {
-            name: name.into(),
-            labels: canonical(name, labels)?.into(),
-        };
-        let mut store = self.inner.gauges.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(g) = store.by_id.get(&id) {
-            return Ok(g.clone());
-        }
-        let used = store.per_metric.entry(name.to_owned()).or_insert(0);
-        if *used >= self.inner.cap {
-            id.labels = id
-                .labels
-                .iter()
-                .map(|(k, _)| (k.clone(), Box::from(OVERFLOW_VALUE)))
-                .collect();
-        } else {
-            *used += 1;
-        }
-        Ok(store.by_id.entry(id).or_default().clone())
+        HandleStore::get_or_create(&self.inner.gauges, name, labels, self.inner.cap)
     }
 
     /// Every gauge, as `(id, handle)` pairs, in no particular order.
     pub fn gauges(&self) -> Vec<(SeriesId, Gauge)> {
-        let store = self.inner.gauges.lock().unwrap_or_else(|e| e.into_inner());
-        store
-            .by_id
-            .iter()
-            .map(|(k, g)| (k.clone(), g.clone()))
-            .collect()
+        HandleStore::all(&self.inner.gauges)
+    }
+
+    /// The counter `name{labels}` (name ending in `_total`, by convention),
+    /// created if needed; capped per metric like gauges. Resolve once and
+    /// keep the handle: this takes a lock.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn counter(&self, name: &str, labels: &[Label<'_>]) -> Result<Counter, RegistryError> {
+        HandleStore::get_or_create(&self.inner.counters, name, labels, self.inner.cap)
+    }
+
+    /// Every counter, as `(id, handle)` pairs, in no particular order.
+    pub fn counters(&self) -> Vec<(SeriesId, Counter)> {
+        HandleStore::all(&self.inner.counters)
     }
 
     /// Every series, as `(id, handle)` pairs, in no particular order.

@@ -1,0 +1,404 @@
+//! Saturation of what the application registers: resources (pools,
+//! semaphores), queues and caches.
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `resource_in_use` | gauge | `resource` |
+//! | `resource_capacity` | gauge | `resource` |
+//! | `resource_wait_seconds` | histogram (HDR, window quantiles like any series) | `resource` |
+//! | `queue_depth` | gauge | `queue` |
+//! | `cache_requests_total` | counter | `cache`, `result` (`hit`, `miss`) |
+//!
+//! Wrapped resources count themselves on the caller's path (a sharded
+//! gauge ±1 and one histogram record per acquire: no lock, no
+//! allocation); sampled ones ([`Monitor::resource_sampled`],
+//! [`Monitor::queue_sampled`]) are read by the monitor's sampler thread.
+
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use crate::counter::{Counter, Gauge};
+use crate::histogram::Histogram;
+use crate::monitor::Monitor;
+
+/// Units of a resource in use.
+pub const RESOURCE_IN_USE: &str = "resource_in_use";
+/// Units of a resource in total.
+pub const RESOURCE_CAPACITY: &str = "resource_capacity";
+/// Time spent waiting to acquire a unit of a resource.
+pub const RESOURCE_WAIT: &str = "resource_wait_seconds";
+/// Items waiting in a queue.
+pub const QUEUE_DEPTH: &str = "queue_depth";
+/// Cache lookups by result.
+pub const CACHE_REQUESTS: &str = "cache_requests_total";
+
+/// A pool or semaphore-like resource: capacity, units in use, and the time
+/// callers wait to acquire one. Cheap to clone.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// let monitor = tailwatch::Monitor::new();
+/// let permits = Arc::new(tokio::sync::Semaphore::new(10));
+/// let pool = monitor.resource("db_pool");
+/// pool.set_capacity(10);
+///
+/// let permit = pool.acquire(permits.clone().acquire_owned()).await?; // wait recorded
+/// assert_eq!(pool.in_use(), 1);
+/// drop(permit);                                                      // back to 0
+/// assert_eq!(pool.in_use(), 0);
+/// # Ok::<(), tokio::sync::AcquireError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Resource {
+    in_use: Gauge,
+    capacity: Gauge,
+    wait: Histogram,
+}
+
+impl Resource {
+    /// Sets the capacity (units in total).
+    pub fn set_capacity(&self, capacity: i64) {
+        self.capacity.set(capacity);
+    }
+
+    /// Units in use now.
+    pub fn in_use(&self) -> i64 {
+        self.in_use.value()
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> i64 {
+        self.capacity.value()
+    }
+
+    /// `in_use / capacity`; `None` without a capacity.
+    pub fn utilization(&self) -> Option<f64> {
+        let c = self.capacity();
+        (c > 0).then(|| self.in_use() as f64 / c as f64)
+    }
+
+    /// Awaits `acquire` (a pool's `get`, a semaphore's `acquire`), records
+    /// the time it took in `resource_wait_seconds` (also when it fails or
+    /// is cancelled: that was waiting too), and on success returns the
+    /// unit wrapped in a [`Held`] that counts it in use until dropped.
+    pub async fn acquire<T, E>(
+        &self,
+        acquire: impl Future<Output = Result<T, E>>,
+    ) -> Result<Held<T>, E> {
+        let waited = self.time_wait();
+        let unit = acquire.await;
+        drop(waited);
+        unit.map(|unit| self.hold(unit))
+    }
+
+    /// [`acquire`](Self::acquire) for an acquire that cannot fail.
+    pub async fn acquire_infallible<T>(&self, acquire: impl Future<Output = T>) -> Held<T> {
+        let waited = self.time_wait();
+        let unit = acquire.await;
+        drop(waited);
+        self.hold(unit)
+    }
+
+    /// Counts `unit` in use until the returned [`Held`] is dropped.
+    pub fn hold<T>(&self, unit: T) -> Held<T> {
+        self.in_use.increment();
+        Held {
+            unit: Some(unit),
+            in_use: self.in_use.clone(),
+        }
+    }
+
+    /// Records a wait measured elsewhere.
+    pub fn record_wait(&self, waited: Duration) {
+        self.wait.record_duration(waited);
+    }
+
+    /// The histogram of waits (`resource_wait_seconds{resource}`).
+    pub fn wait_histogram(&self) -> &Histogram {
+        &self.wait
+    }
+
+    fn time_wait(&self) -> WaitTimer<'_> {
+        WaitTimer {
+            wait: &self.wait,
+            start: quanta::Instant::now(),
+        }
+    }
+}
+
+/// Records the time since its creation when dropped (done or cancelled).
+struct WaitTimer<'a> {
+    wait: &'a Histogram,
+    start: quanta::Instant,
+}
+
+impl Drop for WaitTimer<'_> {
+    fn drop(&mut self) {
+        self.wait.record_duration(self.start.elapsed());
+    }
+}
+
+/// A unit of a [`Resource`] in use; dereferences to it, and stops counting
+/// when dropped (or [`release`](Self::release)d).
+#[derive(Debug)]
+pub struct Held<T> {
+    unit: Option<T>,
+    in_use: Gauge,
+}
+
+impl<T> Held<T> {
+    /// Stops counting the unit in use and gives it back.
+    pub fn release(mut self) -> T {
+        self.in_use.decrement();
+        self.unit
+            .take()
+            .expect("a Held holds its unit until released")
+    }
+}
+
+impl<T> Deref for Held<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.unit
+            .as_ref()
+            .expect("a Held holds its unit until released")
+    }
+}
+
+impl<T> DerefMut for Held<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.unit
+            .as_mut()
+            .expect("a Held holds its unit until released")
+    }
+}
+
+impl<T> Drop for Held<T> {
+    fn drop(&mut self) {
+        if self.unit.is_some() {
+            self.in_use.decrement();
+        }
+    }
+}
+
+/// A queue's depth: pushed and popped explicitly, or set. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    depth: Gauge,
+}
+
+impl Queue {
+    /// One item in.
+    pub fn push(&self) {
+        self.depth.increment();
+    }
+
+    /// One item out.
+    pub fn pop(&self) {
+        self.depth.decrement();
+    }
+
+    /// Sets the depth (from a single writer).
+    pub fn set(&self, depth: i64) {
+        self.depth.set(depth);
+    }
+
+    /// Items in the queue now.
+    pub fn depth(&self) -> i64 {
+        self.depth.value()
+    }
+}
+
+/// A cache's lookups, counted by result. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    hits: Counter,
+    misses: Counter,
+}
+
+impl Cache {
+    /// A lookup that found its entry.
+    pub fn hit(&self) {
+        self.hits.increment();
+    }
+
+    /// A lookup that did not.
+    pub fn miss(&self) {
+        self.misses.increment();
+    }
+
+    /// A lookup, `hit` or not.
+    pub fn lookup(&self, hit: bool) {
+        if hit { self.hit() } else { self.miss() }
+    }
+
+    /// `(hits, misses)` since creation.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.hits.value(), self.misses.value())
+    }
+
+    /// `hits / (hits + misses)` since creation; `None` before any lookup.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let (h, m) = self.counts();
+        (h + m > 0).then(|| h as f64 / (h + m) as f64)
+    }
+}
+
+/// A cache's figures, as [`Monitor::cache_stats`] and `/stats` give them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CacheStats {
+    /// The cache's name.
+    pub cache: String,
+    /// Lookups that hit, since start.
+    pub hits: u64,
+    /// Lookups that missed, since start.
+    pub misses: u64,
+    /// `hits / (hits + misses)`; `None` before any lookup.
+    pub hit_ratio: Option<f64>,
+}
+
+/// A resource's figures, as [`Monitor::resource_stats`] and `/stats` give them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceStats {
+    /// The resource's name.
+    pub resource: String,
+    /// Units in use now.
+    pub in_use: i64,
+    /// Units in total.
+    pub capacity: i64,
+    /// `in_use / capacity`; `None` without a capacity.
+    pub utilization: Option<f64>,
+}
+
+/// What a sampled resource reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Units in use.
+    pub in_use: i64,
+    /// Units in total.
+    pub capacity: i64,
+}
+
+impl Monitor {
+    /// The resource `name` (a pool, a semaphore), created on first use.
+    /// Resolve it once and keep it. Names are capped like other labels.
+    pub fn resource(&self, name: &str) -> Resource {
+        let r = self.registry();
+        let l = [("resource", name)];
+        Resource {
+            in_use: r.gauge(RESOURCE_IN_USE, &l).unwrap_or_default(),
+            capacity: r.gauge(RESOURCE_CAPACITY, &l).unwrap_or_default(),
+            wait: r.histogram(RESOURCE_WAIT, &l).unwrap_or_default(),
+        }
+    }
+
+    /// A resource tailwatch cannot wrap (a pool with its own accounting):
+    /// `usage` is called by the sampler thread every sample interval (and
+    /// once now) and sets `resource_in_use` and `resource_capacity`.
+    /// Returns the resource, whose waits can still be recorded.
+    pub fn resource_sampled(
+        &self,
+        name: &str,
+        usage: impl Fn() -> Usage + Send + Sync + 'static,
+    ) -> Resource {
+        let resource = self.resource(name);
+        let r = resource.clone();
+        self.sample(move || {
+            let u = usage();
+            r.in_use.set(u.in_use);
+            r.capacity.set(u.capacity);
+        });
+        resource
+    }
+
+    /// The queue `name`, created on first use.
+    pub fn queue(&self, name: &str) -> Queue {
+        Queue {
+            depth: self
+                .registry()
+                .gauge(QUEUE_DEPTH, &[("queue", name)])
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A queue whose depth `depth` reports (a channel's `len`), sampled.
+    pub fn queue_sampled(
+        &self,
+        name: &str,
+        depth: impl Fn() -> i64 + Send + Sync + 'static,
+    ) -> Queue {
+        let queue = self.queue(name);
+        let q = queue.clone();
+        self.sample(move || q.set(depth()));
+        queue
+    }
+
+    /// The cache `name`, created on first use.
+    pub fn cache(&self, name: &str) -> Cache {
+        let r = self.registry();
+        let counter = |result| {
+            r.counter(CACHE_REQUESTS, &[("cache", name), ("result", result)])
+                .unwrap_or_default()
+        };
+        Cache {
+            hits: counter("hit"),
+            misses: counter("miss"),
+        }
+    }
+
+    /// Every resource's use and capacity, by name (wait times are in
+    /// [`all_stats`](Self::all_stats) as `resource_wait_seconds`).
+    pub fn resource_stats(&self) -> Vec<ResourceStats> {
+        let mut by_name: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for (id, g) in self.registry().gauges() {
+            let Some(resource) = id.label("resource") else {
+                continue;
+            };
+            let e = by_name.entry(resource.to_owned()).or_default();
+            match id.name() {
+                RESOURCE_IN_USE => e.0 = g.value(),
+                RESOURCE_CAPACITY => e.1 = g.value(),
+                _ => {}
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(resource, (in_use, capacity))| ResourceStats {
+                resource,
+                in_use,
+                capacity,
+                utilization: (capacity > 0).then(|| in_use as f64 / capacity as f64),
+            })
+            .collect()
+    }
+
+    /// Every cache's hits, misses and hit ratio, by name.
+    pub fn cache_stats(&self) -> Vec<CacheStats> {
+        let mut by_cache: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for (id, c) in self.registry().counters() {
+            if id.name() != CACHE_REQUESTS {
+                continue;
+            }
+            let (Some(cache), Some(result)) = (id.label("cache"), id.label("result")) else {
+                continue;
+            };
+            let e = by_cache.entry(cache.to_owned()).or_default();
+            match result {
+                "hit" => e.0 += c.value(),
+                _ => e.1 += c.value(),
+            }
+        }
+        by_cache
+            .into_iter()
+            .map(|(cache, (hits, misses))| CacheStats {
+                cache,
+                hits,
+                misses,
+                hit_ratio: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+            })
+            .collect()
+    }
+}
