@@ -135,6 +135,10 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         r#"http_server_request_duration_quantile_seconds{http_request_method="POST",http_route="/checkout",quantile="0.99"}"#,
         r#"operation_duration_seconds_count{operation="db.query",outcome="ok"}"#,
         r#"http_server_active_requests{http_request_method="GET",http_route="/orders/{id}"}"#,
+        // The "db" pool and the user cache.
+        r#"resource_capacity{resource="db"} 8"#,
+        r#"resource_wait_seconds_count{resource="db"}"#,
+        r#"cache_requests_total{cache="users",result="hit"}"#,
     ] {
         assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
     }
@@ -171,6 +175,10 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     assert!(out.matches(" route ").count() >= 3, "{out}");
     assert!(out.contains("GET /users/{id}"), "{out}");
     assert!(out.contains("op db.query"), "{out}");
+    assert!(
+        out.contains("wait db pool") && out.contains("/8 in use"),
+        "{out}"
+    );
     assert!(out.contains(" 0 failed"), "the client saw failures:\n{out}");
 }
 

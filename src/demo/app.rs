@@ -1,24 +1,49 @@
 //! The example service: three routes with different latency and error
 //! shapes, wrapped in the middleware.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tailwatch::{HttpMetricsLayer, Monitor};
+use tailwatch::{Cache, HttpMetricsLayer, Monitor, Resource};
+use tokio::sync::Semaphore;
 
 use super::random;
 
+/// Connections of the demo's "db" pool.
+const DB_CONNECTIONS: usize = 8;
+
+/// What the handlers share.
+#[derive(Clone)]
+struct App {
+    monitor: Monitor,
+    /// The "db" connection pool: a semaphore, wrapped as a resource so its
+    /// use, capacity and acquire waits are measured.
+    connections: Arc<Semaphore>,
+    pool: Resource,
+    /// A user cache in front of nothing (hits 90 %), counted.
+    users: Cache,
+}
+
 /// The app, measured by `monitor`.
 pub(super) fn router(monitor: &Monitor) -> Router {
+    let pool = monitor.resource("db");
+    pool.set_capacity(DB_CONNECTIONS as i64);
+    let state = App {
+        monitor: monitor.clone(),
+        connections: Arc::new(Semaphore::new(DB_CONNECTIONS)),
+        pool,
+        users: monitor.cache("users"),
+    };
     Router::new()
         .route("/", get(index))
         .route("/users/{id}", get(user))
         .route("/orders/{id}", get(order))
         .route("/checkout", post(checkout))
-        .with_state(monitor.clone())
+        .with_state(state)
         .layer(HttpMetricsLayer::new(monitor))
 }
 
@@ -27,8 +52,9 @@ async fn index() -> &'static str {
      POST /checkout (fails 5 % of the time)\n"
 }
 
-/// Fast: no I/O.
-async fn user(Path(id): Path<u64>) -> String {
+/// Fast: no I/O, a cache that hits 90 % of the time.
+async fn user(State(app): State<App>, Path(id): Path<u64>) -> String {
+    app.users.lookup(random::unit() < 0.9);
     format!("{{\"id\":{id},\"name\":\"user-{id}\"}}\n")
 }
 
@@ -49,9 +75,15 @@ async fn query(id: u64) -> Result<String, DbError> {
     Ok(format!("{{\"order\":{id},\"items\":3}}\n"))
 }
 
-/// Slow: waits on the "db", measured as operation `db.query`.
-async fn order(State(monitor): State<Monitor>, Path(id): Path<u64>) -> Result<String, StatusCode> {
-    monitor
+/// Slow: takes one of the pool's connections (waiting when all 8 are
+/// busy), then the "db" call, measured as operation `db.query`.
+async fn order(State(app): State<App>, Path(id): Path<u64>) -> Result<String, StatusCode> {
+    let _connection = app
+        .pool
+        .acquire(app.connections.clone().acquire_owned())
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    app.monitor
         .measure("db.query", query(id))
         .await
         .map_err(|DbError| StatusCode::SERVICE_UNAVAILABLE)

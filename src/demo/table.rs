@@ -90,6 +90,26 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
             .map_or(0, |(_, a)| *a);
         row(&format!("op {op}"), s, active);
     }
+    let resources: Vec<String> = monitor
+        .resource_stats()
+        .iter()
+        .map(|r| format!("{} {}/{} in use", r.resource, r.in_use, r.capacity))
+        .collect();
+    let caches: Vec<String> = monitor
+        .cache_stats()
+        .iter()
+        .map(|c| {
+            format!(
+                "cache {} {:.1} % hits",
+                c.cache,
+                c.hit_ratio.unwrap_or(0.0) * 100.0
+            )
+        })
+        .collect();
+    if let Some(wait) = stats.iter().find(|s| s.name == tailwatch::RESOURCE_WAIT) {
+        row("wait db pool", wait, 0);
+    }
+    println!("  {}; {}", resources.join(", "), caches.join(", "));
     println!(
         "  (window: the last 60-70 s; quantiles and max within 0.78 %; client: {} answered, {} failed)",
         client.answered.load(Ordering::Relaxed),
