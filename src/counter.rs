@@ -149,6 +149,41 @@ impl Gauge {
     }
 }
 
+/// A sampled floating-point value (CPU seconds, a ratio): set by one
+/// writer, read by the exposition. Cheap to clone.
+///
+/// ```
+/// let cpu = tailwatch::Value::new();
+/// cpu.set(1.25);
+/// assert_eq!(cpu.get(), 1.25);
+/// ```
+#[derive(Clone, Default)]
+pub struct Value(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Value {
+    /// A value at 0.0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets it.
+    pub fn set(&self, v: f64) {
+        self.0
+            .store(v.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Reads it.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Value").field(&self.get()).finish()
+    }
+}
+
 #[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;

@@ -283,6 +283,20 @@ fn help_of(name: &str) -> &'static str {
         "resource_wait_seconds" => "Time spent waiting to acquire a unit of the resource.",
         "queue_depth" => "Items waiting in the queue.",
         "cache_requests_total" => "Cache lookups by result.",
+        "process_cpu_seconds_total" => "User and system CPU time of the process, in seconds.",
+        "process_cpu_utilization_ratio" => {
+            "CPU time of the process over the sliding window, as a fraction of the CPUs it may use (the cgroup quota when there is one)."
+        }
+        "process_cpu_limit_cores" => {
+            "CPUs the process may use: the cgroup CPU quota, else the CPUs available."
+        }
+        "process_resident_memory_bytes" => "Resident memory of the process, in bytes.",
+        "process_memory_limit_bytes" => {
+            "The cgroup memory limit of the process, in bytes (absent when unlimited)."
+        }
+        "process_open_fds" => "Open file descriptors of the process.",
+        "process_max_fds" => "Maximum open file descriptors of the process (soft limit).",
+        "process_threads" => "Threads of the process.",
         _ => "Recorded by tailwatch.",
     }
 }
@@ -431,6 +445,40 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         for (l, v) in values {
             let p = borrowed(&l);
             sample(&mut out, &name, &p, v as f64);
+        }
+    }
+
+    // Sampled values (process figures, …): counters when named `_total`.
+    let mut values: BTreeMap<String, Vec<(Labels, f64)>> = BTreeMap::new();
+    for (id, v) in registry.values() {
+        let l = id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        values
+            .entry(id.name().to_owned())
+            .or_default()
+            .push((l, v.get()));
+    }
+    for (name, mut samples) in values {
+        samples.sort_by(|a, b| a.0.cmp(&b.0));
+        let counter = name.ends_with("_total");
+        let family = if counter && om {
+            name.strip_suffix("_total").unwrap_or(&name)
+        } else {
+            &name
+        };
+        header(
+            &mut out,
+            family,
+            if counter { "counter" } else { "gauge" },
+            help_of(&name),
+        );
+        let mut body = String::new();
+        for (l, v) in &samples {
+            label_body(&mut body, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            head(&mut out, &name, &body, None);
+            float_line(&mut out, *v);
         }
     }
 

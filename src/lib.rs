@@ -19,6 +19,7 @@ mod measure;
 mod monitor;
 mod operation;
 mod outcome;
+pub mod process;
 mod registry;
 mod resource;
 mod sampler;
@@ -38,7 +39,7 @@ pub use agent::{
     Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use counter::{Counter, Gauge};
+pub use counter::{Counter, Gauge, Value};
 pub use error::{BuildError, RecordError, RegistryError};
 pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use layout::Layout;

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::Equivalent;
 
-use crate::counter::{Counter, Gauge};
+use crate::counter::{Counter, Gauge, Value};
 use crate::error::{BuildError, RegistryError};
 use crate::histogram::{Histogram, HistogramBuilder};
 use crate::thread_cache;
@@ -368,6 +368,7 @@ impl RegistryBuilder {
             inner: Arc::new(Inner {
                 gauges: Mutex::new(HandleStore::default()),
                 counters: Mutex::new(HandleStore::default()),
+                values: Mutex::new(HandleStore::default()),
                 id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 hasher: foldhash::fast::RandomState::default(),
                 series: RwLock::new(SeriesMap::default()),
@@ -418,6 +419,7 @@ struct Inner {
     /// Gauges and counters by id, with their per-metric counts.
     gauges: Mutex<HandleStore<Gauge>>,
     counters: Mutex<HandleStore<Counter>>,
+    values: Mutex<HandleStore<Value>>,
     id: u64,
     hasher: foldhash::fast::RandomState,
     series: RwLock<SeriesMap>,
@@ -733,6 +735,22 @@ impl Registry {
     /// Every counter, as `(id, handle)` pairs, in no particular order.
     pub fn counters(&self) -> Vec<(SeriesId, Counter)> {
         HandleStore::all(&self.inner.counters)
+    }
+
+    /// The sampled value `name{labels}` (floating point, set by one
+    /// writer), created if needed; exposed as a counter when `name` ends in
+    /// `_total`, else as a gauge. Capped per metric like gauges.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn value(&self, name: &str, labels: &[Label<'_>]) -> Result<Value, RegistryError> {
+        HandleStore::get_or_create(&self.inner.values, name, labels, self.inner.cap)
+    }
+
+    /// Every sampled value, as `(id, handle)` pairs, in no particular order.
+    pub fn values(&self) -> Vec<(SeriesId, Value)> {
+        HandleStore::all(&self.inner.values)
     }
 
     /// Every series, as `(id, handle)` pairs, in no particular order.

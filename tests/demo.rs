@@ -139,6 +139,8 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         r#"resource_capacity{resource="db"} 8"#,
         r#"resource_wait_seconds_count{resource="db"}"#,
         r#"cache_requests_total{cache="users",result="hit"}"#,
+        "# TYPE process_cpu_seconds_total counter",
+        "process_resident_memory_bytes ",
     ] {
         assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
     }
