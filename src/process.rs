@@ -1,5 +1,5 @@
 //! Process figures under their standard names, sampled off the request
-//! path by the monitor's sampler thread ([`Monitor::process_metrics`]).
+//! path by the monitor's sampler thread ([`Monitor::process_metrics`](crate::Monitor::process_metrics)).
 //!
 //! | metric | type | what |
 //! | --- | --- | --- |
