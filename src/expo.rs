@@ -297,6 +297,16 @@ fn help_of(name: &str) -> &'static str {
         "process_open_fds" => "Open file descriptors of the process.",
         "process_max_fds" => "Maximum open file descriptors of the process (soft limit).",
         "process_threads" => "Threads of the process.",
+        "tokio_workers" => "Worker threads of the tokio runtime.",
+        "tokio_alive_tasks" => "Tasks alive in the tokio runtime.",
+        "tokio_global_queue_depth" => "Tasks waiting in the tokio runtime's global queue.",
+        "tokio_worker_busy_seconds_total" => {
+            "Time the tokio workers spent busy, summed over workers."
+        }
+        "tokio_worker_parks_total" => "Times the tokio workers parked, summed over workers.",
+        "tokio_busy_ratio" => {
+            "Busy time of the tokio workers over the sliding window, as a fraction of their time."
+        }
         _ => "Recorded by tailwatch.",
     }
 }

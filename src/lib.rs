@@ -22,6 +22,8 @@ mod outcome;
 pub mod process;
 mod registry;
 mod resource;
+#[cfg(feature = "agent")]
+pub mod runtime;
 mod sampler;
 mod shard;
 mod slot;

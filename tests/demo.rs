@@ -141,6 +141,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         r#"cache_requests_total{cache="users",result="hit"}"#,
         "# TYPE process_cpu_seconds_total counter",
         "process_resident_memory_bytes ",
+        r#"tokio_workers{runtime="demo"} 2"#,
     ] {
         assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
     }

@@ -61,6 +61,7 @@ async fn serve(args: &Args) -> ExitCode {
     if let Err(e) = monitor.process_metrics() {
         eprintln!("note: no process metrics: {e}");
     }
+    monitor.tokio_metrics("demo", &tokio::runtime::Handle::current());
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
