@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::group::{Ending, families, groups};
 use crate::monitor::Monitor;
+use crate::registry::{FamilyInfo, SeriesId};
 use crate::snapshot::Snapshot;
 
 /// OpenTelemetry's recommended boundaries for HTTP durations, in seconds.
@@ -155,24 +156,6 @@ static LAST_SCRAPE_NS: AtomicU64 = AtomicU64::new(0);
 /// Length of the previous scrape's text, in bytes.
 static LAST_SCRAPE_LEN: AtomicUsize = AtomicUsize::new(0);
 
-/// Writes `label="value"` pairs, escaped (`\`, `"`, newline), in braces.
-/// A label whose value is empty is left out: to Prometheus it is the same
-/// as no label (and some parsers refuse `label=""`).
-fn labels(out: &mut String, pairs: &[(&str, &str)]) {
-    let mut first = true;
-    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        out.push_str(k);
-        out.push_str("=\"");
-        escape_into(out, v);
-        out.push('"');
-    }
-    if !first {
-        out.push('}');
-    }
-}
-
 /// Escapes a label value for the text formats.
 pub fn escape_into(out: &mut String, value: &str) {
     if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
@@ -246,19 +229,6 @@ fn number(out: &mut String, v: f64) {
     }
 }
 
-/// A label set as borrowed pairs, for [`sample`].
-fn borrowed(l: &Labels) -> Vec<(&str, &str)> {
-    l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-}
-
-fn sample(out: &mut String, name: &str, pairs: &[(&str, &str)], value: f64) {
-    out.push_str(name);
-    labels(out, pairs);
-    out.push(' ');
-    number(out, value);
-    out.push('\n');
-}
-
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -297,6 +267,13 @@ fn help_of(name: &str) -> &'static str {
         "process_open_fds" => "Open file descriptors of the process.",
         "process_max_fds" => "Maximum open file descriptors of the process (soft limit).",
         "process_threads" => "Threads of the process.",
+        "tailwatch_series" => "Live series per metric, the overflow series included.",
+        "tailwatch_series_overflow_total" => "Label sets folded into an overflow series or value.",
+        "tailwatch_values_clamped_total" => {
+            "Values recorded at the edge of the range instead of their own value."
+        }
+        "tailwatch_values_rejected_total" => "Values refused (NaN).",
+        "tailwatch_scrape_duration_seconds" => "Time the previous scrape took to render.",
         "tokio_workers" => "Worker threads of the tokio runtime.",
         "tokio_alive_tasks" => "Tasks alive in the tokio runtime.",
         "tokio_global_queue_depth" => "Tasks waiting in the tokio runtime's global queue.",
@@ -427,159 +404,70 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
         }
     }
 
-    // Gauges of the registry, grouped by name.
-    let mut gauges: BTreeMap<String, Vec<(Labels, i64)>> = BTreeMap::new();
-    for (id, g) in registry.gauges() {
-        let l = id
-            .labels()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+    // Gauges of the registry and operations in flight.
+    let mut gauges = Scalars::new();
+    add_scalars(&mut gauges, registry.gauges(), |g| {
+        Num::Int(g.value().into())
+    });
+    for (op, active) in monitor.operations_in_flight() {
         gauges
-            .entry(id.name().to_owned())
-            .or_default()
-            .push((l, g.value()));
-    }
-    // Operations in flight.
-    let ops = monitor.operations_in_flight();
-    if !ops.is_empty() {
-        let e = gauges
             .entry(crate::monitor::OPERATION_ACTIVE.to_owned())
-            .or_default();
-        for (op, active) in ops {
-            e.push((vec![("operation".to_owned(), op)], active));
-        }
+            .or_default()
+            .push((vec![("operation".to_owned(), op)], Num::Int(active.into())));
     }
-    for (name, mut values) in gauges {
-        values.sort();
-        header(&mut out, &name, "gauge", help_of(&name));
-        for (l, v) in values {
-            let p = borrowed(&l);
-            sample(&mut out, &name, &p, v as f64);
-        }
-    }
-
+    scalar_families(&mut out, gauges, om, |_| false, help_of);
     // Sampled values (process figures, …): counters when named `_total`.
-    let mut values: BTreeMap<String, Vec<(Labels, f64)>> = BTreeMap::new();
-    for (id, v) in registry.values() {
-        let l = id
-            .labels()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        values
-            .entry(id.name().to_owned())
-            .or_default()
-            .push((l, v.get()));
-    }
-    for (name, mut samples) in values {
-        samples.sort_by(|a, b| a.0.cmp(&b.0));
-        let counter = name.ends_with("_total");
-        let family = if counter && om {
-            name.strip_suffix("_total").unwrap_or(&name)
-        } else {
-            &name
-        };
-        header(
-            &mut out,
-            family,
-            if counter { "counter" } else { "gauge" },
-            help_of(&name),
-        );
-        let mut body = String::new();
-        for (l, v) in &samples {
-            label_body(&mut body, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            head(&mut out, &name, &body, None);
-            float_line(&mut out, *v);
-        }
-    }
-
-    // Counters of the registry (cache lookups, …), grouped by name.
-    let mut counters: BTreeMap<String, Vec<(Labels, u64)>> = BTreeMap::new();
-    for (id, c) in registry.counters() {
-        let l = id
-            .labels()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        counters
-            .entry(id.name().to_owned())
-            .or_default()
-            .push((l, c.value()));
-    }
-    for (name, mut values) in counters {
-        values.sort();
-        counter_family_of(&mut out, &name, help_of(&name), om, &values);
-    }
+    let mut values = Scalars::new();
+    add_scalars(&mut values, registry.values(), |v| Num::Float(v.get()));
+    scalar_families(&mut out, values, om, |n| n.ends_with("_total"), help_of);
+    // Counters of the registry (cache lookups, …).
+    let mut counters = Scalars::new();
+    add_scalars(&mut counters, registry.counters(), |c| {
+        Num::Int(c.value().into())
+    });
+    scalar_families(&mut out, counters, om, |_| true, help_of);
 
     #[cfg(feature = "metrics")]
     facade(&mut out, monitor, om);
 
     // Self-metrics.
     let info = registry.families();
-    let counter_family =
-        |out: &mut String,
-         name: &str,
-         help: &str,
-         values: &mut dyn Iterator<Item = (String, f64)>| {
-            let family = if om {
-                name.strip_suffix("_total").unwrap_or(name)
-            } else {
-                name
-            };
-            header(out, family, "counter", help);
-            let sample_name = if om {
-                format!("{family}_total")
-            } else {
-                name.to_owned()
-            };
-            for (metric, v) in values {
-                sample(out, &sample_name, &[("metric", &metric)], v);
-            }
-        };
-    header(
-        &mut out,
-        "tailwatch_series",
-        "gauge",
-        "Live series per metric, the overflow series included.",
+    let per_metric = |read: fn(&FamilyInfo) -> u64| -> Vec<(Labels, Num)> {
+        info.iter()
+            .map(|f| {
+                (
+                    vec![("metric".to_owned(), f.name.clone())],
+                    Num::Int(read(f).into()),
+                )
+            })
+            .collect()
+    };
+    let mut series = Scalars::new();
+    series.insert("tailwatch_series".into(), per_metric(|f| f.series as u64));
+    let mut gauges = Scalars::new();
+    gauges.insert(
+        "tailwatch_scrape_duration_seconds".into(),
+        vec![(
+            Vec::new(),
+            Num::Float(LAST_SCRAPE_NS.load(Ordering::Relaxed) as f64 / 1e9),
+        )],
     );
-    for f in &info {
-        sample(
-            &mut out,
-            "tailwatch_series",
-            &[("metric", &f.name)],
-            f.series as f64,
-        );
-    }
-    counter_family(
-        &mut out,
-        "tailwatch_series_overflow_total",
-        "Label sets folded into an overflow series or value.",
-        &mut info
-            .iter()
-            .map(|f| (f.name.clone(), f.overflow_total as f64)),
+    let mut counters = Scalars::new();
+    counters.insert(
+        "tailwatch_series_overflow_total".into(),
+        per_metric(|f| f.overflow_total),
     );
-    counter_family(
-        &mut out,
-        "tailwatch_values_clamped_total",
-        "Values recorded at the edge of the range instead of their own value.",
-        &mut info.iter().map(|f| (f.name.clone(), f.clamped as f64)),
+    counters.insert(
+        "tailwatch_values_clamped_total".into(),
+        per_metric(|f| f.clamped),
     );
-    counter_family(
-        &mut out,
-        "tailwatch_values_rejected_total",
-        "Values refused (NaN).",
-        &mut info.iter().map(|f| (f.name.clone(), f.rejected as f64)),
+    counters.insert(
+        "tailwatch_values_rejected_total".into(),
+        per_metric(|f| f.rejected),
     );
-    header(
-        &mut out,
-        "tailwatch_scrape_duration_seconds",
-        "gauge",
-        "Time the previous scrape took to render.",
-    );
-    sample(
-        &mut out,
-        "tailwatch_scrape_duration_seconds",
-        &[],
-        LAST_SCRAPE_NS.load(Ordering::Relaxed) as f64 / 1e9,
-    );
+    scalar_families(&mut out, series, om, |_| false, help_of);
+    scalar_families(&mut out, counters, om, |_| true, help_of);
+    scalar_families(&mut out, gauges, om, |_| false, help_of);
     if om {
         out.push_str("# EOF\n");
     }
@@ -591,22 +479,65 @@ pub fn render(monitor: &Monitor, buckets: &Buckets, format: Format) -> String {
     out
 }
 
-/// A counter family: `# TYPE name counter` and `name` samples in text
-/// 0.0.4; in OpenMetrics the family is named without `_total` and the
-/// samples with it.
-fn counter_family_of(out: &mut String, name: &str, help: &str, om: bool, values: &[(Labels, u64)]) {
-    let family = name.strip_suffix("_total").unwrap_or(name);
-    let sample_name = if om {
-        format!("{family}_total")
-    } else {
-        name.to_owned()
-    };
-    header(out, if om { family } else { name }, "counter", help);
+/// A sample value as the text formats write it.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    /// Counts and integer gauges (u64 and i64 both fit).
+    Int(i128),
+    Float(f64),
+}
+
+/// Scalar samples (gauges, counters) by metric name.
+type Scalars = BTreeMap<String, Vec<(Labels, Num)>>;
+
+/// Adds every `(id, handle)` to `into`, read by `read`.
+fn add_scalars<H>(into: &mut Scalars, handles: Vec<(SeriesId, H)>, read: impl Fn(&H) -> Num) {
+    for (id, h) in handles {
+        let labels = id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        into.entry(id.name().to_owned())
+            .or_default()
+            .push((labels, read(&h)));
+    }
+}
+
+/// Writes each family, its samples sorted by labels: a counter when
+/// `counter(name)` (in OpenMetrics the family is named without `_total`
+/// and its samples with it), else a gauge.
+fn scalar_families(
+    out: &mut String,
+    families: Scalars,
+    om: bool,
+    counter: impl Fn(&str) -> bool,
+    help: impl Fn(&str) -> &'static str,
+) {
     let mut body = String::new();
-    for (l, v) in values {
-        label_body(&mut body, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        head(out, &sample_name, &body, None);
-        int_line(out, *v);
+    for (name, mut values) in families {
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        let is_counter = counter(&name);
+        let family = name.strip_suffix("_total").unwrap_or(&name);
+        let (type_name, sample_name) = match (is_counter, om) {
+            (true, true) => (family.to_owned(), format!("{family}_total")),
+            _ => (name.clone(), name.clone()),
+        };
+        header(
+            out,
+            &type_name,
+            if is_counter { "counter" } else { "gauge" },
+            help(&name),
+        );
+        for (l, v) in &values {
+            label_body(&mut body, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            head(out, &sample_name, &body, None);
+            match *v {
+                Num::Int(i) => {
+                    let _ = writeln!(out, "{i}");
+                }
+                Num::Float(f) => float_line(out, f),
+            }
+        }
     }
 }
 
@@ -626,31 +557,32 @@ fn om_needs_dot(s: &str) -> bool {
 
 #[cfg(feature = "metrics")]
 fn facade(out: &mut String, monitor: &Monitor, om: bool) {
-    let mut counters: BTreeMap<String, Vec<(Labels, u64)>> = BTreeMap::new();
+    let mut counters = Scalars::new();
     for c in monitor.metrics_counters() {
         counters
             .entry(c.name)
             .or_default()
-            .push((c.labels, c.value));
+            .push((c.labels, Num::Int(c.value.into())));
     }
-    for (name, values) in counters {
-        counter_family_of(
-            out,
-            &name,
-            "Counted through the metrics facade.",
-            om,
-            &values,
-        );
-    }
-    let mut gauges: BTreeMap<String, Vec<(Labels, f64)>> = BTreeMap::new();
+    scalar_families(
+        out,
+        counters,
+        om,
+        |_| true,
+        |_| "Counted through the metrics facade.",
+    );
+    let mut gauges = Scalars::new();
     for g in monitor.metrics_gauges() {
-        gauges.entry(g.name).or_default().push((g.labels, g.value));
+        gauges
+            .entry(g.name)
+            .or_default()
+            .push((g.labels, Num::Float(g.value)));
     }
-    for (name, values) in gauges {
-        header(out, &name, "gauge", "Set through the metrics facade.");
-        for (l, v) in values {
-            let p = borrowed(&l);
-            sample(out, &name, &p, v);
-        }
-    }
+    scalar_families(
+        out,
+        gauges,
+        om,
+        |_| false,
+        |_| "Set through the metrics facade.",
+    );
 }
