@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use crate::counter::Gauge;
 use crate::error::BuildError;
 use crate::group::{Ending, Member, families, groups};
-use crate::histogram::HistogramBuilder;
+use crate::histogram::{Histogram, HistogramBuilder};
 use crate::measure::{AlwaysOk, ByOutcome, Measured};
 use crate::operation::{Ended, Operation, OperationInner, Timer};
 use crate::outcome::Outcome;
@@ -410,51 +410,60 @@ impl Monitor {
     }
 }
 
-/// Statistics of an operation, using `finished` and `other` as buffers.
-fn operation_stats(op: &Operation, finished: &mut Snapshot, other: &mut Snapshot) -> SeriesStats {
+/// Statistics of an operation: its three outcome series merged.
+fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
     let i = &op.inner;
-    let (ok_total, _) = i.ok.window_with_totals(finished);
-    let (error_total, _) = i.error.window_with_totals(other);
-    let errors = other.count();
-    finished.merge(other);
-    let (cancelled_total, _) = i.cancelled.window_with_totals(other);
-    let cancelled = other.count();
-    let mut labels = BTreeMap::new();
-    labels.insert("operation".to_owned(), op.name().to_owned());
-    let mut s = build(OPERATION_DURATION, labels, finished, i.ok.unit_scale());
-    s.count += cancelled;
-    s.rate_per_second = rate(s.count, s.window_seconds);
-    s.errors = errors;
-    s.cancelled = cancelled;
-    s.error_ratio = (s.count > 0).then(|| errors as f64 / s.count as f64);
-    s.total_count = ok_total + error_total + cancelled_total;
-    s
+    let labels = BTreeMap::from([("operation".to_owned(), op.name().to_owned())]);
+    let parts = [
+        (&i.ok, Ending::Ok),
+        (&i.error, Ending::Error),
+        (&i.cancelled, Ending::Cancelled),
+    ];
+    merged_stats(OPERATION_DURATION, labels, parts, window, series)
 }
 
 /// Statistics of one group of series (one route: its status codes and
-/// errors merged), using `window` and `series` as buffers. Latency figures
-/// are over the calls that finished; cancelled ones only count.
+/// errors merged).
 fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
-    let first = &members[0].histogram;
-    window.clear(first.layout());
-    let (mut total, mut errors, mut cancelled) = (0, 0, 0);
-    for m in members {
-        let (t, _) = m.histogram.window_with_totals(series);
-        total += t;
-        match m.ending {
-            Ending::Cancelled => cancelled += series.count(),
-            Ending::Error => errors += series.count(),
-            Ending::Ok => {}
-        }
-        if m.ending != Ending::Cancelled {
-            window.merge(series);
-        }
-    }
     let labels = members[0]
         .group()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    let mut s = build(members[0].id.name(), labels, window, first.unit_scale());
+    let parts = members.iter().map(|m| (&m.histogram, m.ending));
+    merged_stats(members[0].id.name(), labels, parts, window, series)
+}
+
+/// Statistics of series that differ only in how their calls ended, using
+/// `window` and `series` as buffers: every call counts, `errors` and
+/// `cancelled` apart; latency figures are over the calls that finished
+/// (a cancelled call has no complete latency).
+fn merged_stats<'a>(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    parts: impl IntoIterator<Item = (&'a Histogram, Ending)>,
+    window: &mut Snapshot,
+    series: &mut Snapshot,
+) -> SeriesStats {
+    let mut parts = parts.into_iter().peekable();
+    let Some((first, _)) = parts.peek() else {
+        return build(name, labels, &Snapshot::default(), 1.0);
+    };
+    let scale = first.unit_scale();
+    window.clear(first.layout());
+    let (mut total, mut errors, mut cancelled) = (0, 0, 0);
+    for (h, ending) in parts {
+        let (t, _) = h.window_with_totals(series);
+        total += t;
+        match ending {
+            Ending::Cancelled => cancelled += series.count(),
+            Ending::Error => errors += series.count(),
+            Ending::Ok => {}
+        }
+        if ending != Ending::Cancelled {
+            window.merge(series);
+        }
+    }
+    let mut s = build(name, labels, window, scale);
     s.count += cancelled;
     s.rate_per_second = rate(s.count, s.window_seconds);
     s.errors = errors;

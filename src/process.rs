@@ -70,15 +70,14 @@ pub fn cgroup_limits(root: &Path, proc_cgroup: &str) -> (Option<f64>, Option<u64
 
 #[cfg(all(target_os = "linux", feature = "process"))]
 mod linux {
-    use std::collections::VecDeque;
     use std::path::Path;
-    use std::sync::Mutex;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use procfs::WithCurrentSystemInfo;
     use procfs::process::{LimitValue, Process};
 
     use crate::Monitor;
+    use crate::sampler::WindowRate;
 
     /// The window CPU utilisation is computed over.
     const WINDOW: Duration = Duration::from_secs(60);
@@ -97,7 +96,7 @@ mod linux {
         let max = value("process_max_fds");
         let threads = value("process_threads");
         let memory_limit = r.clone();
-        let history: Mutex<VecDeque<(Instant, f64)>> = Mutex::new(VecDeque::new());
+        let cpu_rate = WindowRate::new(WINDOW);
         let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         monitor.sample(move || {
             let Ok(stat) = me.stat() else { return };
@@ -123,17 +122,10 @@ mod linux {
                     v.set(m as f64);
                 }
             }
-            let now = Instant::now();
-            let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
-            h.push_back((now, cpu_now));
-            // Keep the newest sample older than the window as the start.
-            while h.len() > 2 && now.duration_since(h[1].0) >= WINDOW {
-                h.pop_front();
-            }
-            let (t0, c0) = h[0];
-            let elapsed = now.duration_since(t0).as_secs_f64();
-            if elapsed > 0.0 && limit > 0.0 {
-                utilization.set((cpu_now - c0) / elapsed / limit);
+            if let Some(per_second) = cpu_rate.update(cpu_now) {
+                if limit > 0.0 {
+                    utilization.set(per_second / limit);
+                }
             }
         });
         Ok(())

@@ -18,11 +18,10 @@
 //! threads and queue, spawned-task counts, per-worker local queue depths,
 //! steals, poll counts and the poll-time histogram.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Monitor;
+use crate::sampler::WindowRate;
 
 /// The window the busy ratio is computed over.
 const WINDOW: Duration = Duration::from_secs(60);
@@ -43,7 +42,7 @@ impl Monitor {
             value("tokio_worker_parks_total"),
             value("tokio_busy_ratio"),
         );
-        let history: Mutex<VecDeque<(Instant, f64)>> = Mutex::new(VecDeque::new());
+        let busy_rate = WindowRate::new(WINDOW);
         let handle = handle.clone();
         self.sample(move || {
             let m = handle.metrics();
@@ -58,20 +57,14 @@ impl Monitor {
                     .sum();
                 busy.set(busy_now);
                 parks.set((0..n).map(|w| m.worker_park_count(w)).sum::<u64>() as f64);
-                let now = Instant::now();
-                let mut h = history.lock().unwrap_or_else(|e| e.into_inner());
-                h.push_back((now, busy_now));
-                while h.len() > 2 && now.duration_since(h[1].0) >= WINDOW {
-                    h.pop_front();
-                }
-                let (t0, b0) = h[0];
-                let elapsed = now.duration_since(t0).as_secs_f64();
-                if elapsed > 0.0 && n > 0 {
-                    ratio.set((busy_now - b0) / elapsed / n as f64);
+                if let Some(per_second) = busy_rate.update(busy_now) {
+                    if n > 0 {
+                        ratio.set(per_second / n as f64);
+                    }
                 }
             }
             #[cfg(not(target_has_atomic = "64"))]
-            let _ = &history;
+            let _ = &busy_rate;
         });
     }
 }

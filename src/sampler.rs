@@ -63,3 +63,56 @@ impl Sampler {
 fn run(task: &Task) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
 }
+
+/// The rate of a growing total (CPU seconds, busy seconds) over the last
+/// `window`, from the samples taken: `Δtotal / Δt` between now and the
+/// newest sample at least `window` old (or the oldest one, while younger).
+#[derive(Debug)]
+pub(crate) struct WindowRate {
+    window: Duration,
+    samples: Mutex<std::collections::VecDeque<(std::time::Instant, f64)>>,
+}
+
+impl WindowRate {
+    pub(crate) fn new(window: Duration) -> Self {
+        Self {
+            window,
+            samples: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Adds the total sampled now; the rate per second since the start of
+    /// the window (`None` on the first sample).
+    pub(crate) fn update(&self, total: f64) -> Option<f64> {
+        let now = std::time::Instant::now();
+        let mut h = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        h.push_back((now, total));
+        while h.len() > 2 && now.duration_since(h[1].0) >= self.window {
+            h.pop_front();
+        }
+        let (t0, v0) = h[0];
+        let elapsed = now.duration_since(t0).as_secs_f64();
+        (elapsed > 0.0).then(|| (total - v0) / elapsed)
+    }
+}
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_rate_keeps_one_sample_older_than_the_window() {
+        let r = WindowRate::new(Duration::from_millis(30));
+        assert_eq!(r.update(0.0), None);
+        std::thread::sleep(Duration::from_millis(40));
+        let first = r.update(4.0).unwrap();
+        assert!(first > 0.0);
+        std::thread::sleep(Duration::from_millis(40));
+        // The total did not move: over a window that excludes the first
+        // sample, the rate is 0.
+        r.update(4.0);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(r.update(4.0), Some(0.0));
+        assert_eq!(r.samples.lock().unwrap().len(), 2);
+    }
+}

@@ -11,12 +11,7 @@ use tailwatch::expo::{self, Buckets, Format};
 mod common;
 
 fn value(m: &Monitor, name: &str) -> f64 {
-    m.registry()
-        .values()
-        .into_iter()
-        .find(|(id, _)| id.name() == name)
-        .map(|(_, v)| v.get())
-        .unwrap_or_else(|| panic!("{name} not sampled"))
+    common::sampled(m, name, &[])
 }
 
 #[test]

@@ -8,12 +8,7 @@ use tailwatch::expo::{self, Buckets, Format};
 mod common;
 
 fn value(m: &Monitor, name: &str) -> f64 {
-    m.registry()
-        .values()
-        .into_iter()
-        .find(|(id, _)| id.name() == name && id.label("runtime") == Some("main"))
-        .map(|(_, v)| v.get())
-        .unwrap_or_else(|| panic!("{name} not sampled"))
+    common::sampled(m, name, &[("runtime", "main")])
 }
 
 #[test]

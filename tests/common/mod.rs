@@ -120,3 +120,14 @@ pub fn promtool_check(text: &str) -> Option<String> {
     }
     Some(report.trim().to_owned())
 }
+
+/// The sampled value `name` carrying `labels` (panics when nothing
+/// sampled it: the series must exist, not be created here).
+pub fn sampled(m: &tailwatch::Monitor, name: &str, labels: &[(&str, &str)]) -> f64 {
+    m.registry()
+        .values()
+        .into_iter()
+        .find(|(id, _)| id.name() == name && labels.iter().all(|(k, v)| id.label(k) == Some(*v)))
+        .map(|(_, v)| v.get())
+        .unwrap_or_else(|| panic!("{name} not sampled"))
+}
