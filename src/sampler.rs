@@ -67,12 +67,14 @@ fn run(task: &Task) {
 /// The rate of a growing total (CPU seconds, busy seconds) over the last
 /// `window`, from the samples taken: `Δtotal / Δt` between now and the
 /// newest sample at least `window` old (or the oldest one, while younger).
+#[cfg(any(feature = "agent", all(target_os = "linux", feature = "process")))]
 #[derive(Debug)]
 pub(crate) struct WindowRate {
     window: Duration,
     samples: Mutex<std::collections::VecDeque<(std::time::Instant, f64)>>,
 }
 
+#[cfg(any(feature = "agent", all(target_os = "linux", feature = "process")))]
 impl WindowRate {
     pub(crate) fn new(window: Duration) -> Self {
         Self {
@@ -96,7 +98,11 @@ impl WindowRate {
     }
 }
 
-#[cfg(all(test, not(tailwatch_loom)))]
+#[cfg(all(
+    test,
+    not(tailwatch_loom),
+    any(feature = "agent", all(target_os = "linux", feature = "process"))
+))]
 mod tests {
     use super::*;
 
