@@ -251,6 +251,8 @@ fn help_of(name: &str) -> &'static str {
         "resource_in_use" => "Units of the resource in use.",
         "resource_capacity" => "Units of the resource in total.",
         "resource_wait_seconds" => "Time spent waiting to acquire a unit of the resource.",
+        "resource_idle" => "Units of the resource open but idle (a pool's idle connections).",
+        "resource_waiting" => "Callers waiting to acquire a unit of the resource now.",
         "queue_depth" => "Items waiting in the queue.",
         "cache_requests_total" => "Cache lookups by result.",
         "process_cpu_seconds_total" => "User and system CPU time of the process, in seconds.",

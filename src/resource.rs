@@ -6,6 +6,8 @@
 //! | `resource_in_use` | gauge | `resource` |
 //! | `resource_capacity` | gauge | `resource` |
 //! | `resource_wait_seconds` | histogram (HDR, window quantiles like any series) | `resource` |
+//! | `resource_idle` | gauge, for pools that report it | `resource` |
+//! | `resource_waiting` | gauge, for pools that report it | `resource` |
 //! | `queue_depth` | gauge | `queue` |
 //! | `cache_requests_total` | counter | `cache`, `result` (`hit`, `miss`) |
 //!
@@ -28,6 +30,10 @@ pub const RESOURCE_IN_USE: &str = "resource_in_use";
 pub const RESOURCE_CAPACITY: &str = "resource_capacity";
 /// Time spent waiting to acquire a unit of a resource.
 pub const RESOURCE_WAIT: &str = "resource_wait_seconds";
+/// Units open but not in use (a pool's idle connections), when known.
+pub const RESOURCE_IDLE: &str = "resource_idle";
+/// Callers waiting to acquire a unit now, when known.
+pub const RESOURCE_WAITING: &str = "resource_waiting";
 /// Items waiting in a queue.
 pub const QUEUE_DEPTH: &str = "queue_depth";
 /// Cache lookups by result.
@@ -92,6 +98,15 @@ impl Resource {
         let unit = acquire.await;
         drop(waited);
         unit.map(|unit| self.hold(unit))
+    }
+
+    /// Awaits `acquire` and records the time it took in
+    /// `resource_wait_seconds` (also when it fails or is cancelled), without
+    /// counting the unit in use: for pools whose use is sampled from the
+    /// pool itself ([`Monitor::resource_sampled`], the deadpool adapter).
+    pub async fn wait_for<F: Future>(&self, acquire: F) -> F::Output {
+        let _waited = self.time_wait();
+        acquire.await
     }
 
     /// [`acquire`](Self::acquire) for an acquire that cannot fail.
@@ -271,15 +286,54 @@ pub struct ResourceStats {
     pub capacity: i64,
     /// `in_use / capacity`; `None` without a capacity.
     pub utilization: Option<f64>,
+    /// Units open and idle, for pools that report it.
+    pub idle: Option<i64>,
+    /// Units open (`in_use + idle`), for pools that report idle units.
+    pub size: Option<i64>,
+    /// Callers waiting to acquire now, for pools that report it.
+    pub waiting: Option<i64>,
 }
 
-/// What a sampled resource reports.
+/// What a sampled resource reports: `Usage::new(in_use, capacity)`, and
+/// for pools that know them, `.idle(n)` and `.waiting(n)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     /// Units in use.
     pub in_use: i64,
-    /// Units in total.
+    /// Units in total (a pool's maximum size).
     pub capacity: i64,
+    /// Units open but idle (`resource_idle`), if the pool reports it.
+    pub idle: Option<i64>,
+    /// Callers waiting to acquire now (`resource_waiting`), if known.
+    pub waiting: Option<i64>,
+}
+
+impl Usage {
+    /// `in_use` of `capacity` units.
+    pub fn new(in_use: i64, capacity: i64) -> Self {
+        Self {
+            in_use,
+            capacity,
+            idle: None,
+            waiting: None,
+        }
+    }
+
+    /// With `idle` units open but unused.
+    pub fn idle(self, idle: i64) -> Self {
+        Self {
+            idle: Some(idle),
+            ..self
+        }
+    }
+
+    /// With `waiting` callers waiting to acquire.
+    pub fn waiting(self, waiting: i64) -> Self {
+        Self {
+            waiting: Some(waiting),
+            ..self
+        }
+    }
 }
 
 impl Monitor {
@@ -297,19 +351,39 @@ impl Monitor {
 
     /// A resource tailwatch cannot wrap (a pool with its own accounting):
     /// `usage` is called by the sampler thread every sample interval (and
-    /// once now) and sets `resource_in_use` and `resource_capacity`.
-    /// Returns the resource, whose waits can still be recorded.
+    /// once now) and sets `resource_in_use` and `resource_capacity`, and
+    /// `resource_idle` / `resource_waiting` if its first report has them.
+    /// Returns the resource, whose waits can still be recorded
+    /// ([`Resource::wait_for`]).
+    ///
+    /// For sqlx, with `idle = p.num_idle() as i64`:
+    /// `Usage::new(i64::from(p.size()) - idle, max_connections).idle(idle)`;
+    /// for bb8, the same from `pool.state()` (`connections`,
+    /// `idle_connections`). deadpool pools (deadpool-postgres,
+    /// deadpool-redis, …) have a ready-made adapter with waiters counted:
+    /// `Monitor::deadpool` (feature `deadpool`).
     pub fn resource_sampled(
         &self,
         name: &str,
         usage: impl Fn() -> Usage + Send + Sync + 'static,
     ) -> Resource {
         let resource = self.resource(name);
+        let first = usage();
+        let l = [("resource", name)];
+        let optional =
+            |known: Option<i64>, metric| known.and_then(|_| self.registry().gauge(metric, &l).ok());
+        let idle = optional(first.idle, RESOURCE_IDLE);
+        let waiting = optional(first.waiting, RESOURCE_WAITING);
         let r = resource.clone();
         self.sample(move || {
             let u = usage();
             r.in_use.set(u.in_use);
             r.capacity.set(u.capacity);
+            for (gauge, value) in [(&idle, u.idle), (&waiting, u.waiting)] {
+                if let Some(g) = gauge {
+                    g.set(value.unwrap_or(0));
+                }
+            }
         });
         resource
     }
@@ -352,25 +426,37 @@ impl Monitor {
     /// Every resource's use and capacity, by name (wait times are in
     /// [`all_stats`](Self::all_stats) as `resource_wait_seconds`).
     pub fn resource_stats(&self) -> Vec<ResourceStats> {
-        let mut by_name: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        #[derive(Default)]
+        struct Read {
+            in_use: i64,
+            capacity: i64,
+            idle: Option<i64>,
+            waiting: Option<i64>,
+        }
+        let mut by_name: std::collections::BTreeMap<String, Read> = Default::default();
         for (id, g) in self.registry().gauges() {
             let Some(resource) = id.label("resource") else {
                 continue;
             };
             let e = by_name.entry(resource.to_owned()).or_default();
             match id.name() {
-                RESOURCE_IN_USE => e.0 = g.value(),
-                RESOURCE_CAPACITY => e.1 = g.value(),
+                RESOURCE_IN_USE => e.in_use = g.value(),
+                RESOURCE_CAPACITY => e.capacity = g.value(),
+                RESOURCE_IDLE => e.idle = Some(g.value()),
+                RESOURCE_WAITING => e.waiting = Some(g.value()),
                 _ => {}
             }
         }
         by_name
             .into_iter()
-            .map(|(resource, (in_use, capacity))| ResourceStats {
+            .map(|(resource, r)| ResourceStats {
                 resource,
-                in_use,
-                capacity,
-                utilization: (capacity > 0).then(|| in_use as f64 / capacity as f64),
+                in_use: r.in_use,
+                capacity: r.capacity,
+                utilization: (r.capacity > 0).then(|| r.in_use as f64 / r.capacity as f64),
+                idle: r.idle,
+                size: r.idle.map(|idle| r.in_use + idle),
+                waiting: r.waiting,
             })
             .collect()
     }

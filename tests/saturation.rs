@@ -10,13 +10,7 @@ use tailwatch::{Monitor, Usage, agent};
 use tokio::sync::Semaphore;
 
 mod common;
-
-fn wait_stats(m: &Monitor, resource: &str) -> tailwatch::SeriesStats {
-    m.all_stats()
-        .into_iter()
-        .find(|s| s.name == "resource_wait_seconds" && s.labels["resource"] == resource)
-        .unwrap_or_else(|| panic!("no wait series for {resource}"))
-}
+use common::wait_stats;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_held_at_k_of_n_and_its_waiters() {
@@ -91,12 +85,18 @@ fn sampled_resources_and_queues_follow_their_source() {
         .unwrap();
     let in_use = Arc::new(AtomicI64::new(2));
     let source = in_use.clone();
-    let pool = m.resource_sampled("pg", move || Usage {
-        in_use: source.load(Ordering::Relaxed),
-        capacity: 10,
+    // A pool of 10 that keeps at least 4 connections open.
+    let pool = m.resource_sampled("pg", move || {
+        let in_use = source.load(Ordering::Relaxed);
+        Usage::new(in_use, 10).idle(4 - in_use.min(4))
     });
     // Sampled once at registration.
     assert_eq!((pool.in_use(), pool.capacity()), (2, 10));
+    let stats = &m.resource_stats()[0];
+    assert_eq!(
+        (stats.idle, stats.size, stats.waiting),
+        (Some(2), Some(4), None)
+    );
     let (tx, rx) = std::sync::mpsc::sync_channel::<u32>(100);
     let len = Arc::new(AtomicI64::new(0));
     let l = len.clone();
@@ -121,7 +121,12 @@ fn sampled_resources_and_queues_follow_their_source() {
         assert!(Instant::now() < deadline, "sampler never caught up");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(m.resource_stats()[0].utilization, Some(0.7));
+    let stats = &m.resource_stats()[0];
+    assert_eq!(stats.utilization, Some(0.7));
+    assert_eq!(
+        (stats.idle, stats.size, stats.waiting),
+        (Some(0), Some(7), None)
+    );
     assert!(
         explosions.load(Ordering::Relaxed) >= 2,
         "the sampler survived its panics"

@@ -131,3 +131,11 @@ pub fn sampled(m: &tailwatch::Monitor, name: &str, labels: &[(&str, &str)]) -> f
         .map(|(_, v)| v.get())
         .unwrap_or_else(|| panic!("{name} not sampled"))
 }
+
+/// The window stats of `resource_wait_seconds{resource}`.
+pub fn wait_stats(m: &tailwatch::Monitor, resource: &str) -> tailwatch::SeriesStats {
+    m.all_stats()
+        .into_iter()
+        .find(|s| s.name == "resource_wait_seconds" && s.labels["resource"] == resource)
+        .unwrap_or_else(|| panic!("no wait series for {resource}"))
+}
