@@ -17,7 +17,8 @@
 //!   the `Accept` header names `application/openmetrics-text` (see
 //!   [`expo`](crate::expo)).
 //! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […],
-//!   "resources": [ResourceStats…], "caches": [CacheStats…]}`.
+//!   "resources": [ResourceStats…], "queues": [QueueStats…],
+//!   "caches": [CacheStats…]}`.
 //! * `GET /health`: runs the registered checks (closures or async
 //!   functions, all at once): 200 with each check's state when all pass,
 //!   503 naming the ones that failed (a panic or, for an async check, a
@@ -305,6 +306,7 @@ struct StatsBody {
     series: Vec<SeriesStats>,
     gauges: Vec<GaugeValue>,
     resources: Vec<crate::ResourceStats>,
+    queues: Vec<crate::QueueStats>,
     caches: Vec<crate::CacheStats>,
 }
 
@@ -343,6 +345,7 @@ async fn stats(State(state): State<Arc<AgentState>>) -> Response {
         series: m.all_stats(),
         gauges,
         resources: m.resource_stats(),
+        queues: m.queue_stats(),
         caches: m.cache_stats(),
     };
     match serde_json::to_string(&body) {

@@ -65,8 +65,9 @@ pub use monitor::{
 pub use operation::{Ended, Operation, Timer};
 pub use outcome::Outcome;
 pub use resource::{
-    CACHE_REQUESTS, Cache, CacheStats, Held, QUEUE_DEPTH, Queue, RESOURCE_CAPACITY, RESOURCE_IDLE,
-    RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING, Resource, ResourceStats, Usage,
+    CACHE_REQUESTS, Cache, CacheStats, Held, QUEUE_DEPTH, Queue, QueueStats, RESOURCE_CAPACITY,
+    RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING, Resource, ResourceStats,
+    Usage,
 };
 pub use sampler::DEFAULT_SAMPLE_INTERVAL;
 #[cfg(feature = "tracing")]

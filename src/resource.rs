@@ -275,6 +275,15 @@ pub struct CacheStats {
     pub hit_ratio: Option<f64>,
 }
 
+/// A queue's depth, as [`Monitor::queue_stats`] and `/stats` give it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QueueStats {
+    /// The queue's name.
+    pub queue: String,
+    /// Items in the queue now.
+    pub depth: i64,
+}
+
 /// A resource's figures, as [`Monitor::resource_stats`] and `/stats` give them.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResourceStats {
@@ -459,6 +468,24 @@ impl Monitor {
                 waiting: r.waiting,
             })
             .collect()
+    }
+
+    /// Every queue's depth, by name.
+    pub fn queue_stats(&self) -> Vec<QueueStats> {
+        let mut queues: Vec<QueueStats> = self
+            .registry()
+            .gauges()
+            .into_iter()
+            .filter(|(id, _)| id.name() == QUEUE_DEPTH)
+            .filter_map(|(id, g)| {
+                Some(QueueStats {
+                    queue: id.label("queue")?.to_owned(),
+                    depth: g.value(),
+                })
+            })
+            .collect();
+        queues.sort_by(|a, b| a.queue.cmp(&b.queue));
+        queues
     }
 
     /// Every cache's hits, misses and hit ratio, by name.

@@ -139,6 +139,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         r#"resource_capacity{resource="db"} 8"#,
         r#"resource_wait_seconds_count{resource="db"}"#,
         r#"cache_requests_total{cache="users",result="hit"}"#,
+        r#"queue_depth{queue="emails"}"#,
         "# TYPE process_cpu_seconds_total counter",
         "process_resident_memory_bytes ",
         r#"tokio_workers{runtime="demo"} 2"#,
@@ -179,7 +180,9 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     assert!(out.contains("GET /users/{id}"), "{out}");
     assert!(out.contains("op db.query"), "{out}");
     assert!(
-        out.contains("wait db pool") && out.contains("/8 in use"),
+        out.contains("wait db pool")
+            && out.contains("/8 in use")
+            && out.contains("queue emails"),
         "{out}"
     );
     assert!(out.contains(" 0 failed"), "the client saw failures:\n{out}");

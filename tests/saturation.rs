@@ -135,6 +135,8 @@ fn sampled_resources_and_queues_follow_their_source() {
     len.fetch_sub(1, Ordering::Relaxed);
     m.sample_now();
     assert_eq!(queue.depth(), 4);
+    let queues = m.queue_stats();
+    assert_eq!((queues[0].queue.as_str(), queues[0].depth), ("jobs", 4));
 }
 
 #[test]
@@ -208,7 +210,7 @@ fn exposition_has_every_saturation_family_and_promtool_agrees() {
 }
 
 #[tokio::test]
-async fn stats_lists_resources_and_caches() {
+async fn stats_lists_resources_queues_and_caches() {
     let m = populated();
     let a = agent(&m)
         .listen("127.0.0.1:0".parse().unwrap())
@@ -222,6 +224,8 @@ async fn stats_lists_resources_and_caches() {
     assert_eq!(json["resources"][0]["utilization"], 0.125);
     assert_eq!(json["caches"][0]["cache"], "users");
     assert_eq!(json["caches"][0]["hit_ratio"], 2.0 / 3.0);
+    assert_eq!(json["queues"][0]["queue"], "jobs");
+    assert_eq!(json["queues"][0]["depth"], 1);
     assert!(
         json["gauges"]
             .as_array()

@@ -8,13 +8,15 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tailwatch::{Cache, HttpMetricsLayer, Monitor, Resource};
-use tokio::sync::Semaphore;
+use tailwatch::{Cache, HttpMetricsLayer, Monitor, Queue, Resource};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::random;
 
 /// Connections of the demo's "db" pool.
 const DB_CONNECTIONS: usize = 8;
+/// Receipts the email queue holds at most; a checkout past it sends none.
+const EMAIL_QUEUE: usize = 10_000;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -26,17 +28,25 @@ struct App {
     pool: Resource,
     /// A user cache in front of nothing (hits 90 %), counted.
     users: Cache,
+    /// Receipts to email after a checkout, and the queue's depth.
+    emails: mpsc::Sender<()>,
+    email_queue: Queue,
 }
 
 /// The app, measured by `monitor`.
 pub(super) fn router(monitor: &Monitor) -> Router {
     let pool = monitor.resource("db");
     pool.set_capacity(DB_CONNECTIONS as i64);
+    let email_queue = monitor.queue("emails");
+    let (emails, outbox) = mpsc::channel(EMAIL_QUEUE);
+    tokio::spawn(send_emails(outbox, email_queue.clone()));
     let state = App {
         monitor: monitor.clone(),
         connections: Arc::new(Semaphore::new(DB_CONNECTIONS)),
         pool,
         users: monitor.cache("users"),
+        emails,
+        email_queue,
     };
     Router::new()
         .route("/", get(index))
@@ -89,13 +99,29 @@ async fn order(State(app): State<App>, Path(id): Path<u64>) -> Result<String, St
         .map_err(|DbError| StatusCode::SERVICE_UNAVAILABLE)
 }
 
-/// Flaky: ~2 ms, 5 % answered 500.
-async fn checkout() -> StatusCode {
+/// Flaky: ~2 ms, 5 % answered 500; a success queues a receipt email.
+async fn checkout(State(app): State<App>) -> StatusCode {
     let ms = random::lognormal(2.0, 0.4);
     tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
     if random::unit() < 0.05 {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::CREATED
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    // Counted before the send, so the worker never pops an uncounted one.
+    app.email_queue.push();
+    if app.emails.try_send(()).is_err() {
+        app.email_queue.pop();
+    }
+    StatusCode::CREATED
+}
+
+/// The email worker: takes up to 32 receipts at a time, ~3 ms per batch,
+/// so the queue's depth shows the checkouts of the last few milliseconds.
+async fn send_emails(mut outbox: mpsc::Receiver<()>, queue: Queue) {
+    let mut batch = Vec::with_capacity(32);
+    while outbox.recv_many(&mut batch, 32).await > 0 {
+        tokio::time::sleep(Duration::from_secs_f64(random::lognormal(3.0, 0.3) / 1e3)).await;
+        for _ in batch.drain(..) {
+            queue.pop();
+        }
     }
 }

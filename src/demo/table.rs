@@ -94,6 +94,12 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
         .resource_stats()
         .iter()
         .map(|r| format!("{} {}/{} in use", r.resource, r.in_use, r.capacity))
+        .chain(
+            monitor
+                .queue_stats()
+                .iter()
+                .map(|q| format!("queue {} {} waiting", q.queue, q.depth)),
+        )
         .collect();
     let caches: Vec<String> = monitor
         .cache_stats()
