@@ -180,9 +180,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     assert!(out.contains("GET /users/{id}"), "{out}");
     assert!(out.contains("op db.query"), "{out}");
     assert!(
-        out.contains("wait db pool")
-            && out.contains("/8 in use")
-            && out.contains("queue emails"),
+        out.contains("wait db pool") && out.contains("/8 in use") && out.contains("queue emails"),
         "{out}"
     );
     assert!(out.contains(" 0 failed"), "the client saw failures:\n{out}");

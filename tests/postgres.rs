@@ -16,7 +16,7 @@ use tailwatch::{Monitor, ResourceStats};
 use tokio_postgres::NoTls;
 
 mod common;
-use common::{available, promtool_check, wait_stats};
+use common::{available, free_port, promtool_check, temp_dir, wait_stats};
 
 /// Where PostgreSQL's server programs are: on `PATH`, or Debian's
 /// `/usr/lib/postgresql/<version>/bin` (newest first).
@@ -80,15 +80,7 @@ impl Postgres {
     }
 
     fn start(bin: PathBuf) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "tailwatch-postgres-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = temp_dir("postgres");
         let as_postgres = is_root();
         if as_postgres {
             let id = |flag| {
@@ -107,10 +99,7 @@ impl Postgres {
             };
             std::os::unix::fs::chown(&dir, Some(id("-u")), Some(id("-g"))).unwrap();
         }
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let addr = free_port();
         let pg = Postgres {
             bin,
             dir,
@@ -346,9 +335,7 @@ async fn deadpool_adapter_against_a_real_postgresql() {
     // A server that refuses: the error reaches the caller, the failed
     // attempt is recorded as a wait, nothing counts as in use.
     let mut refused = server.config();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    refused.port(closed.local_addr().unwrap().port());
-    drop(closed);
+    refused.port(free_port().port());
     let down = m.deadpool("down", &pool(refused, 2, None));
     let err = down.get().await.expect_err("nothing listens there");
     assert!(matches!(err, PoolError::Backend(_)), "{err:?}");

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tailwatch::{Ended, Monitor, agent};
 
 mod common;
-use common::{available, get_ok, installed, request};
+use common::{available, free_port, get_ok, installed, request, temp_dir};
 
 /// A Prometheus server in a temporary directory, killed and removed on drop.
 struct Prometheus {
@@ -32,21 +32,8 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 async fn start_prometheus(targets: &[SocketAddr]) -> Prometheus {
-    let dir = std::env::temp_dir().join(format!(
-        "tailwatch-prometheus-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("prometheus");
     let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\

@@ -139,3 +139,24 @@ pub fn wait_stats(m: &tailwatch::Monitor, resource: &str) -> tailwatch::SeriesSt
         .find(|s| s.name == "resource_wait_seconds" && s.labels["resource"] == resource)
         .unwrap_or_else(|| panic!("no wait series for {resource}"))
 }
+
+/// A free loopback port (bound, then released for the caller's server).
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A new empty directory `tailwatch-<what>-<pid>-<nanos>` under the
+/// system's temporary directory (the caller removes it).
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tailwatch-{what}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
