@@ -5,117 +5,15 @@
 //! Runs when `prometheus` is installed; required when
 //! TAILWATCH_REQUIRE_SERVERS=1 (CI); otherwise one `SKIPPED:` line.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tailwatch::{Ended, Monitor, agent};
 
 mod common;
-use common::{available, free_port, get_ok, installed, request, temp_dir};
-
-/// A Prometheus server in a temporary directory, killed and removed on drop.
-struct Prometheus {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn start_prometheus(targets: &[SocketAddr]) -> Prometheus {
-    let dir = temp_dir("prometheus");
-    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: tailwatch\n    static_configs:\n      - targets: [{}]\n",
-        targets.join(", ")
-    );
-    let config_path = dir.join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let addr = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("prometheus starts");
-    let p = Prometheus { child, dir, addr };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok()
-            && request(addr, "GET", "/-/ready", None).await.0 == 200
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus not ready after 60 s; log:\n{}",
-            std::fs::read_to_string(p.dir.join("prometheus.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Percent-encodes a query parameter.
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// An instant query: each result's labels and value.
-async fn query(p: &Prometheus, promql: &str) -> Vec<(serde_json::Value, f64)> {
-    let body = get_ok(p.addr, &format!("/api/v1/query?query={}", encode(promql))).await;
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(json["status"], "success", "{promql}: {body}");
-    json["data"]["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let v: f64 = r["value"][1].as_str().unwrap().parse().unwrap();
-            (r["metric"].clone(), v)
-        })
-        .collect()
-}
-
-/// Polls `promql` until `done` accepts its results (or 30 s pass).
-async fn eventually(
-    p: &Prometheus,
-    promql: &str,
-    done: impl Fn(&[(serde_json::Value, f64)]) -> bool,
-) -> Vec<(serde_json::Value, f64)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = query(p, promql).await;
-        if done(&r) {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{promql} never satisfied: {r:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+use common::prometheus::{Prometheus, eventually};
+use common::{available, free_port, get_ok, installed};
 
 /// Records `pattern` (latencies in ms) into `op` in batches until `stop`.
 fn traffic(
@@ -165,7 +63,7 @@ async fn prometheus_scrapes_two_agents_and_computes_fleet_quantiles() {
     a.registry()
         .record("odd_seconds", &[("value", odd)], 1_000_000)
         .unwrap();
-    let prom = start_prometheus(&[addr_a, addr_b]).await;
+    let prom = Prometheus::start(&[addr_a, addr_b], None).await;
 
     // Both targets up.
     eventually(&prom, "up", |r| {

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod prometheus;
+
 /// A minimal HTTP/1.1 request without a body: (status, head, body).
 pub async fn request(
     addr: SocketAddr,

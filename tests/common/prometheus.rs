@@ -1,0 +1,131 @@
+//! A real Prometheus (Debian's `prometheus`) for end-to-end tests: started
+//! on loopback in a temporary directory with a generated config (1 s
+//! scrape and rule evaluation), queried through its HTTP API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, get_ok, request, temp_dir};
+
+/// A Prometheus server in a temporary directory, killed and removed on drop.
+pub struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `targets` (job `tailwatch`) every second,
+    /// evaluating the rules of `rule_file` (if any) every second; returns
+    /// once it is ready.
+    pub async fn start(targets: &[SocketAddr], rule_file: Option<&Path>) -> Prometheus {
+        let dir = temp_dir("prometheus");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let rules = rule_file.map_or(String::new(), |f| {
+            format!("rule_files:\n  - '{}'\n", f.display())
+        });
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
+             {rules}scrape_configs:\n  - job_name: tailwatch\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        );
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let addr = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus starts");
+        let p = Prometheus { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok()
+                && request(addr, "GET", "/-/ready", None).await.0 == 200
+            {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus not ready after 60 s; log:\n{}",
+                p.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What Prometheus logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// `GET path` on the HTTP API, parsed; panics unless `"status": "success"`.
+    pub async fn api(&self, path: &str) -> serde_json::Value {
+        let body = get_ok(self.addr, path).await;
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["status"], "success", "{path}: {body}");
+        json
+    }
+
+    /// An instant query: each result's labels and value.
+    pub async fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
+        let json = self
+            .api(&format!("/api/v1/query?query={}", encode(promql)))
+            .await;
+        json["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let v: f64 = r["value"][1].as_str().unwrap().parse().unwrap();
+                (r["metric"].clone(), v)
+            })
+            .collect()
+    }
+}
+
+/// Percent-encodes a query parameter.
+pub fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `promql` until `done` accepts its results (or 30 s pass).
+pub async fn eventually(
+    p: &Prometheus,
+    promql: &str,
+    done: impl Fn(&[(serde_json::Value, f64)]) -> bool,
+) -> Vec<(serde_json::Value, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = p.query(promql).await;
+        if done(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{promql} never satisfied: {r:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,330 @@
+//! The files in `dashboards/`: the example Prometheus config and the rules
+//! pass promtool and their unit tests; the Grafana dashboard is well formed;
+//! every metric the dashboard and the rules name is one tailwatch exposes.
+//! (`tests/demo.rs` runs them all against a real Prometheus scraping the
+//! demo.)
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::{HttpMetricsLayer, Monitor, Usage};
+use tower::ServiceExt;
+
+mod common;
+use common::{available, installed};
+
+fn dashboards() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
+}
+
+fn dashboard() -> serde_json::Value {
+    let text = std::fs::read_to_string(dashboards().join("grafana/tailwatch.json")).unwrap();
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+/// Every PromQL expression of the dashboard's panels: (panel title, expr).
+fn dashboard_exprs(d: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push((
+                p["title"].as_str().unwrap().to_owned(),
+                t["expr"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// Every expression of the rules file: (record or alert name, expr).
+fn rule_exprs() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dashboards().join("tailwatch.rules.yml")).unwrap();
+    let mut out = Vec::new();
+    let mut name = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if let Some(n) = t
+            .strip_prefix("- record: ")
+            .or_else(|| t.strip_prefix("- alert: "))
+        {
+            name = n.trim().to_owned();
+        } else if let Some(e) = t.strip_prefix("expr: ") {
+            let mut expr = e.trim().to_owned();
+            if expr == "|" {
+                // A block: the more indented lines that follow.
+                let indent = line.len() - t.len();
+                expr.clear();
+                while let Some(next) = lines.peek() {
+                    let nt = next.trim_start();
+                    if nt.is_empty() || next.len() - nt.len() <= indent {
+                        break;
+                    }
+                    expr.push_str(nt);
+                    expr.push(' ');
+                    lines.next();
+                }
+            }
+            out.push((name.clone(), expr.trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// The metric names an expression reads: identifiers left once strings,
+/// label matchers, `by`/`without` lists, ranges and functions are removed.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    const WORDS: &[&str] = &[
+        "sum",
+        "rate",
+        "increase",
+        "histogram_quantile",
+        "min_over_time",
+        "deriv",
+        "by",
+        "without",
+        "and",
+        "or",
+        "unless",
+        "on",
+        "ignoring",
+        "bool",
+        "max",
+        "min",
+        "avg",
+        "count",
+        "group_left",
+        "group_right",
+    ];
+    let mut cleaned = String::new();
+    let (mut in_str, mut depth_brace, mut depth_bracket) = (false, 0, 0);
+    for c in expr.chars() {
+        match c {
+            '"' => in_str = !in_str,
+            _ if in_str => {}
+            '{' => depth_brace += 1,
+            '}' => depth_brace -= 1,
+            '[' => depth_bracket += 1,
+            ']' => depth_bracket -= 1,
+            _ if depth_brace > 0 || depth_bracket > 0 => {}
+            _ => cleaned.push(c),
+        }
+    }
+    // Drop `by (…)` / `without (…)` label lists.
+    let mut without_lists = String::new();
+    let mut rest = cleaned.as_str();
+    while let Some(i) = rest.find(" by (").or_else(|| rest.find(" without (")) {
+        without_lists.push_str(&rest[..i]);
+        let close = rest[i..].find(')').unwrap() + i;
+        rest = &rest[close + 1..];
+    }
+    without_lists.push_str(rest);
+    without_lists
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| (w.contains('_') || *w == "up") && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|w| !WORDS.contains(w))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A monitor with every kind of series tailwatch exposes, rendered.
+async fn everything_exposed() -> String {
+    let m = Monitor::new();
+    let app = Router::new()
+        .route("/users/{id}", get(|| async { "ok" }))
+        .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .layer(HttpMetricsLayer::new(&m));
+    for uri in ["/users/1", "/fail"] {
+        let req = Request::get(uri).body(Body::empty()).unwrap();
+        app.clone().oneshot(req).await.unwrap();
+    }
+    m.measure("db.query", async { Ok::<_, ()>(()) })
+        .await
+        .unwrap();
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(2));
+    let db = m.resource("db");
+    db.set_capacity(2);
+    drop(db.acquire(semaphore.acquire_owned()).await.unwrap());
+    m.resource_sampled("pg", || Usage::new(1, 4).idle(2).waiting(0));
+    m.queue("emails").push();
+    m.cache("users").hit();
+    m.process_metrics().expect("process metrics on Linux");
+    m.tokio_metrics("main", &tokio::runtime::Handle::current());
+    // A value past the range: clamped and counted.
+    let _ = m.registry().record("clamped_seconds", &[], u64::MAX);
+    // A second render also carries the first one's scrape duration.
+    expo::render(&m, &Buckets::default(), Format::Prometheus);
+    expo::render(&m, &Buckets::default(), Format::Prometheus)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_rules_read_is_exposed() {
+    let text = everything_exposed().await;
+    let exposed: BTreeSet<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_owned())
+        .collect();
+    let rules = rule_exprs();
+    assert!(rules.len() >= 20, "rules parsed: {rules:?}");
+    let recorded: BTreeSet<String> = rules
+        .iter()
+        .filter(|(name, _)| name.contains(':'))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let exprs: Vec<(String, String)> = dashboard_exprs(&dashboard())
+        .into_iter()
+        .chain(rules)
+        .collect();
+    let mut read = BTreeSet::new();
+    for (owner, expr) in &exprs {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "{owner}: no metric found in {expr}");
+        for name in names {
+            // Exposed only where a cgroup memory limit exists.
+            let conditional = name == "process_memory_limit_bytes"
+                && include_str!("../src/process.rs").contains("\"process_memory_limit_bytes\"");
+            assert!(
+                exposed.contains(&name) || recorded.contains(&name) || name == "up" || conditional,
+                "{owner} reads {name}, which tailwatch does not expose:\n{expr}"
+            );
+            read.insert(name);
+        }
+    }
+    // The dashboards cover every signal family (not only the ones they happen to name).
+    for family in [
+        "http_server_request_duration_seconds_bucket",
+        "http_server_request_duration_quantile_seconds",
+        "http_server_active_requests",
+        "operation_duration_seconds_bucket",
+        "resource_in_use",
+        "resource_idle",
+        "resource_waiting",
+        "resource_wait_seconds_bucket",
+        "queue_depth",
+        "cache_requests_total",
+        "process_cpu_utilization_ratio",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "tokio_busy_ratio",
+        "tailwatch_series_overflow_total",
+    ] {
+        assert!(read.contains(family), "nothing reads {family}");
+    }
+}
+
+#[test]
+fn metric_names_are_found_in_expressions() {
+    let names = metric_names(
+        r#"histogram_quantile(0.99, sum by (job, le) (rate(a_seconds_bucket{x="b_c", y=~"$y"}[$__rate_interval]))) / (c_total > 0) or on(job) up"#,
+    );
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["a_seconds_bucket", "c_total", "up"]
+    );
+}
+
+#[test]
+fn grafana_dashboard_is_well_formed() {
+    let d = dashboard();
+    assert_eq!(d["uid"], "tailwatch-red");
+    let vars: BTreeSet<String> = d["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    let mut ids = BTreeSet::new();
+    let mut boxes: Vec<(String, [i64; 4])> = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        let title = p["title"].as_str().unwrap().to_owned();
+        assert!(
+            ids.insert(p["id"].as_i64().unwrap()),
+            "{title}: id repeated"
+        );
+        let g = &p["gridPos"];
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| g[k].as_i64().unwrap());
+        assert!(x >= 0 && w > 0 && h > 0 && x + w <= 24, "{title}: {g}");
+        for (other, [ox, oy, ow, oh]) in &boxes {
+            let overlap = x < ox + ow && ox < &(x + w) && y < oy + oh && oy < &(y + h);
+            assert!(!overlap, "{title} overlaps {other}");
+        }
+        boxes.push((title.clone(), [x, y, w, h]));
+        if p["type"] == "row" || p["type"] == "text" {
+            continue;
+        }
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}");
+        assert!(
+            p["description"].as_str().is_some_and(|s| s.len() > 20),
+            "{title}: say what the panel shows"
+        );
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{title}: no query");
+        let refs: BTreeSet<&str> = targets
+            .iter()
+            .map(|t| t["refId"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs.len(), targets.len(), "{title}: refIds repeated");
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            // Every $variable used is defined ($__rate_interval is Grafana's).
+            for var in expr.split('$').skip(1) {
+                let name: String = var
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    name == "__rate_interval" || vars.contains(&name),
+                    "{title}: ${name} is not a dashboard variable"
+                );
+            }
+            assert!(
+                !expr.contains("avg(") || !expr.contains("quantile_seconds"),
+                "{title}: averages per-instance quantiles"
+            );
+        }
+    }
+    // Per-instance quantile panels say they must not be averaged.
+    let text = serde_json::to_string(&d).unwrap();
+    assert!(text.contains("never average"), "the dashboard says so");
+}
+
+fn promtool(args: &[&str], dir: &Path) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn promtool_accepts_the_config_and_rules_and_their_unit_tests_pass() {
+    if !available(
+        installed("promtool"),
+        "promtool",
+        "apt-get install prometheus; dashboards/ not checked",
+    ) {
+        return;
+    }
+    let dir = dashboards();
+    // `check config` also checks the rule files it names.
+    promtool(&["check", "config", "prometheus.yml"], &dir);
+    promtool(&["check", "rules", "tailwatch.rules.yml"], &dir);
+    promtool(
+        &["test", "rules", "tailwatch.rules.test.yml"],
+        &dir.join("tests"),
+    );
+}
