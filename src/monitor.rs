@@ -342,7 +342,13 @@ impl Monitor {
     /// elsewhere (a pool's own counts, a channel's length) into gauges,
     /// off the request path. A panicking closure is skipped that round.
     pub fn sample(&self, sample: impl Fn() + Send + Sync + 'static) {
-        self.inner.sampler.add(Box::new(sample));
+        self.inner.sampler.add(None, Box::new(sample));
+    }
+
+    /// [`sample`](Self::sample) under `key`: registering again under the
+    /// same key replaces the previous closure.
+    pub(crate) fn sample_as(&self, key: String, sample: impl Fn() + Send + Sync + 'static) {
+        self.inner.sampler.add(Some(key), Box::new(sample));
     }
 
     /// Runs every sampling closure now (the sampler thread does it every

@@ -98,7 +98,7 @@ mod linux {
         let memory_limit = r.clone();
         let cpu_rate = WindowRate::new(WINDOW);
         let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        monitor.sample(move || {
+        monitor.sample_as("process".to_owned(), move || {
             let Ok(stat) = me.stat() else { return };
             let tps = procfs::ticks_per_second() as f64;
             let cpu_now = (stat.utime + stat.stime) as f64 / tps;

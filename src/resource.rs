@@ -363,7 +363,8 @@ impl Monitor {
     /// once now) and sets `resource_in_use` and `resource_capacity`, and
     /// `resource_idle` / `resource_waiting` if its first report has them.
     /// Returns the resource, whose waits can still be recorded
-    /// ([`Resource::wait_for`]).
+    /// ([`Resource::wait_for`]). Registering `name` again replaces its
+    /// sampler (samplers never pile up).
     ///
     /// For sqlx, with `idle = p.num_idle() as i64`:
     /// `Usage::new(i64::from(p.size()) - idle, max_connections).idle(idle)`;
@@ -384,7 +385,7 @@ impl Monitor {
         let idle = optional(first.idle, RESOURCE_IDLE);
         let waiting = optional(first.waiting, RESOURCE_WAITING);
         let r = resource.clone();
-        self.sample(move || {
+        self.sample_as(format!("resource\0{name}"), move || {
             let u = usage();
             r.in_use.set(u.in_use);
             r.capacity.set(u.capacity);
@@ -408,6 +409,7 @@ impl Monitor {
     }
 
     /// A queue whose depth `depth` reports (a channel's `len`), sampled.
+    /// Registering `name` again replaces its sampler.
     pub fn queue_sampled(
         &self,
         name: &str,
@@ -415,7 +417,7 @@ impl Monitor {
     ) -> Queue {
         let queue = self.queue(name);
         let q = queue.clone();
-        self.sample(move || q.set(depth()));
+        self.sample_as(format!("queue\0{name}"), move || q.set(depth()));
         queue
     }
 

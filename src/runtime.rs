@@ -28,7 +28,8 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 impl Monitor {
     /// Samples the runtime `handle` (e.g. `tokio::runtime::Handle::current()`)
-    /// as `runtime="name"` on the monitor's sampler thread.
+    /// as `runtime="name"` on the monitor's sampler thread (again with the
+    /// same name: the new handle replaces the old).
     pub fn tokio_metrics(&self, name: &str, handle: &tokio::runtime::Handle) {
         let r = self.registry().clone();
         let l = [("runtime", name)];
@@ -44,7 +45,7 @@ impl Monitor {
         );
         let busy_rate = WindowRate::new(WINDOW);
         let handle = handle.clone();
-        self.sample(move || {
+        self.sample_as(format!("tokio\0{name}"), move || {
             let m = handle.metrics();
             let n = m.num_workers();
             workers.set(n as f64);

@@ -11,7 +11,11 @@ type Task = Box<dyn Fn() + Send + Sync>;
 
 /// The sampled closures of a monitor and the thread that runs them.
 pub(crate) struct Sampler {
-    tasks: Mutex<Vec<Task>>,
+    /// Each closure with the key it was registered under, if any: a
+    /// closure registered again under its key replaces the old one, so
+    /// re-registering a resource (say, per request by mistake) never
+    /// piles up samplers.
+    tasks: Mutex<Vec<(Option<String>, Task)>>,
     interval: Duration,
     started: std::sync::Once,
 }
@@ -28,12 +32,15 @@ impl Sampler {
     /// Adds `task`, runs it once now (so its values exist at once), and
     /// starts the thread on first use. The thread ends when the monitor
     /// is dropped.
-    pub(crate) fn add(self: &Arc<Self>, task: Task) {
+    pub(crate) fn add(self: &Arc<Self>, key: Option<String>, task: Task) {
         run(&task);
-        self.tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(task);
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            match tasks.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+                Some(slot) => slot.1 = task,
+                None => tasks.push((key, task)),
+            }
+        }
         self.started.call_once(|| {
             let weak: Weak<Self> = Arc::downgrade(self);
             let interval = self.interval;
@@ -53,7 +60,7 @@ impl Sampler {
 
     /// Runs every task now.
     pub(crate) fn sample_now(&self) {
-        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (_, task) in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             run(task);
         }
     }

@@ -236,3 +236,45 @@ async fn stats_lists_resources_queues_and_caches() {
     );
     a.stop().await;
 }
+
+#[test]
+fn registering_a_sampled_resource_again_replaces_its_sampler() {
+    let m = Monitor::builder()
+        .sample_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicI64::new(0));
+    // Registered per request by mistake: the samplers must not pile up.
+    for i in 0..1_000 {
+        let c = calls.clone();
+        m.resource_sampled("db", move || {
+            c.fetch_add(1, Ordering::Relaxed);
+            Usage::new(i, 1_000)
+        });
+        let c = calls.clone();
+        m.queue_sampled("jobs", move || {
+            c.fetch_add(1, Ordering::Relaxed);
+            i
+        });
+    }
+    calls.store(0, Ordering::Relaxed);
+    m.sample_now();
+    assert_eq!(calls.load(Ordering::Relaxed), 2, "one sampler per name");
+    assert_eq!(m.resource_stats()[0].in_use, 999, "the last one registered");
+    assert_eq!(m.queue_stats()[0].depth, 999);
+    // Different names are different samplers; user closures are never merged.
+    let c = calls.clone();
+    m.resource_sampled("cache_pool", move || {
+        c.fetch_add(1, Ordering::Relaxed);
+        Usage::new(0, 1)
+    });
+    for _ in 0..2 {
+        let c = calls.clone();
+        m.sample(move || {
+            c.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    calls.store(0, Ordering::Relaxed);
+    m.sample_now();
+    assert_eq!(calls.load(Ordering::Relaxed), 5);
+}
