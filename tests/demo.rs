@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{get_ok, request};
+use common::{block_on, get_ok, request};
 
 /// A running demo: the process, its stdout lines, and its two addresses.
 struct Demo {
@@ -105,21 +105,13 @@ impl Drop for Demo {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     let demo = start(&["--duration", "5", "--interval", "1", "--rps", "400"]);
     let (app, agent) = (demo.app, demo.agent);
-    let rt = runtime();
     // Let the generator send about a second and a half of traffic.
     std::thread::sleep(Duration::from_millis(1_500));
-    let (metrics, stats, health, index) = rt.block_on(async {
+    let (metrics, stats, health, index) = block_on(async {
         (
             get_ok(agent, "/metrics").await,
             get_ok(agent, "/stats").await,
@@ -190,8 +182,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
 fn demo_without_traffic_measures_what_it_is_sent() {
     let demo = start(&["--no-traffic", "--duration", "3"]);
     let (app, agent) = (demo.app, demo.agent);
-    let rt = runtime();
-    let stats = rt.block_on(async {
+    let stats = block_on(async {
         for id in 0..7 {
             get_ok(app, &format!("/users/{id}")).await;
         }

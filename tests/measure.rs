@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use tailwatch::{Ended, Monitor, SeriesStats};
 
+mod common;
+use common::block_on;
+
 fn stats(m: &Monitor, op: &str) -> SeriesStats {
     m.stats(op).unwrap_or_else(|| panic!("no stats for {op}"))
 }
@@ -16,14 +19,6 @@ fn stats(m: &Monitor, op: &str) -> SeriesStats {
 fn counts(m: &Monitor, op: &str) -> (u64, u64, u64, i64) {
     let s = stats(m, op);
     (s.count, s.errors, s.cancelled, m.operation(op).active())
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[test]

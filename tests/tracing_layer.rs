@@ -6,6 +6,9 @@ use tailwatch::{Monitor, MonitorLayer};
 use tracing::instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
+mod common;
+use common::block_on;
+
 #[instrument]
 async fn get_user(id: u32) -> Result<String, String> {
     tokio::task::yield_now().await;
@@ -38,11 +41,7 @@ async fn nested() -> Result<(), String> {
 fn run<F: std::future::Future>(layer: MonitorLayer, f: F) -> F::Output {
     let subscriber = tracing_subscriber::registry().with(layer);
     let _guard = tracing::subscriber::set_default(subscriber);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(f)
+    block_on(f)
 }
 
 #[test]
@@ -110,11 +109,7 @@ fn busy_time_excludes_time_spent_waiting() {
         .with(MonitorLayer::new(wall.clone()))
         .with(MonitorLayer::new(busy.clone()).busy_time(true));
     let _guard = tracing::subscriber::set_default(layers);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
-        .block_on(query("t"));
+    block_on(query("t"));
     let wall = wall.stats("db.query").unwrap().max.unwrap();
     let busy = busy.stats("db.query").unwrap().max.unwrap();
     assert!(wall >= 0.030, "wall {wall}");
