@@ -5,7 +5,7 @@
 //! demo.)
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -18,34 +18,11 @@ use tailwatch::{HttpMetricsLayer, Monitor, Usage};
 use tower::ServiceExt;
 
 mod common;
-use common::{available, installed};
-
-fn dashboards() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
-}
-
-fn dashboard() -> serde_json::Value {
-    let text = std::fs::read_to_string(dashboards().join("grafana/tailwatch.json")).unwrap();
-    serde_json::from_str(&text).expect("the dashboard is JSON")
-}
-
-/// Every PromQL expression of the dashboard's panels: (panel title, expr).
-fn dashboard_exprs(d: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().unwrap() {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            out.push((
-                p["title"].as_str().unwrap().to_owned(),
-                t["expr"].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    out
-}
+use common::{available, dashboard, dashboard_queries, dashboards_dir, installed};
 
 /// Every expression of the rules file: (record or alert name, expr).
 fn rule_exprs() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(dashboards().join("tailwatch.rules.yml")).unwrap();
+    let text = std::fs::read_to_string(dashboards_dir().join("tailwatch.rules.yml")).unwrap();
     let mut out = Vec::new();
     let mut name = String::new();
     let mut lines = text.lines().peekable();
@@ -179,7 +156,7 @@ async fn every_metric_the_dashboard_and_rules_read_is_exposed() {
         .filter(|(name, _)| name.contains(':'))
         .map(|(name, _)| name.clone())
         .collect();
-    let exprs: Vec<(String, String)> = dashboard_exprs(&dashboard())
+    let exprs: Vec<(String, String)> = dashboard_queries(&dashboard())
         .into_iter()
         .chain(rules)
         .collect();
@@ -319,7 +296,7 @@ fn promtool_accepts_the_config_and_rules_and_their_unit_tests_pass() {
     ) {
         return;
     }
-    let dir = dashboards();
+    let dir = dashboards_dir();
     // `check config` also checks the rule files it names.
     promtool(&["check", "config", "prometheus.yml"], &dir);
     promtool(&["check", "rules", "tailwatch.rules.yml"], &dir);

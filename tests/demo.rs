@@ -265,7 +265,7 @@ async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
     ) {
         return;
     }
-    let dashboards = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let dashboards = common::dashboards_dir();
     let demo = start(&["--duration", "60", "--interval", "30", "--rps", "300"]);
     let prom =
         Prometheus::start(&[demo.agent], Some(&dashboards.join("tailwatch.rules.yml"))).await;
@@ -349,33 +349,22 @@ async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
         // The demo's clients never hang up early.
         "Cancelled requests (client went away)",
     ];
-    let d: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dashboards.join("grafana/tailwatch.json")).unwrap(),
-    )
-    .unwrap();
-    let mut checked = 0;
-    for p in d["panels"].as_array().unwrap() {
-        let Some(targets) = p["targets"].as_array() else {
-            continue;
-        };
-        let title = p["title"].as_str().unwrap();
-        let mut series = 0;
-        for t in targets {
-            let expr = t["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$__rate_interval", "5s")
-                .replace("$job", ".*")
-                .replace("$instance", ".*")
-                .replace("$route", ".*")
-                .replace("$operation", ".*");
-            series += prom.query(&expr).await.len();
-            checked += 1;
-        }
-        if !no_data_expected.contains(&title) {
-            assert!(series > 0, "panel {title:?} has no data");
+    let queries = common::dashboard_queries(&common::dashboard());
+    let mut series_by_panel: std::collections::BTreeMap<String, usize> = Default::default();
+    for (title, expr) in &queries {
+        let expr = expr
+            .replace("$__rate_interval", "5s")
+            .replace("$job", ".*")
+            .replace("$instance", ".*")
+            .replace("$route", ".*")
+            .replace("$operation", ".*");
+        *series_by_panel.entry(title.clone()).or_default() += prom.query(&expr).await.len();
+    }
+    for (title, series) in &series_by_panel {
+        if !no_data_expected.contains(&title.as_str()) {
+            assert!(*series > 0, "panel {title:?} has no data");
         }
     }
-    assert!(checked >= 30, "{checked} queries");
+    assert!(queries.len() >= 30, "{} queries", queries.len());
     drop(demo);
 }

@@ -171,3 +171,29 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// The shipped `dashboards/` directory.
+pub fn dashboards_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
+}
+
+/// The shipped Grafana dashboard, parsed.
+pub fn dashboard() -> serde_json::Value {
+    let path = dashboards_dir().join("grafana/tailwatch.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+/// Every PromQL query of a dashboard's panels: (panel title, expr).
+pub fn dashboard_queries(d: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push((
+                p["title"].as_str().unwrap().to_owned(),
+                t["expr"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out
+}
