@@ -1,77 +1,78 @@
 #![doc = include_str!("../docs/crate.md")]
+#![doc = include_str!("../docs/architecture.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The pieces, each using only those above it here (docs/architecture.md).
 #[cfg(feature = "agent")]
 mod agent;
-mod clock;
-mod counter;
-mod error;
-pub mod expo;
-#[cfg(feature = "metrics")]
-pub mod facade;
-mod group;
-mod histogram;
+mod engine;
+pub mod export;
 #[cfg(feature = "http")]
 pub mod http;
-mod layout;
+mod integrations;
 mod measure;
-mod monitor;
-mod operation;
-mod outcome;
-#[cfg(feature = "deadpool")]
-pub mod pool;
-pub mod process;
 mod registry;
-mod resource;
-#[cfg(feature = "agent")]
-pub mod runtime;
-mod sampler;
-mod shard;
-mod slot;
-mod snapshot;
-mod stats;
-mod sync;
-mod thread_cache;
-#[cfg(feature = "tracing")]
-pub mod trace;
-mod upkeep;
-mod window;
+mod saturation;
 
-#[cfg(feature = "agent")]
-pub use agent::{
-    Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent,
-};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use counter::{Counter, Gauge, Value};
-pub use error::{BuildError, RecordError, RegistryError};
-pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
-pub use layout::Layout;
+// The engine.
+pub use engine::clock::{Clock, ManualClock, SystemClock};
+pub use engine::counter::{Counter, Gauge, Value};
+pub use engine::error::{BuildError, RecordError};
+pub use engine::histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
+pub use engine::layout::Layout;
+pub use engine::snapshot::Snapshot;
+pub use engine::stats::{QuantileValue, SeriesStats, Stats};
+
+// The registry.
 pub use registry::{
     DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry,
-    RegistryBuilder, SeriesId, THREAD_CACHE_SLOTS,
+    RegistryBuilder, RegistryError, SeriesId, THREAD_CACHE_SLOTS,
 };
-pub use snapshot::Snapshot;
-pub use stats::{QuantileValue, SeriesStats, Stats};
 
+// Measuring.
+pub use measure::{
+    AlwaysOk, ByOutcome, ClassifyOutput, DEFAULT_MAX_OPERATIONS, DEFAULT_SAMPLE_INTERVAL, Ended,
+    Measured, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION, Operation, Outcome,
+    Timer,
+};
+
+// Integrations.
 #[cfg(feature = "metrics")]
-pub use facade::{MetricValue, MetricsRecorder};
+pub use integrations::facade;
+#[cfg(feature = "metrics")]
+pub use integrations::facade::{MetricValue, MetricsRecorder};
+#[cfg(feature = "tracing")]
+pub use integrations::trace;
+#[cfg(feature = "tracing")]
+pub use integrations::trace::MonitorLayer;
+
+// HTTP.
 #[cfg(feature = "http")]
 pub use http::{Classify, DefaultClassifier, ErrorType, HttpMetrics, HttpMetricsLayer};
-pub use measure::{AlwaysOk, ByOutcome, ClassifyOutput, Measured};
-pub use monitor::{
-    DEFAULT_MAX_OPERATIONS, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION,
-};
-pub use operation::{Ended, Operation, Timer};
-pub use outcome::Outcome;
-pub use resource::{
+
+// Saturation.
+#[cfg(feature = "deadpool")]
+pub use saturation::pool;
+pub use saturation::process;
+#[cfg(feature = "agent")]
+pub use saturation::runtime;
+pub use saturation::{
     CACHE_REQUESTS, Cache, CacheStats, Held, QUEUE_DEPTH, Queue, QueueStats, RESOURCE_CAPACITY,
     RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING, Resource, ResourceStats,
     Usage,
 };
-pub use sampler::DEFAULT_SAMPLE_INTERVAL;
-#[cfg(feature = "tracing")]
-pub use trace::MonitorLayer;
+
+// Export: the old name of the module, kept so that code written against
+// 0.1's `tailwatch::expo` still builds.
+#[doc(hidden)]
+pub use export as expo;
+
+// The agent.
+#[cfg(feature = "agent")]
+pub use agent::{
+    Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent,
+};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -167,7 +167,8 @@ async fn every_metric_the_dashboard_and_rules_read_is_exposed() {
         for name in names {
             // Exposed only where a cgroup memory limit exists.
             let conditional = name == "process_memory_limit_bytes"
-                && include_str!("../src/process.rs").contains("\"process_memory_limit_bytes\"");
+                && include_str!("../src/saturation/process.rs")
+                    .contains("\"process_memory_limit_bytes\"");
             assert!(
                 exposed.contains(&name) || recorded.contains(&name) || name == "up" || conditional,
                 "{owner} reads {name}, which tailwatch does not expose:\n{expr}"

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::future::Finish;
+use super::finish::Finish;
 
 pin_project! {
     /// The response body of [`HttpMetrics`](super::HttpMetrics): the inner

@@ -7,12 +7,12 @@ use hashbrown::Equivalent;
 use once_cell::race::OnceBox;
 
 use super::classify::{Classify, DefaultClassifier, status_str};
-use crate::clock::Clock;
-use crate::counter::Gauge;
-use crate::histogram::Histogram;
-use crate::monitor::Monitor;
+use crate::engine::clock::Clock;
+use crate::engine::counter::Gauge;
+use crate::engine::histogram::Histogram;
+use crate::engine::thread_cache;
+use crate::measure::Monitor;
 use crate::registry::{OVERFLOW_VALUE, Registry, same};
-use crate::thread_cache;
 
 /// The request latency histogram.
 pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";

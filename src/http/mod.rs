@@ -48,9 +48,18 @@
 //!   inline). Inside an axum `Router`, axum itself adds allocations for any
 //!   layer given to `Router::layer` and boxes a wrapped response body; see
 //!   the README's allocation table.
+//!
+//! Files: `layer.rs` ([`HttpMetricsLayer`], route entries), `service.rs`
+//! ([`HttpMetrics`]), `future.rs` ([`ResponseFuture`]), `body.rs`
+//! ([`ResponseBody`]), `finish.rs` (one request's pending record),
+//! `classify.rs` ([`Classify`]).
+//!
+//! Uses the measure piece (a [`Monitor`](crate::Monitor)), the registry and
+//! the engine.
 
 mod body;
 mod classify;
+mod finish;
 mod future;
 mod layer;
 mod service;

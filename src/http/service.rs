@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::body::ResponseBody;
-use super::future::{Finish, ResponseFuture};
+use super::finish::Finish;
+use super::future::ResponseFuture;
 use super::layer::{HttpMetricsLayer, Shared, method_index};
 
 /// Middleware recording RED metrics around `S`; see the

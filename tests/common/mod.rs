@@ -174,7 +174,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// The shipped `dashboards/` directory.
 pub fn dashboards_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
+    // The workspace root's: this package's, or the one above a member (cli/).
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("dashboards"))
+        .find(|dir| dir.is_dir())
+        .expect("dashboards/ at the workspace root")
 }
 
 /// The shipped Grafana dashboard, parsed.

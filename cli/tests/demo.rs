@@ -1,0 +1,371 @@
+//! `tailwatch demo`, the README's first command, run as a user runs it:
+//! the binary, on free ports, with its own traffic.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+use common::{block_on, get_ok, request};
+
+/// A running demo: the process, its stdout lines, and its two addresses.
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    app: SocketAddr,
+    agent: SocketAddr,
+}
+
+/// The `http://ADDR/` address on the banner line starting with `label`.
+fn address(line: &str) -> SocketAddr {
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    url["http://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn start(extra: &[&str]) -> Demo {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let (mut app, mut agent) = (None, None);
+    while app.is_none() || agent.is_none() {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no banner; got {seen:?}"));
+        if line.trim_start().starts_with("app ") {
+            app = Some(address(&line));
+        }
+        if line.trim_start().starts_with("metrics ") {
+            agent = Some(address(&line));
+        }
+        seen.push(line);
+    }
+    Demo {
+        child,
+        lines,
+        seen,
+        app: app.unwrap(),
+        agent: agent.unwrap(),
+    }
+}
+
+impl Demo {
+    /// Waits for the process to exit by itself; its status and whole stdout.
+    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.seen.extend(self.lines.try_iter());
+                // The reader thread may still hold the last lines.
+                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(l);
+                }
+                return (status, self.seen.join("\n"));
+            }
+            assert!(Instant::now() < deadline, "the demo did not stop by itself");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
+    let demo = start(&["--duration", "5", "--interval", "1", "--rps", "400"]);
+    let (app, agent) = (demo.app, demo.agent);
+    // Let the generator send about a second and a half of traffic.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let (metrics, stats, health, index) = block_on(async {
+        (
+            get_ok(agent, "/metrics").await,
+            get_ok(agent, "/stats").await,
+            get_ok(agent, "/health").await,
+            get_ok(app, "/").await,
+        )
+    });
+    assert!(index.contains("/orders/{id}"), "{index}");
+    assert!(health.contains(r#""status":"ok""#), "{health}");
+    for expected in [
+        r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_response_status_code="200",http_route="/users/{id}",le="0.005"}"#,
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/orders/{id}"}"#,
+        r#"http_server_request_duration_quantile_seconds{http_request_method="POST",http_route="/checkout",quantile="0.99"}"#,
+        r#"operation_duration_seconds_count{operation="db.query",outcome="ok"}"#,
+        r#"http_server_active_requests{http_request_method="GET",http_route="/orders/{id}"}"#,
+        // The "db" pool and the user cache.
+        r#"resource_capacity{resource="db"} 8"#,
+        r#"resource_wait_seconds_count{resource="db"}"#,
+        r#"cache_requests_total{cache="users",result="hit"}"#,
+        r#"queue_depth{queue="emails"}"#,
+        "# TYPE process_cpu_seconds_total counter",
+        "process_resident_memory_bytes ",
+        r#"tokio_workers{runtime="demo"} 2"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
+    }
+    // promtool finds nothing in the demo's exposition.
+    if let Some(report) = common::promtool_check(&metrics) {
+        assert!(report.is_empty(), "promtool: {report}");
+    }
+    // /stats: one entry per route with its traffic share; the flaky route
+    // has errors (5 % of ~1,000 requests: P(none) < 1e-20).
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let route = |r: &str| {
+        stats["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["labels"]["http_route"] == r)
+            .unwrap_or_else(|| panic!("{r} not in {stats}"))
+            .clone()
+    };
+    let users = route("/users/{id}");
+    let checkout = route("/checkout");
+    assert!(users["count"].as_u64().unwrap() > 100, "{users}");
+    assert!(
+        checkout["errors"].as_u64().unwrap() > 0 && checkout["error_ratio"].as_f64().unwrap() < 0.5,
+        "{checkout}"
+    );
+    // The slow route waits on the "db": its median is milliseconds, the fast one's is not.
+    assert!(route("/orders/{id}")["p50"].as_f64().unwrap() > 1e-3);
+    assert!(users["p50"].as_f64().unwrap() < 1e-3);
+
+    let (status, out) = demo.wait(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}; output:\n{out}");
+    // The live table: a header and a row per route, several times.
+    assert!(out.matches(" route ").count() >= 3, "{out}");
+    assert!(out.contains("GET /users/{id}"), "{out}");
+    assert!(out.contains("op db.query"), "{out}");
+    assert!(
+        out.contains("wait db pool") && out.contains("/8 in use") && out.contains("queue emails"),
+        "{out}"
+    );
+    assert!(out.contains(" 0 failed"), "the client saw failures:\n{out}");
+}
+
+#[test]
+fn demo_without_traffic_measures_what_it_is_sent() {
+    let demo = start(&["--no-traffic", "--duration", "3"]);
+    let (app, agent) = (demo.app, demo.agent);
+    let stats = block_on(async {
+        for id in 0..7 {
+            get_ok(app, &format!("/users/{id}")).await;
+        }
+        let (status, _, _) = request(app, "GET", "/nothing/here", None).await;
+        assert_eq!(status, 404);
+        get_ok(agent, "/stats").await
+    });
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let series = stats["series"].as_array().unwrap();
+    let count = |r: &str| {
+        series
+            .iter()
+            .find(|s| s["labels"]["http_route"] == r)
+            .map(|s| s["total_count"].as_u64().unwrap())
+    };
+    assert_eq!(count("/users/{id}"), Some(7), "{stats}");
+    assert_eq!(count("unmatched"), Some(1), "{stats}");
+    assert_eq!(count("/checkout"), None, "{stats}");
+    let (status, out) = demo.wait(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}:\n{out}");
+    assert!(out.contains("--no-traffic"), "{out}");
+}
+
+/// A port already taken, for the app or for the agent: exit code 2 and a
+/// message naming the address and the option to change it.
+#[test]
+fn demo_reports_a_port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for (flag, hint) in [
+        ("--listen", "--listen"),
+        ("--agent-listen", "TAILWATCH_LISTEN"),
+    ] {
+        let other = if flag == "--listen" {
+            "--agent-listen"
+        } else {
+            "--listen"
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+            .args(["demo", flag, &addr, other, "127.0.0.1:0", "--duration", "5"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&addr) && stderr.contains(hint),
+            "{flag}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn demo_rejects_bad_options() {
+    for args in [
+        &["demo", "--rps", "0"][..],
+        &["demo", "--listen", "nowhere"][..],
+        &["demo", "--interval", "0"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+    }
+}
+
+/// The shipped rules and every query of the shipped Grafana dashboard, in a
+/// real Prometheus scraping the running demo: every rule evaluates without
+/// error, the recording rules give the demo's known shape, and every
+/// dashboard panel has data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
+    use common::prometheus::{Prometheus, eventually};
+    if !common::available(
+        common::installed("prometheus"),
+        "prometheus",
+        "apt-get install prometheus; dashboards not run end to end",
+    ) {
+        return;
+    }
+    let dashboards = common::dashboards_dir();
+    let demo = start(&["--duration", "60", "--interval", "30", "--rps", "300"]);
+    let prom =
+        Prometheus::start(&[demo.agent], Some(&dashboards.join("tailwatch.rules.yml"))).await;
+    eventually(&prom, "up", |r| r.len() == 1 && r[0].1 == 1.0).await;
+    // A few seconds of samples, so that rates over 5 s have two points.
+    eventually(&prom, "count_over_time(up[30s])", |r| {
+        r.len() == 1 && r[0].1 >= 6.0
+    })
+    .await;
+
+    // Every rule has been evaluated, and none failed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rules = prom.api("/api/v1/rules").await;
+        let all: Vec<serde_json::Value> = rules["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().unwrap().clone())
+            .collect();
+        assert!(all.len() >= 20, "rules loaded: {rules}");
+        for r in &all {
+            assert_ne!(r["health"], "err", "rule failed: {r}");
+        }
+        if all.iter().all(|r| r["health"] == "ok") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rules never all evaluated: {rules}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // The recording rules see the demo's shape: /checkout fails ~5 %, the
+    // user cache hits ~90 %, the "db" pool has a utilisation.
+    let checkout_errors = eventually(
+        &prom,
+        r#"route:http_server_request_error_ratio:rate5m{http_route="/checkout"}"#,
+        |r| r.len() == 1 && r[0].1 > 0.0,
+    )
+    .await;
+    assert!(checkout_errors[0].1 < 0.3, "{checkout_errors:?}");
+    let users_errors = prom
+        .query(r#"route:http_server_request_error_ratio:rate5m{http_route="/users/{id}"}"#)
+        .await;
+    assert_eq!(
+        users_errors.len(),
+        1,
+        "a route without errors has ratio 0, not no data"
+    );
+    assert_eq!(users_errors[0].1, 0.0);
+    let hits = eventually(
+        &prom,
+        r#"cache:cache_hit_ratio:rate5m{cache="users"}"#,
+        |r| r.len() == 1,
+    )
+    .await;
+    assert!(hits[0].1 > 0.7 && hits[0].1 < 1.0, "{hits:?}");
+    let p99 = eventually(
+        &prom,
+        r#"route:http_server_request_duration_seconds:p99_5m{http_route="/orders/{id}"}"#,
+        |r| r.len() == 1,
+    )
+    .await;
+    assert!(
+        p99[0].1 > 0.004,
+        "the db route's p99 is milliseconds: {p99:?}"
+    );
+    eventually(
+        &prom,
+        r#"resource:resource_utilization:ratio{resource="db"}"#,
+        |r| r.len() == 1,
+    )
+    .await;
+
+    // Every dashboard query runs, with Grafana's variables as "All" and a
+    // rate interval fitting the 1 s scrape; every panel has data, except
+    // those the demo has nothing for (said why).
+    let no_data_expected = [
+        // The demo's clients never hang up early.
+        "Cancelled requests (client went away)",
+    ];
+    let queries = common::dashboard_queries(&common::dashboard());
+    let mut series_by_panel: std::collections::BTreeMap<String, usize> = Default::default();
+    for (title, expr) in &queries {
+        let expr = expr
+            .replace("$__rate_interval", "5s")
+            .replace("$job", ".*")
+            .replace("$instance", ".*")
+            .replace("$route", ".*")
+            .replace("$operation", ".*");
+        *series_by_panel.entry(title.clone()).or_default() += prom.query(&expr).await.len();
+    }
+    for (title, series) in &series_by_panel {
+        if !no_data_expected.contains(&title.as_str()) {
+            assert!(*series > 0, "panel {title:?} has no data");
+        }
+    }
+    assert!(queries.len() >= 30, "{} queries", queries.len());
+    drop(demo);
+}

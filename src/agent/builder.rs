@@ -1,0 +1,209 @@
+//! [`AgentBuilder`]: the agent's settings (address, buckets, health
+//! checks), and starting it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+
+use super::error::AgentError;
+use super::handle::Agent;
+use super::health::{Check, CheckFuture};
+use super::routes::{self, AgentState};
+use crate::export::Buckets;
+use crate::measure::Monitor;
+
+/// The default address of the agent.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+/// The environment variable that overrides the default address.
+pub const LISTEN_ENV: &str = "TAILWATCH_LISTEN";
+
+/// How long an async check may take before it counts as failed, unless
+/// set with [`AgentBuilder::health_check_timeout`].
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of the agent; start it with [`start`](Self::start).
+#[must_use = "the agent does nothing until started"]
+pub struct AgentBuilder {
+    monitor: Monitor,
+    listen: Option<SocketAddr>,
+    buckets: Buckets,
+    checks: Vec<(String, Check)>,
+    check_timeout: Duration,
+}
+
+impl std::fmt::Debug for AgentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentBuilder")
+            .field("listen", &self.listen)
+            .field(
+                "checks",
+                &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// An agent for `monitor`, to configure and [`start`](AgentBuilder::start).
+pub fn agent(monitor: &Monitor) -> AgentBuilder {
+    AgentBuilder {
+        monitor: monitor.clone(),
+        listen: None,
+        buckets: Buckets::default(),
+        checks: Vec::new(),
+        check_timeout: HEALTH_CHECK_TIMEOUT,
+    }
+}
+
+impl AgentBuilder {
+    /// Listens on `addr` (port 0: any free port; see [`Agent::local_addr`]).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Histogram bucket boundaries for `/metrics`.
+    pub fn buckets(mut self, buckets: Buckets) -> Self {
+        self.buckets = buckets;
+        self
+    }
+
+    /// Adds a health check: `Ok(())` when healthy, `Err(reason)` when not.
+    /// It runs on every `GET /health`; a check that panics counts as failed.
+    pub fn health_check(
+        mut self,
+        name: &str,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.checks
+            .push((name.to_owned(), Check::Sync(Arc::new(check))));
+        self
+    }
+
+    /// Adds an async health check (a database ping, a downstream call).
+    /// It runs on every `GET /health`, concurrently with the other async
+    /// checks; one that panics or takes longer than the
+    /// [timeout](Self::health_check_timeout) counts as failed.
+    ///
+    /// ```no_run
+    /// # async fn ping() -> Result<(), std::io::Error> { Ok(()) }
+    /// # async fn run() -> Result<(), tailwatch::AgentError> {
+    /// let monitor = tailwatch::Monitor::new();
+    /// let agent = tailwatch::agent(&monitor)
+    ///     .health_check_async("db", || async { ping().await.map_err(|e| e.to_string()) })
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn health_check_async<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let check = Arc::new(move || Box::pin(check()) as CheckFuture);
+        self.checks.push((name.to_owned(), Check::Async(check)));
+        self
+    }
+
+    /// How long an async health check may take ([`HEALTH_CHECK_TIMEOUT`]
+    /// by default) before it counts as failed.
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
+    }
+
+    fn address(&self) -> Result<SocketAddr, AgentError> {
+        resolve_listen(self.listen, std::env::var(LISTEN_ENV).ok())
+    }
+
+    /// The agent's routes, to serve yourself (e.g. merged into your app).
+    pub fn router(self) -> Router {
+        routes::router(AgentState {
+            monitor: self.monitor,
+            buckets: self.buckets,
+            checks: self.checks,
+            check_timeout: self.check_timeout,
+        })
+    }
+
+    /// Binds the address and serves in the background (needs a tokio runtime).
+    ///
+    /// # Errors
+    /// [`AgentError`] when the address is invalid or cannot be bound.
+    pub async fn start(self) -> Result<Agent, AgentError> {
+        let addr = self.address()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AgentError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| AgentError::Bind { addr, source })?;
+        let app = self.router();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Agent {
+            addr: local,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// The address to listen on: explicit, else the environment's, else the default.
+fn resolve_listen(
+    explicit: Option<SocketAddr>,
+    env: Option<String>,
+) -> Result<SocketAddr, AgentError> {
+    if let Some(addr) = explicit {
+        return Ok(addr);
+    }
+    match env {
+        Some(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|_| AgentError::InvalidListen(v))
+        }
+        _ => Ok(SocketAddr::from(([127, 0, 0, 1], 9464))),
+    }
+}
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_address_precedence_and_errors() {
+        let explicit: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        assert_eq!(
+            resolve_listen(Some(explicit), Some("0.0.0.0:1".into())).unwrap(),
+            explicit
+        );
+        assert_eq!(
+            resolve_listen(None, Some(" 127.0.0.1:9999 ".into()))
+                .unwrap()
+                .port(),
+            9999
+        );
+        assert_eq!(
+            resolve_listen(None, None).unwrap().to_string(),
+            DEFAULT_LISTEN
+        );
+        assert_eq!(
+            resolve_listen(None, Some(String::new()))
+                .unwrap()
+                .to_string(),
+            DEFAULT_LISTEN
+        );
+        let e = resolve_listen(None, Some("localhost".into())).unwrap_err();
+        assert!(
+            e.to_string().contains("TAILWATCH_LISTEN=\"localhost\""),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! The agent: an HTTP server on its own port serving `/metrics`, `/stats`
+//! and `/health` from a [`Monitor`](crate::Monitor).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tailwatch::AgentError> {
+//! let monitor = tailwatch::Monitor::new();
+//! let agent = tailwatch::agent(&monitor)
+//!     .health_check("db", || Ok(()))
+//!     .start()
+//!     .await?; // 127.0.0.1:9464, or TAILWATCH_LISTEN
+//! println!("metrics at http://{}/metrics", agent.local_addr());
+//! agent.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! * `GET /metrics`: Prometheus text format 0.0.4, or OpenMetrics 1.0 when
+//!   the `Accept` header names `application/openmetrics-text` (see
+//!   [`expo`](crate::expo)).
+//! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […],
+//!   "resources": [ResourceStats…], "queues": [QueueStats…],
+//!   "caches": [CacheStats…]}`.
+//! * `GET /health`: runs the registered checks (closures or async
+//!   functions, all at once): 200 with each check's state when all pass,
+//!   503 naming the ones that failed (a panic or, for an async check, a
+//!   timeout is a failure).
+//! * Anything else: 404 (or 405 for another method) with a reason.
+//!
+//! The address: [`AgentBuilder::listen`] if given, else `TAILWATCH_LISTEN`,
+//! else `127.0.0.1:9464` (loopback: metrics are not public unless asked).
+//! A port already in use is an [`AgentError`] returned to the caller; the
+//! application keeps running.
+//!
+//! Files: `builder.rs` ([`AgentBuilder`], starting), `routes.rs` (the
+//! handlers), `health.rs` (checks), `handle.rs` ([`Agent`]), `error.rs`.
+//!
+//! Uses every piece below it: export for `/metrics`, the measure piece and
+//! saturation for `/stats`.
+
+mod builder;
+mod error;
+mod handle;
+mod health;
+mod routes;
+
+pub use builder::{AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent};
+pub use error::AgentError;
+pub use handle::Agent;

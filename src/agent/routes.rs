@@ -1,0 +1,116 @@
+//! The agent's routes: `/metrics`, `/stats`, `/health`, and a 404 that
+//! says what is served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::health::{Check, report};
+use crate::engine::stats::SeriesStats;
+use crate::export::{self, Buckets, Format};
+use crate::measure::Monitor;
+
+pub(super) struct AgentState {
+    pub(super) monitor: Monitor,
+    pub(super) buckets: Buckets,
+    pub(super) checks: Vec<(String, Check)>,
+    pub(super) check_timeout: Duration,
+}
+
+/// The agent's routes over `state`.
+pub(super) fn router(state: AgentState) -> Router {
+    let state = Arc::new(state);
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/stats", get(stats))
+        .route("/health", get(health))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "not found: the tailwatch agent serves /metrics, /stats and /health\n",
+            )
+        })
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AgentState>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    let body = export::render(&state.monitor, &state.buckets, format);
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// A gauge in `/stats`.
+#[derive(Debug, Serialize)]
+struct GaugeValue {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+    value: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct StatsBody {
+    series: Vec<SeriesStats>,
+    gauges: Vec<GaugeValue>,
+    resources: Vec<crate::saturation::ResourceStats>,
+    queues: Vec<crate::saturation::QueueStats>,
+    caches: Vec<crate::saturation::CacheStats>,
+}
+
+async fn stats(State(state): State<Arc<AgentState>>) -> Response {
+    let m = &state.monitor;
+    let mut gauges: Vec<GaugeValue> = m
+        .registry()
+        .gauges()
+        .into_iter()
+        .map(|(id, g)| GaugeValue {
+            name: id.name().to_owned(),
+            labels: id
+                .labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            value: g.value() as f64,
+        })
+        .collect();
+    for (op, active) in m.operations_in_flight() {
+        gauges.push(GaugeValue {
+            name: crate::measure::OPERATION_ACTIVE.to_owned(),
+            labels: [("operation".to_owned(), op)].into(),
+            value: active as f64,
+        });
+    }
+    #[cfg(feature = "metrics")]
+    for g in m.metrics_gauges() {
+        gauges.push(GaugeValue {
+            name: g.name,
+            labels: g.labels.into_iter().collect(),
+            value: g.value,
+        });
+    }
+    gauges.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+    let body = StatsBody {
+        series: m.all_stats(),
+        gauges,
+        resources: m.resource_stats(),
+        queues: m.queue_stats(),
+        caches: m.cache_stats(),
+    };
+    match serde_json::to_string(&body) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode stats: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn health(State(state): State<Arc<AgentState>>) -> Response {
+    report(&state.checks, state.check_timeout).await
+}

@@ -1,0 +1,518 @@
+//! [`Histogram`]: one series of values, recorded lock-free, read as a
+//! cumulative view and as a sliding window.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::engine::clock::{Clock, SystemClock};
+use crate::engine::error::{BuildError, RecordError};
+use crate::engine::layout::Layout;
+use crate::engine::shard::Counts;
+use crate::engine::snapshot::Snapshot;
+use crate::engine::stats::{QuantileValue, Stats};
+use crate::engine::upkeep::{self, Rotate};
+use crate::engine::window::Window;
+
+/// The quantiles a [`Stats`] reports unless configured otherwise.
+pub const DEFAULT_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+/// Settings for a [`Histogram`]; a consuming builder, validated by
+/// [`build`](Self::build). Cloneable, so a registry can use one as the
+/// template of all the series of a metric.
+///
+/// ```
+/// use std::time::Duration;
+/// use tailwatch::HistogramBuilder;
+///
+/// let h = HistogramBuilder::new()
+///     .range(1_000, 60_000_000_000) // 1 µs .. 60 s, in ns
+///     .significant_digits(3)
+///     .window(Duration::from_secs(30), 3)
+///     .quantiles(vec![0.5, 0.9, 0.999])
+///     .build()?;
+/// h.record(1_500_000);
+/// # Ok::<(), tailwatch::BuildError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct HistogramBuilder {
+    lowest: u64,
+    highest: u64,
+    significant_digits: u8,
+    window: Duration,
+    slices: u32,
+    quantiles: Vec<f64>,
+    clock: Arc<dyn Clock>,
+    system_clock: bool,
+    unit_scale: f64,
+}
+
+impl Default for HistogramBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HistogramBuilder {
+    /// Defaults: 1 ns to 1 hour, 2 significant digits, a 60 s window in 6
+    /// slices, quantiles 0.5/0.95/0.99, the system clock.
+    pub fn new() -> Self {
+        Self {
+            lowest: Layout::DEFAULT_LOWEST,
+            highest: Layout::DEFAULT_HIGHEST,
+            significant_digits: Layout::DEFAULT_SIGNIFICANT_DIGITS,
+            window: Duration::from_secs(60),
+            slices: 6,
+            quantiles: DEFAULT_QUANTILES.to_vec(),
+            clock: Arc::new(SystemClock),
+            system_clock: true,
+            unit_scale: 1e9,
+        }
+    }
+
+    /// How many recorded units make one base unit: 1e9 (the default) for
+    /// nanoseconds into seconds, 1.0 for bytes or counts. Only
+    /// [`SeriesStats`](crate::SeriesStats) and exposition use it, to report
+    /// base units; recording is always in integer units.
+    #[must_use]
+    pub fn unit_scale(mut self, units_per_base: f64) -> Self {
+        self.unit_scale = units_per_base;
+        self
+    }
+
+    /// The lowest discernible and the highest trackable value, in the
+    /// histogram's unit (nanoseconds for durations).
+    #[must_use]
+    pub fn range(mut self, lowest: u64, highest: u64) -> Self {
+        self.lowest = lowest;
+        self.highest = highest;
+        self
+    }
+
+    /// Decimal digits of precision, 1 to 5 (2: < 0.8 % error, 3: < 0.1 %).
+    #[must_use]
+    pub fn significant_digits(mut self, digits: u8) -> Self {
+        self.significant_digits = digits;
+        self
+    }
+
+    /// The sliding window's length and the number of slices it rotates in.
+    #[must_use]
+    pub fn window(mut self, length: Duration, slices: u32) -> Self {
+        self.window = length;
+        self.slices = slices;
+        self
+    }
+
+    /// The quantiles [`Histogram::stats`] reports, each in `0.0..=1.0`.
+    #[must_use]
+    pub fn quantiles(mut self, quantiles: Vec<f64>) -> Self {
+        self.quantiles = quantiles;
+        self
+    }
+
+    /// The clock windows are measured with (a [`ManualClock`](crate::ManualClock) in tests).
+    ///
+    /// With the default system clock, the process-wide upkeep thread
+    /// rotates the window every slice; with any other clock, windows rotate
+    /// when read or when [`Histogram::rotate`] /
+    /// [`Registry::rotate_all`](crate::Registry::rotate_all) is called.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self.system_clock = false;
+        self
+    }
+
+    /// The layout these settings describe.
+    ///
+    /// # Errors
+    /// As [`Layout::new`].
+    pub fn layout(&self) -> Result<Layout, BuildError> {
+        Layout::new(self.lowest, self.highest, self.significant_digits)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(Layout, u64), BuildError> {
+        let layout = self.layout()?;
+        let window_ns = u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX);
+        let slices = u64::from(self.slices);
+        let bad_window = BuildError::InvalidWindow {
+            window_ns,
+            slice_ns: window_ns.checked_div(slices).unwrap_or(0),
+        };
+        if !(1..=1024).contains(&slices) || window_ns % slices != 0 || window_ns / slices == 0 {
+            return Err(bad_window);
+        }
+        if let Some(&q) = self.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            return Err(BuildError::InvalidQuantile(q));
+        }
+        if !(self.unit_scale.is_finite() && self.unit_scale > 0.0) {
+            return Err(BuildError::InvalidUnitScale(self.unit_scale));
+        }
+        Ok((layout, window_ns / slices))
+    }
+
+    /// Builds the histogram.
+    ///
+    /// # Errors
+    /// [`BuildError`] when the range, precision, window or a quantile is invalid.
+    pub fn build(self) -> Result<Histogram, BuildError> {
+        let (layout, slice_ns) = self.validate()?;
+        let mut quantiles = self.quantiles;
+        quantiles.sort_by(f64::total_cmp);
+        quantiles.dedup();
+        let now = self.clock.now_ns();
+        let histogram = Histogram {
+            inner: Arc::new(Inner {
+                counts: Counts::new(layout),
+                reader: Mutex::new(Reader {
+                    window: Window::new(slice_ns, self.slices as usize, now),
+                    last_sum: 0,
+                }),
+                clock: self.clock,
+                quantiles: quantiles.into(),
+                unit_scale: self.unit_scale,
+            }),
+        };
+        if self.system_clock {
+            let inner: Arc<dyn Rotate> = histogram.inner.clone();
+            upkeep::register(Arc::downgrade(&inner), slice_ns);
+        }
+        Ok(histogram)
+    }
+}
+
+impl Rotate for Inner {
+    fn rotate(&self) {
+        Histogram::rotate_inner(self);
+    }
+}
+
+/// A series of values (typically latencies in nanoseconds) in an HDR
+/// histogram; cheap to clone (an `Arc`), shared by every thread that records.
+///
+/// * Recording ([`record`](Self::record),
+///   [`record_duration`](Self::record_duration)) takes no lock, performs no
+///   atomic read-modify-write on a shared cache line, never waits for a
+///   reader and never panics. Its first value in a new power-of-two range
+///   allocates that range's 1 KiB page for the calling thread; after that,
+///   nothing.
+/// * Reading ([`cumulative`](Self::cumulative), [`window`](Self::window),
+///   [`stats`](Self::stats)) copies the counts without stopping writers;
+///   readers serialize among themselves.
+///
+/// ```
+/// use std::time::Duration;
+/// use tailwatch::Histogram;
+///
+/// let h = Histogram::new();
+/// for ms in 1..=100 {
+///     h.record_duration(Duration::from_millis(ms));
+/// }
+/// let stats = h.stats();
+/// assert_eq!(stats.count, 100);
+/// let p99 = stats.quantile(0.99).unwrap();
+/// assert!(p99 >= 99_000_000 && p99 as f64 <= 99e6 * (1.0 + stats.relative_error));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    counts: Counts,
+    reader: Mutex<Reader>,
+    clock: Arc<dyn Clock>,
+    quantiles: Box<[f64]>,
+    unit_scale: f64,
+}
+
+/// State only readers touch.
+#[derive(Debug)]
+struct Reader {
+    window: Window,
+    /// Highest sum reported, so a sum read while a writer carries into its
+    /// high word never appears to go backwards.
+    last_sum: u128,
+}
+
+thread_local! {
+    /// Working buffer for rotations, one per reading thread (not per series).
+    static SCRATCH: std::cell::RefCell<Snapshot> = std::cell::RefCell::new(Snapshot::default());
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Histogram {
+    /// A histogram with the default settings (see [`HistogramBuilder::new`]).
+    pub fn new() -> Self {
+        match HistogramBuilder::new().build() {
+            Ok(h) => h,
+            Err(_) => unreachable!("the default settings are valid"),
+        }
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> HistogramBuilder {
+        HistogramBuilder::new()
+    }
+
+    /// Records one value in the histogram's unit. A value above the
+    /// highest trackable value is recorded as that value and counted in
+    /// [`clamped`](Self::clamped). Never blocks, never panics.
+    #[inline]
+    pub fn record(&self, value: u64) {
+        self.inner.counts.record(value);
+    }
+
+    /// Records a duration in nanoseconds (saturating, then clamped like
+    /// [`record`](Self::record)).
+    #[inline]
+    pub fn record_duration(&self, duration: Duration) {
+        self.record(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Records a float, e.g. seconds already converted to the histogram's
+    /// unit by `scale` (1e9 for seconds into a nanosecond histogram).
+    ///
+    /// # Errors
+    /// The value is never lost silently:
+    /// * NaN → [`RecordError::NotANumber`], not recorded, counted in
+    ///   [`rejected`](Self::rejected);
+    /// * negative (including −∞) → recorded as 0, [`RecordError::Clamped`],
+    ///   counted in [`clamped`](Self::clamped);
+    /// * above the range (including +∞) → recorded as the highest trackable
+    ///   value, [`RecordError::Clamped`], counted in `clamped`.
+    ///
+    /// ```
+    /// use tailwatch::{Histogram, RecordError};
+    /// let h = Histogram::new();
+    /// h.record_scaled(0.25, 1e9)?; // 250 ms
+    /// assert!(matches!(h.record_scaled(f64::NAN, 1e9), Err(RecordError::NotANumber)));
+    /// assert!(matches!(h.record_scaled(-1.0, 1e9), Err(RecordError::Clamped { recorded_as: 0, .. })));
+    /// assert_eq!((h.stats().total_count, h.rejected(), h.clamped()), (2, 1, 1));
+    /// # Ok::<(), RecordError>(())
+    /// ```
+    pub fn record_scaled(&self, value: f64, scale: f64) -> Result<(), RecordError> {
+        let scaled = value * scale;
+        if scaled.is_nan() {
+            self.inner.counts.reject();
+            return Err(RecordError::NotANumber);
+        }
+        let highest = self.inner.counts.layout().highest_trackable();
+        if scaled < 0.0 {
+            self.inner.counts.count_clamped();
+            self.record(0);
+            return Err(RecordError::Clamped {
+                value,
+                recorded_as: 0,
+            });
+        }
+        if scaled > highest as f64 {
+            // `record` clamps and counts.
+            self.record(u64::MAX);
+            return Err(RecordError::Clamped {
+                value,
+                recorded_as: highest,
+            });
+        }
+        self.record(scaled.round() as u64);
+        Ok(())
+    }
+
+    /// Recorded units per base unit (1e9: nanoseconds, reported as seconds).
+    pub fn unit_scale(&self) -> f64 {
+        self.inner.unit_scale
+    }
+
+    /// The bucket layout (bounds, precision, error bound).
+    pub fn layout(&self) -> &Layout {
+        self.inner.counts.layout()
+    }
+
+    /// Values recorded at the edge of the range instead of their own value.
+    pub fn clamped(&self) -> u64 {
+        self.inner.counts.clamped()
+    }
+
+    /// Values refused (NaN floats).
+    pub fn rejected(&self) -> u64 {
+        self.inner.counts.rejected()
+    }
+
+    /// Whether two handles are the same series.
+    pub fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Reader> {
+        // A reader that panicked cannot have left the state half-written in
+        // a way that matters more than losing the window; keep serving.
+        self.inner
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fills `snap` with every value recorded since the histogram was created.
+    pub fn cumulative(&self, snap: &mut Snapshot) {
+        let mut reader = self.reader();
+        self.read_counts(&mut reader, snap, None);
+    }
+
+    /// Fills `snap` with the values of the sliding window (between the
+    /// window length and one slice more, see [`Snapshot::span_ns`]).
+    pub fn window(&self, snap: &mut Snapshot) {
+        let now = self.inner.clock.now_ns();
+        let mut reader = self.reader();
+        Self::rotate_locked(&self.inner, &mut reader, now);
+        self.read_counts(&mut reader, snap, Some(now));
+    }
+
+    /// Fills `snap` with the window (as [`window`](Self::window)) and
+    /// returns the cumulative count and sum, all from one read of the counts.
+    pub fn window_with_totals(&self, snap: &mut Snapshot) -> (u64, u128) {
+        let now = self.inner.clock.now_ns();
+        let mut reader = self.reader();
+        Self::rotate_locked(&self.inner, &mut reader, now);
+        self.read_counts(&mut reader, snap, None);
+        let totals = (snap.count(), snap.sum());
+        Self::to_window(&reader, snap, now);
+        totals
+    }
+
+    /// Fills `cumulative` and `window` from one read of the counts (the two
+    /// views of the same instant), for exposition.
+    pub fn read_views(&self, cumulative: &mut Snapshot, window: &mut Snapshot) {
+        let now = self.inner.clock.now_ns();
+        let mut reader = self.reader();
+        Self::rotate_locked(&self.inner, &mut reader, now);
+        self.read_counts(&mut reader, cumulative, None);
+        window.copy_from(cumulative);
+        Self::to_window(&reader, window, now);
+    }
+
+    /// Advances the window if a slice boundary has passed. Reading does
+    /// this too, and so does the upkeep thread for system-clock histograms;
+    /// call it yourself only with another clock.
+    pub fn rotate(&self) {
+        Self::rotate_inner(&self.inner);
+    }
+
+    fn rotate_inner(inner: &Inner) {
+        let now = inner.clock.now_ns();
+        let mut reader = inner
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::rotate_locked(inner, &mut reader, now);
+    }
+
+    fn rotate_locked(inner: &Inner, reader: &mut Reader, now: u64) {
+        if !reader.window.due(now) {
+            return;
+        }
+        let layout = inner.counts.layout();
+        let mut rotate = |scratch: &mut Snapshot| {
+            scratch.clear(layout);
+            let (dense, touched) = scratch.parts_mut();
+            let sum = inner.counts.add_into(dense, touched).max(reader.last_sum);
+            reader.last_sum = sum;
+            reader.window.rotate(now, dense, touched, sum);
+            // `dense` now holds a delta, not a cumulative: leave it empty.
+            scratch.clear(layout);
+        };
+        // Re-entrancy (a clock that reads a histogram) gets a fresh buffer.
+        let done = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                rotate(&mut scratch);
+                true
+            }
+            Err(_) => false,
+        });
+        if done != Ok(true) {
+            rotate(&mut Snapshot::new(*layout));
+        }
+    }
+
+    /// Fills `snap` with the cumulative counts.
+    fn read_counts(&self, reader: &mut Reader, snap: &mut Snapshot, now: Option<u64>) {
+        snap.clear(self.layout());
+        let (dense, touched) = snap.parts_mut();
+        let sum = self
+            .inner
+            .counts
+            .add_into(dense, touched)
+            .max(reader.last_sum);
+        reader.last_sum = sum;
+        snap.set_totals(sum, None);
+        if let Some(now) = now {
+            Self::to_window(reader, snap, now);
+        }
+    }
+
+    /// Turns a cumulative snapshot into the window's: subtracts the base.
+    fn to_window(reader: &Reader, snap: &mut Snapshot, now: u64) {
+        let w = &reader.window;
+        let sum = snap.sum().wrapping_sub(w.base.sum);
+        let (dense, _) = snap.parts_mut();
+        w.base.subtract_from(dense);
+        snap.set_totals(sum, Some(now.saturating_sub(w.base_ns)));
+    }
+
+    /// Statistics of the window (count, rate, min, mean, max, the
+    /// configured quantiles) and the cumulative count and sum.
+    pub fn stats(&self) -> Stats {
+        let mut snap = Snapshot::new(*self.layout());
+        self.stats_with(&mut snap)
+    }
+
+    /// [`stats`](Self::stats) reusing a snapshot buffer (no 36 KiB
+    /// allocation per call when reading many series).
+    pub fn stats_with(&self, snap: &mut Snapshot) -> Stats {
+        let (total_count, total_sum) = self.window_with_totals(snap);
+        let mut values = vec![None; self.inner.quantiles.len()];
+        snap.quantiles_into(&self.inner.quantiles, &mut values);
+        let window_seconds = snap.span_ns().unwrap_or(0) as f64 / 1e9;
+        Stats {
+            count: snap.count(),
+            sum: snap.sum(),
+            min: snap.min(),
+            mean: snap.mean(),
+            max: snap.max(),
+            quantiles: self
+                .inner
+                .quantiles
+                .iter()
+                .zip(values)
+                .map(|(&quantile, value)| QuantileValue { quantile, value })
+                .collect(),
+            rate_per_second: if window_seconds > 0.0 {
+                snap.count() as f64 / window_seconds
+            } else {
+                0.0
+            },
+            window_seconds,
+            relative_error: snap.relative_error(),
+            total_count,
+            total_sum,
+            clamped: self.clamped(),
+            rejected: self.rejected(),
+        }
+    }
+
+    /// Heap bytes this series holds: its shards and pages, the window's
+    /// base and slice deltas. Readers' working buffers (one dense copy per
+    /// reading thread, shared by all series) are not part of it.
+    pub fn heap_bytes(&self) -> usize {
+        let reader = self.reader();
+        size_of::<Inner>()
+            + self.inner.counts.heap_bytes()
+            + reader.window.heap_bytes()
+            + self.inner.quantiles.len() * size_of::<f64>()
+    }
+}

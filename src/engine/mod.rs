@@ -1,0 +1,34 @@
+//! The recording engine: one series of values, recorded without a lock or
+//! an allocation, read back as a cumulative view and as a sliding window.
+//!
+//! * [`histogram`]: [`Histogram`](histogram::Histogram) (the handle) and
+//!   its builder; the hot path is [`shard`] (per-thread shards of lazily
+//!   allocated HDR count pages), indexed by [`layout`] (the `hdrhistogram`
+//!   crate's bucket arithmetic), with writer slots claimed in [`slot`] over
+//!   the atomics of [`sync`] (loom's under `--cfg tailwatch_loom`).
+//! * [`window`]: the sliding window as compressed slice deltas, rotated by
+//!   readers and by the process-wide [`upkeep`] thread, on the time of a
+//!   [`clock`].
+//! * [`snapshot`]: a reusable read buffer (quantiles, `le` buckets,
+//!   conversion to `hdrhistogram::Histogram`); [`stats`]: the serializable
+//!   figures people read.
+//! * [`counter`]: sharded integer counters and gauges, and sampled floats.
+//! * [`thread_cache`]: the per-thread direct-mapped caches the pieces above
+//!   use to find a handle without a lock.
+//! * [`error`]: building and recording errors.
+//!
+//! Uses no other piece of tailwatch: everything else is built on it.
+
+pub(crate) mod clock;
+pub(crate) mod counter;
+pub(crate) mod error;
+pub(crate) mod histogram;
+pub(crate) mod layout;
+pub(crate) mod shard;
+pub(crate) mod slot;
+pub(crate) mod snapshot;
+pub(crate) mod stats;
+pub(crate) mod sync;
+pub(crate) mod thread_cache;
+pub(crate) mod upkeep;
+pub(crate) mod window;

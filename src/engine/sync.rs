@@ -1,0 +1,24 @@
+//! The atomics of the recording protocol, swapped for loom's under
+//! `--cfg tailwatch_loom` so that `loom` can check every interleaving
+//! (see `slot.rs` tests; run with `RUSTFLAGS="--cfg tailwatch_loom" cargo test --lib loom`).
+
+#[cfg(tailwatch_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+#[cfg(not(tailwatch_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// Adds `n` to a counter that only the calling thread ever writes.
+///
+/// A relaxed load and store instead of a `fetch_add`: no locked
+/// instruction, no cache-line ownership request. Correct because the
+/// caller holds the exclusive [`slot`](super::slot) of the counter's shard;
+/// readers only load. Wraps on overflow (2^64 events) instead of panicking.
+#[inline(always)]
+pub(crate) fn add_exclusive(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}

@@ -1,0 +1,13 @@
+//! Integrations with the instrumentation people already use: a
+//! `tracing-subscriber` layer that measures spans as operations
+//! ([`trace`], feature `tracing`) and a `metrics` facade recorder that gives
+//! `histogram!` HDR quantiles ([`facade`], feature `metrics`).
+//!
+//! Both record through a [`Monitor`](crate::Monitor).
+//!
+//! Uses the measure piece and, below it, the registry and the engine.
+
+#[cfg(feature = "metrics")]
+pub mod facade;
+#[cfg(feature = "tracing")]
+pub mod trace;

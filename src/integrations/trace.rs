@@ -1,0 +1,307 @@
+//! A `tracing-subscriber` [`Layer`] that measures spans as operations.
+//!
+//! What is measured, exactly:
+//! * **Which spans:** all of them ([`MonitorLayer::new`]), only those that
+//!   carry a given field ([`MonitorLayer::with_field`], e.g. `operation`),
+//!   or those a filter on their metadata accepts ([`MonitorLayer::filter`]).
+//! * **The operation name:** the value of the `operation` field (or the field
+//!   given to `with_field`) if the span has one, else the span's name (for
+//!   `#[instrument]`, the function's name).
+//! * **The time:** from the span's creation to its close (when its last
+//!   handle is dropped: for an `#[instrument]`ed async function, after the
+//!   future completes or is dropped), wall-clock. With
+//!   [`busy_time`](MonitorLayer::busy_time), only the time the span was
+//!   entered (for async code: the time spent in `poll`).
+//! * **Errors:** the span is an error if it records a field named `error`
+//!   (when created or later with `Span::record`; `error = false` does not
+//!   count), or if an event at level ERROR, or any event with an `error`
+//!   field, happens inside it. `#[instrument(err)]` does exactly that when
+//!   the function returns `Err`. The event marks the nearest enclosing
+//!   measured span only.
+//! * **In flight:** `operation_active` is up from creation to close.
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let monitor = tailwatch::Monitor::new();
+//! let subscriber = tracing_subscriber::registry().with(tailwatch::MonitorLayer::new(monitor.clone()));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let _span = tracing::info_span!("load_config").entered();
+//! });
+//! assert_eq!(monitor.stats("load_config").unwrap().count, 1);
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quanta::Instant;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::measure::Monitor;
+use crate::measure::{Ended, Operation};
+
+type SpanFilter = Arc<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>;
+
+/// The layer; see the [module docs](self).
+#[derive(Clone)]
+pub struct MonitorLayer {
+    /// Tells this layer's state apart from other `MonitorLayer`s' in a span.
+    id: u64,
+    monitor: Monitor,
+    field: &'static str,
+    required: bool,
+    filter: Option<SpanFilter>,
+    busy: bool,
+}
+
+impl std::fmt::Debug for MonitorLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorLayer")
+            .field("field", &self.field)
+            .field("required", &self.required)
+            .field("filtered", &self.filter.is_some())
+            .field("busy", &self.busy)
+            .finish()
+    }
+}
+
+impl MonitorLayer {
+    /// Measures every span into `monitor`.
+    pub fn new(monitor: Monitor) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            monitor,
+            field: "operation",
+            required: false,
+            filter: None,
+            busy: false,
+        }
+    }
+
+    /// Measures only spans that have field `field`; its value names the
+    /// operation.
+    #[must_use]
+    pub fn with_field(mut self, field: &'static str) -> Self {
+        self.field = field;
+        self.required = true;
+        self
+    }
+
+    /// Measures only spans whose metadata `filter` accepts (target, name, level…).
+    #[must_use]
+    pub fn filter(
+        mut self,
+        filter: impl Fn(&Metadata<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Records the time spans were entered instead of creation-to-close.
+    #[must_use]
+    pub fn busy_time(mut self, busy: bool) -> Self {
+        self.busy = busy;
+        self
+    }
+}
+
+/// Per-span state of every `MonitorLayer` measuring the span (a span's
+/// extensions hold one value per type, and several layers may measure it).
+#[derive(Default)]
+struct Measurings(Vec<(u64, Measuring)>);
+
+impl Measurings {
+    fn get_mut(&mut self, layer: u64) -> Option<&mut Measuring> {
+        self.0
+            .iter_mut()
+            .find(|(id, _)| *id == layer)
+            .map(|(_, m)| m)
+    }
+
+    fn remove(&mut self, layer: u64) -> Option<Measuring> {
+        let i = self.0.iter().position(|(id, _)| *id == layer)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
+/// One layer's state for one span.
+struct Measuring {
+    op: Operation,
+    start: Instant,
+    error: bool,
+    busy: Duration,
+    depth: u32,
+    entered_at: Option<Instant>,
+}
+
+/// Reads the operation-name field and the `error` field.
+struct Fields<'a> {
+    name_field: &'a str,
+    operation: Option<String>,
+    error: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn new(name_field: &'a str) -> Self {
+        Self {
+            name_field,
+            operation: None,
+            error: false,
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == self.name_field {
+            self.operation = Some(value.to_owned());
+        } else if field.name() == "error" {
+            self.error = true;
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "error" {
+            self.error |= value;
+        } else if field.name() == self.name_field {
+            self.operation = Some(value.to_string());
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, _: &(dyn std::error::Error + 'static)) {
+        if field.name() == "error" {
+            self.error = true;
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == self.name_field {
+            self.operation = Some(format!("{value:?}"));
+        } else if field.name() == "error" {
+            self.error = true;
+        }
+    }
+}
+
+impl MonitorLayer {
+    /// Runs `f` on this layer's state for span `id`, if it measures it.
+    fn with_state<S>(&self, id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&mut Measuring))
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(m) = ext.get_mut::<Measurings>().and_then(|a| a.get_mut(self.id)) {
+            f(m);
+        }
+    }
+}
+
+impl<S> Layer<S> for MonitorLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        if self.filter.as_ref().is_some_and(|f| !f(meta)) {
+            return;
+        }
+        let mut fields = Fields::new(self.field);
+        attrs.record(&mut fields);
+        let name = match fields.operation {
+            Some(name) => name,
+            None if self.required => return,
+            None => meta.name().to_owned(),
+        };
+        let Some(span) = ctx.span(id) else { return };
+        let op = self.monitor.operation(&name);
+        op.inner.active.increment();
+        let measuring = Measuring {
+            op,
+            start: Instant::now(),
+            error: fields.error,
+            busy: Duration::ZERO,
+            depth: 0,
+            entered_at: None,
+        };
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<Measurings>() {
+            Some(all) => all.0.push((self.id, measuring)),
+            None => ext.insert(Measurings(vec![(self.id, measuring)])),
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.with_state(id, &ctx, |m| {
+            let mut fields = Fields::new(self.field);
+            values.record(&mut fields);
+            m.error |= fields.error;
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::new("");
+        event.record(&mut fields);
+        if !fields.error && *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        for span in scope {
+            if let Some(m) = span
+                .extensions_mut()
+                .get_mut::<Measurings>()
+                .and_then(|a| a.get_mut(self.id))
+            {
+                m.error = true;
+                return;
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.busy {
+            self.with_state(id, &ctx, |m| {
+                m.depth += 1;
+                if m.depth == 1 {
+                    m.entered_at = Some(Instant::now());
+                }
+            });
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.busy {
+            self.with_state(id, &ctx, |m| {
+                m.depth = m.depth.saturating_sub(1);
+                if m.depth == 0 {
+                    if let Some(at) = m.entered_at.take() {
+                        m.busy += at.elapsed();
+                    }
+                }
+            });
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(m) = span
+            .extensions_mut()
+            .get_mut::<Measurings>()
+            .and_then(|a| a.remove(self.id))
+        else {
+            return;
+        };
+        let took = if self.busy { m.busy } else { m.start.elapsed() };
+        m.op.record(took, if m.error { Ended::Error } else { Ended::Ok });
+        m.op.inner.active.decrement();
+    }
+}

@@ -1,0 +1,28 @@
+//! Measuring work by name: the [`Monitor`], its [`Operation`] handles, the
+//! [`Measured`] future adapter, the [`Timer`] guard for sync code, and the
+//! rule ([`Outcome`]) that says whether a result is an error.
+//!
+//! * [`monitor`]: operations by name (capped, with a per-thread cache),
+//!   statistics of every series (`Monitor::stats`, `Monitor::all_stats`).
+//! * [`operation`]: one operation's three outcome series and in-flight
+//!   gauge; [`Timer`] records on finish or drop.
+//! * [`measured`]: a future timed to `Ready`, drop (cancelled) or panic.
+//! * [`outcome`]: [`Outcome`] and [`Ended`] (`ok`, `error`, `cancelled`).
+//! * [`extensions`]: per-monitor state of the pieces above (the sampler,
+//!   the `metrics` facade's store), held without knowing their types.
+//!
+//! Uses the engine and the registry.
+
+pub(crate) mod extensions;
+pub(crate) mod measured;
+pub(crate) mod monitor;
+pub(crate) mod operation;
+pub(crate) mod outcome;
+
+pub use measured::{AlwaysOk, ByOutcome, ClassifyOutput, Measured};
+pub use monitor::{
+    DEFAULT_MAX_OPERATIONS, DEFAULT_SAMPLE_INTERVAL, Monitor, MonitorBuilder, OPERATION_ACTIVE,
+    OPERATION_DURATION,
+};
+pub use operation::{Operation, Timer};
+pub use outcome::{Ended, Outcome};

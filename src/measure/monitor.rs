@@ -1,0 +1,493 @@
+//! [`Monitor`]: measure operations by name, read their statistics.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::extensions::Extensions;
+use super::measured::{AlwaysOk, ByOutcome, Measured};
+use super::operation::{Operation, OperationInner, Timer};
+use super::outcome::{Ended, Outcome};
+use crate::engine::counter::Gauge;
+use crate::engine::error::BuildError;
+use crate::engine::histogram::{Histogram, HistogramBuilder};
+use crate::engine::snapshot::Snapshot;
+use crate::engine::stats::SeriesStats;
+use crate::engine::thread_cache;
+use crate::registry::group::{Ending, Member, families, groups};
+use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
+
+/// The histogram of operation latencies (`operation`, `outcome` labels).
+pub const OPERATION_DURATION: &str = "operation_duration_seconds";
+/// The gauge of operations in flight (`operation` label).
+pub const OPERATION_ACTIVE: &str = "operation_active";
+/// Operations per monitor unless configured otherwise.
+pub const DEFAULT_MAX_OPERATIONS: usize = 1000;
+/// How often sampled values are refreshed unless configured otherwise.
+pub const DEFAULT_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Settings for a [`Monitor`].
+///
+/// ```
+/// use tailwatch::{Monitor, Registry};
+/// let monitor = Monitor::builder()
+///     .max_operations(200)
+///     .registry(Registry::builder().series_cap(500))
+///     .build()?;
+/// # Ok::<(), tailwatch::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MonitorBuilder {
+    registry: RegistryBuilder,
+    max_operations: Option<usize>,
+    operations: Option<HistogramBuilder>,
+    sample_interval: Option<std::time::Duration>,
+}
+
+impl MonitorBuilder {
+    /// The registry settings (caps, histogram defaults) of the monitor's
+    /// registry. The monitor sets the cap of [`OPERATION_DURATION`] itself
+    /// (three outcomes per operation).
+    #[must_use]
+    pub fn registry(mut self, registry: RegistryBuilder) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// The most distinct operation names (default
+    /// [`DEFAULT_MAX_OPERATIONS`]); further names are measured as the
+    /// operation `__overflow__` and counted in
+    /// [`Monitor::operations_folded`].
+    #[must_use]
+    pub fn max_operations(mut self, max: usize) -> Self {
+        self.max_operations = Some(max);
+        self
+    }
+
+    /// Histogram settings for operation latencies (range, precision,
+    /// window); nanoseconds, reported in seconds.
+    #[must_use]
+    pub fn operation_histograms(mut self, histogram: HistogramBuilder) -> Self {
+        self.operations = Some(histogram);
+        self
+    }
+
+    /// How often sampled values (resources, queues, process, runtime) are
+    /// refreshed by the monitor's sampler thread (default
+    /// [`DEFAULT_SAMPLE_INTERVAL`], 1 s).
+    #[must_use]
+    pub fn sample_interval(mut self, interval: std::time::Duration) -> Self {
+        self.sample_interval = Some(interval);
+        self
+    }
+
+    /// Builds the monitor.
+    ///
+    /// # Errors
+    /// [`BuildError`] for invalid registry or histogram settings, or a zero cap.
+    pub fn build(self) -> Result<Monitor, BuildError> {
+        let max_operations = self.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS);
+        if max_operations == 0 {
+            return Err(BuildError::ZeroCap);
+        }
+        let sample_interval = self.sample_interval.unwrap_or(DEFAULT_SAMPLE_INTERVAL);
+        if sample_interval.is_zero() {
+            return Err(BuildError::ZeroSampleInterval);
+        }
+        let histograms = self.operations.unwrap_or_default();
+        let registry = self
+            .registry
+            .metric(
+                OPERATION_DURATION,
+                histograms,
+                Some(3 * max_operations.saturating_add(1)),
+            )
+            .build()?;
+        let monitor = Monitor {
+            inner: Arc::new(MonitorInner {
+                id: NEXT_MONITOR_ID.fetch_add(1, Ordering::Relaxed),
+                registry,
+                operations: RwLock::new(hashbrown::HashMap::new()),
+                max_operations,
+                folded: AtomicU64::new(0),
+                sample_interval,
+                extensions: Extensions::default(),
+            }),
+        };
+        Ok(monitor)
+    }
+}
+
+/// Hashes names for the cache's slot (fixed seed: a collision only evicts).
+static OP_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x7461_696c);
+/// Distinguishes monitors in the thread caches.
+static NEXT_MONITOR_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static OP_CACHE: thread_cache::Slots<(u64, Operation)> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub(crate) struct MonitorInner {
+    id: u64,
+    pub(crate) registry: Registry,
+    operations: RwLock<hashbrown::HashMap<Box<str>, Operation>>,
+    max_operations: usize,
+    folded: AtomicU64,
+    /// How often the sampler (in `saturation`) runs its closures.
+    pub(crate) sample_interval: std::time::Duration,
+    /// State of the pieces above this one (the sampler, the facade's store).
+    pub(crate) extensions: Extensions,
+}
+
+/// Measures operations by name and reports their statistics; cheap to
+/// clone (an `Arc`), one per process or as many as you like.
+///
+/// Every entry point records into `operation_duration_seconds{operation,
+/// outcome}` (outcome `ok`, `error` or `cancelled`) and keeps
+/// `operation_active{operation}`; see [`Operation`] for exactly what is
+/// measured. Name lookups cost a hash and a read lock; in hot loops,
+/// resolve an [`Operation`] once with [`operation`](Self::operation).
+///
+/// ```
+/// use tailwatch::Monitor;
+/// # async fn fetch_user(id: u32) -> Result<String, std::io::Error> { Ok("ann".into()) }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let monitor = Monitor::new();
+/// let user = monitor.measure("db.get_user", fetch_user(7)).await?;
+///
+/// let stats = monitor.stats("db.get_user").unwrap();
+/// assert_eq!((stats.count, stats.errors), (1, 0));
+/// println!("p99 {:?} s over {:.0} s", stats.p99, stats.window_seconds);
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Monitor {
+    pub(crate) inner: Arc<MonitorInner>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("operations", &self.read_operations().len())
+            .field("max_operations", &self.inner.max_operations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Monitor {
+    /// A monitor with default settings.
+    pub fn new() -> Self {
+        match MonitorBuilder::default().build() {
+            Ok(m) => m,
+            Err(_) => unreachable!("the default settings are valid"),
+        }
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> MonitorBuilder {
+        MonitorBuilder::default()
+    }
+
+    /// The registry holding the monitor's series (for exposition, or to
+    /// add histograms of your own).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn read_operations(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, hashbrown::HashMap<Box<str>, Operation>> {
+        self.inner
+            .operations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle of operation `name`, created on first use. Past
+    /// [`MonitorBuilder::max_operations`] names, the `__overflow__` operation.
+    ///
+    /// Each thread remembers the operations it looked up last (one per
+    /// slot of a small hash-indexed cache), so a repeated name costs a hash
+    /// and a string comparison, no lock.
+    pub fn operation(&self, name: &str) -> Operation {
+        let hash = OP_HASH.hash_one(name);
+        let slot = hash as usize;
+        let id = self.inner.id;
+        let cached = thread_cache::get(&OP_CACHE, slot, |(m, op)| {
+            (*m == id && same(op.name(), name)).then(|| op.clone())
+        });
+        if let Some(op) = cached {
+            return op;
+        }
+        let found = self.read_operations().get(name).cloned();
+        let op = found.unwrap_or_else(|| self.create(name));
+        // Only exact names are cached: a name folded into `__overflow__`
+        // keeps taking the slow path, so each use is counted.
+        if same(op.name(), name) {
+            thread_cache::put(&OP_CACHE, slot, (id, op.clone()));
+        }
+        op
+    }
+
+    #[cold]
+    fn create(&self, name: &str) -> Operation {
+        let mut ops = self
+            .inner
+            .operations
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(op) = ops.get(name) {
+            return op.clone();
+        }
+        // The overflow operation does not count toward the limit.
+        let live = ops
+            .len()
+            .saturating_sub(usize::from(ops.contains_key(OVERFLOW_VALUE)));
+        let name = if live >= self.inner.max_operations && name != OVERFLOW_VALUE {
+            self.inner.folded.fetch_add(1, Ordering::Relaxed);
+            if let Some(op) = ops.get(OVERFLOW_VALUE) {
+                return op.clone();
+            }
+            OVERFLOW_VALUE
+        } else {
+            name
+        };
+        let histogram = |outcome: Ended| {
+            self.inner
+                .registry
+                .histogram(
+                    OPERATION_DURATION,
+                    &[("operation", name), ("outcome", outcome.as_str())],
+                )
+                // The metric is configured on the registry (so its family
+                // exists and no metric limit applies) and the names are
+                // valid, so this cannot fail; keep recording regardless.
+                .unwrap_or_default()
+        };
+        let op = Operation {
+            inner: Arc::new(OperationInner {
+                name: name.into(),
+                ok: histogram(Ended::Ok),
+                error: histogram(Ended::Error),
+                cancelled: histogram(Ended::Cancelled),
+                active: Gauge::new(),
+            }),
+        };
+        ops.insert(name.into(), op.clone());
+        op
+    }
+
+    /// `(operation, in flight)` for every operation, sorted by name.
+    pub fn operations_in_flight(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<_> = self
+            .read_operations()
+            .values()
+            .map(|op| (op.name().to_owned(), op.active()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Operation names folded into `__overflow__` because the limit was reached.
+    pub fn operations_folded(&self) -> u64 {
+        self.inner.folded.load(Ordering::Relaxed)
+    }
+
+    /// Times `future` as operation `op` (see [`Operation::measure`]):
+    /// `Err` → `error`, dropped early → `cancelled`, panic → `error`.
+    pub fn measure<F>(&self, op: &str, future: F) -> Measured<F, ByOutcome>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.operation(op).measure(future)
+    }
+
+    /// Times `future` whatever it returns (see [`Operation::time`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let monitor = tailwatch::Monitor::new();
+    /// struct Page; // implements nothing
+    /// let _page: Page = monitor.time("render", async { Page }).await;
+    /// assert_eq!(monitor.stats("render").unwrap().count, 1);
+    /// # });
+    /// ```
+    pub fn time<F: Future>(&self, op: &str, future: F) -> Measured<F, AlwaysOk> {
+        self.operation(op).time(future)
+    }
+
+    /// Runs and times a closure as operation `op` (see [`Operation::run`]).
+    ///
+    /// ```
+    /// let monitor = tailwatch::Monitor::new();
+    /// let total: u64 = monitor.run("sum", || (1..=10).sum());
+    /// assert_eq!(total, 55);
+    /// ```
+    pub fn run<T: Outcome>(&self, op: &str, f: impl FnOnce() -> T) -> T {
+        self.operation(op).run(f)
+    }
+
+    /// Starts a [`Timer`] for operation `op`.
+    pub fn start(&self, op: &str) -> Timer {
+        self.operation(op).start()
+    }
+
+    /// Statistics of operation `op` over the window, in seconds; `None`
+    /// if the operation was never used.
+    pub fn stats(&self, op: &str) -> Option<SeriesStats> {
+        let op = self.read_operations().get(op)?.clone();
+        let (mut a, mut b) = (Snapshot::default(), Snapshot::default());
+        Some(operation_stats(&op, &mut a, &mut b))
+    }
+
+    /// Statistics of every operation, then of every other histogram in the
+    /// registry (HTTP routes, those fed through the `metrics` facade),
+    /// sorted by name and labels.
+    ///
+    /// Series that differ only in outcome labels (`http_response_status_code`,
+    /// `error_type`, `outcome`) are one entry, as for an operation: an HTTP
+    /// route's entry counts all its calls, `errors` those with an
+    /// `error_type` (`cancelled` apart), and its latency figures are over
+    /// the calls that finished. These are the values of the exposition's
+    /// window gauges.
+    ///
+    /// ```
+    /// let monitor = tailwatch::Monitor::new();
+    /// monitor.run("a", || ());
+    /// monitor.run("b", || Err::<(), _>("failed"));
+    /// monitor.registry().record("queue_wait_seconds", &[], 2_000_000)?;
+    /// for s in monitor.all_stats() {
+    ///     println!("{} {:?}: {} calls, {} errors, p99 {:?}", s.name, s.labels, s.count, s.errors, s.p99);
+    /// }
+    /// assert_eq!(monitor.all_stats().len(), 3);
+    /// # Ok::<(), tailwatch::RegistryError>(())
+    /// ```
+    pub fn all_stats(&self) -> Vec<SeriesStats> {
+        let mut ops: Vec<Operation> = self.read_operations().values().cloned().collect();
+        ops.sort_by(|a, b| a.name().cmp(b.name()));
+        // Two working buffers for every series (a snapshot only allocates
+        // when it meets a new layout).
+        let (mut a, mut b) = (Snapshot::default(), Snapshot::default());
+        let mut out: Vec<SeriesStats> = ops
+            .iter()
+            .map(|op| operation_stats(op, &mut a, &mut b))
+            .collect();
+        let mut series = self.inner.registry.series();
+        series.retain(|(id, _)| id.name() != OPERATION_DURATION);
+        let mut others = Vec::new();
+        for mut members in families(series) {
+            for range in groups(&mut members) {
+                others.push(group_stats(&members[range], &mut a, &mut b));
+            }
+        }
+        others.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        out.extend(others);
+        out
+    }
+}
+
+/// Statistics of an operation: its three outcome series merged.
+fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
+    let i = &op.inner;
+    let labels = BTreeMap::from([("operation".to_owned(), op.name().to_owned())]);
+    let parts = [
+        (&i.ok, Ending::Ok),
+        (&i.error, Ending::Error),
+        (&i.cancelled, Ending::Cancelled),
+    ];
+    merged_stats(OPERATION_DURATION, labels, parts, window, series)
+}
+
+/// Statistics of one group of series (one route: its status codes and
+/// errors merged).
+fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
+    let labels = members[0]
+        .group()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let parts = members.iter().map(|m| (&m.histogram, m.ending));
+    merged_stats(members[0].id.name(), labels, parts, window, series)
+}
+
+/// Statistics of series that differ only in how their calls ended, using
+/// `window` and `series` as buffers: every call counts, `errors` and
+/// `cancelled` apart; latency figures are over the calls that finished
+/// (a cancelled call has no complete latency).
+fn merged_stats<'a>(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    parts: impl IntoIterator<Item = (&'a Histogram, Ending)>,
+    window: &mut Snapshot,
+    series: &mut Snapshot,
+) -> SeriesStats {
+    let mut parts = parts.into_iter().peekable();
+    let Some((first, _)) = parts.peek() else {
+        return build(name, labels, &Snapshot::default(), 1.0);
+    };
+    let scale = first.unit_scale();
+    window.clear(first.layout());
+    let (mut total, mut errors, mut cancelled) = (0, 0, 0);
+    for (h, ending) in parts {
+        let (t, _) = h.window_with_totals(series);
+        total += t;
+        match ending {
+            Ending::Cancelled => cancelled += series.count(),
+            Ending::Error => errors += series.count(),
+            Ending::Ok => {}
+        }
+        if ending != Ending::Cancelled {
+            window.merge(series);
+        }
+    }
+    let mut s = build(name, labels, window, scale);
+    s.count += cancelled;
+    s.rate_per_second = rate(s.count, s.window_seconds);
+    s.errors = errors;
+    s.cancelled = cancelled;
+    s.error_ratio = (s.count > 0).then(|| errors as f64 / s.count as f64);
+    s.total_count = total;
+    s
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+fn build(name: &str, labels: BTreeMap<String, String>, snap: &Snapshot, scale: f64) -> SeriesStats {
+    let mut q = [None; 3];
+    snap.quantiles_into(&[0.5, 0.95, 0.99], &mut q);
+    let base = |v: Option<u64>| v.map(|v| v as f64 / scale);
+    let window_seconds = snap.span_ns().unwrap_or(0) as f64 / 1e9;
+    SeriesStats {
+        name: name.to_owned(),
+        labels,
+        count: snap.count(),
+        rate_per_second: rate(snap.count(), window_seconds),
+        errors: 0,
+        cancelled: 0,
+        error_ratio: (snap.count() > 0).then_some(0.0),
+        min: base(snap.min()),
+        mean: snap.mean().map(|m| m / scale),
+        max: base(snap.max()),
+        p50: base(q[0]),
+        p95: base(q[1]),
+        p99: base(q[2]),
+        window_seconds,
+        relative_error: snap.relative_error(),
+        total_count: snap.count(),
+    }
+}

@@ -1,0 +1,123 @@
+//! [`RegistryBuilder`]: a registry's settings, validated when it is built.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::caps::{DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore};
+use super::store::{Inner, NEXT_REGISTRY_ID, Registry, SeriesMap};
+use crate::engine::error::BuildError;
+use crate::engine::histogram::HistogramBuilder;
+
+/// Settings for a [`Registry`].
+///
+/// ```
+/// use tailwatch::{HistogramBuilder, Registry};
+/// let registry = Registry::builder()
+///     .series_cap(500)
+///     .metric("payload_size_bytes", HistogramBuilder::new().range(1, 1 << 30), None)
+///     .build()?;
+/// # Ok::<(), tailwatch::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RegistryBuilder {
+    defaults: HistogramBuilder,
+    cap: Option<usize>,
+    max_metrics: Option<usize>,
+    label_caps: HashMap<String, usize>,
+    metrics: HashMap<String, (HistogramBuilder, Option<usize>)>,
+}
+
+impl RegistryBuilder {
+    /// Histogram settings for metrics not configured with [`metric`](Self::metric).
+    #[must_use]
+    pub fn defaults(mut self, defaults: HistogramBuilder) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// The cap on label sets per metric (default [`DEFAULT_SERIES_CAP`]).
+    #[must_use]
+    pub fn series_cap(mut self, cap: usize) -> Self {
+        self.cap = Some(cap);
+        self
+    }
+
+    /// Caps the distinct values of label `label` in each metric at `cap`;
+    /// further values are recorded as [`OVERFLOW_VALUE`](crate::OVERFLOW_VALUE) for that label.
+    #[must_use]
+    pub fn label_cap(mut self, label: &str, cap: usize) -> Self {
+        self.label_caps.insert(label.to_owned(), cap);
+        self
+    }
+
+    /// The limit on metric names (default [`DEFAULT_MAX_METRICS`]).
+    #[must_use]
+    pub fn max_metrics(mut self, limit: usize) -> Self {
+        self.max_metrics = Some(limit);
+        self
+    }
+
+    /// Histogram settings, and optionally a cap, for one metric.
+    #[must_use]
+    pub fn metric(mut self, name: &str, histogram: HistogramBuilder, cap: Option<usize>) -> Self {
+        self.metrics.insert(name.to_owned(), (histogram, cap));
+        self
+    }
+
+    /// Builds the registry.
+    ///
+    /// # Errors
+    /// [`BuildError`] when a histogram setting is invalid or a cap is 0.
+    pub fn build(self) -> Result<Registry, BuildError> {
+        let cap = self.cap.unwrap_or(DEFAULT_SERIES_CAP);
+        self.defaults.validate()?;
+        let mut families = HashMap::new();
+        for (name, (template, metric_cap)) in self.metrics {
+            template.validate()?;
+            let cap = metric_cap.unwrap_or(cap);
+            if cap == 0 {
+                return Err(BuildError::ZeroCap);
+            }
+            families.insert(name, Family::new(template, cap));
+        }
+        if cap == 0 || self.label_caps.values().any(|&c| c == 0) {
+            return Err(BuildError::ZeroCap);
+        }
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                gauges: Mutex::new(HandleStore::default()),
+                counters: Mutex::new(HandleStore::default()),
+                values: Mutex::new(HandleStore::default()),
+                id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                hasher: foldhash::fast::RandomState::default(),
+                series: RwLock::new(SeriesMap::default()),
+                families: Mutex::new(families),
+                defaults: self.defaults,
+                cap,
+                max_metrics: self.max_metrics.unwrap_or(DEFAULT_MAX_METRICS),
+                label_caps: self.label_caps,
+            }),
+        })
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// A registry with default histogram settings and cap.
+    pub fn new() -> Self {
+        match RegistryBuilder::default().build() {
+            Ok(r) => r,
+            Err(_) => unreachable!("the default settings are valid"),
+        }
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+}

@@ -1,0 +1,163 @@
+//! Caps and overflow: the bookkeeping that keeps a registry bounded.
+//!
+//! Every cap is applied on the slow path of a new label set: a label
+//! capped in distinct values ([`RegistryBuilder::label_cap`](crate::RegistryBuilder::label_cap)),
+//! label sets per metric (histograms in [`Family`], gauges, counters and
+//! sampled values in [`HandleStore`]). Past a cap, the label set is folded
+//! into [`OVERFLOW_VALUE`] and the fold is counted.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::error::RegistryError;
+use super::key::{Label, SeriesId, canonical};
+use crate::engine::histogram::{Histogram, HistogramBuilder};
+
+/// The label value of a metric's overflow series.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+/// Label sets per metric unless configured otherwise.
+pub const DEFAULT_SERIES_CAP: usize = 1000;
+/// Metric names per registry unless configured otherwise.
+pub const DEFAULT_MAX_METRICS: usize = 10_000;
+
+/// Gauges or counters of the registry: `(name, labels)` → handle, with
+/// the number of label sets per metric (capped like histograms).
+pub(super) struct HandleStore<T> {
+    by_id: HashMap<SeriesId, T>,
+    per_metric: HashMap<String, usize>,
+}
+
+impl<T> Default for HandleStore<T> {
+    fn default() -> Self {
+        Self {
+            by_id: HashMap::new(),
+            per_metric: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone + Default> HandleStore<T> {
+    /// The handle of `name{labels}`, created if needed; past `cap` label
+    /// sets for `name`, the labels all become [`OVERFLOW_VALUE`].
+    pub(super) fn get_or_create(
+        store: &Mutex<Self>,
+        name: &str,
+        labels: &[Label<'_>],
+        cap: usize,
+    ) -> Result<T, RegistryError> {
+        let mut id = SeriesId {
+            name: name.into(),
+            labels: canonical(name, labels)?.into(),
+        };
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = store.by_id.get(&id) {
+            return Ok(h.clone());
+        }
+        let used = store.per_metric.entry(name.to_owned()).or_insert(0);
+        if *used >= cap {
+            id.labels = id
+                .labels
+                .iter()
+                .map(|(k, _)| (k.clone(), Box::from(OVERFLOW_VALUE)))
+                .collect();
+        } else {
+            *used += 1;
+        }
+        Ok(store.by_id.entry(id).or_default().clone())
+    }
+
+    pub(super) fn all(store: &Mutex<Self>) -> Vec<(SeriesId, T)> {
+        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        store
+            .by_id
+            .iter()
+            .map(|(k, h)| (k.clone(), h.clone()))
+            .collect()
+    }
+}
+
+/// Per-metric bookkeeping, touched only when a label set is new.
+#[derive(Debug)]
+pub(super) struct Family {
+    pub(super) cap: usize,
+    pub(super) template: HistogramBuilder,
+    pub(super) live: usize,
+    pub(super) overflow: Option<Histogram>,
+    pub(super) folded: u64,
+    /// Distinct values seen, for the labels that have a cap.
+    pub(super) values: HashMap<Box<str>, hashbrown::HashSet<Box<str>>>,
+    /// Every series of the metric, for the aggregated figures.
+    pub(super) members: Vec<Histogram>,
+}
+
+/// Cardinality and data-quality figures of one metric (the registry's
+/// self-metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyInfo {
+    /// The metric name.
+    pub name: String,
+    /// Series that exist, the overflow series included.
+    pub series: usize,
+    /// The cap on label sets.
+    pub cap: usize,
+    /// Label-set resolutions folded into an overflow series or value.
+    pub overflow_total: u64,
+    /// Values clamped to the range, over all the metric's series.
+    pub clamped: u64,
+    /// Values refused (NaN), over all the metric's series.
+    pub rejected: u64,
+}
+
+impl Family {
+    pub(super) fn new(template: HistogramBuilder, cap: usize) -> Self {
+        Self {
+            cap,
+            template,
+            live: 0,
+            overflow: None,
+            folded: 0,
+            values: HashMap::new(),
+            members: Vec::new(),
+        }
+    }
+
+    /// Replaces label values past their label's cap by the overflow value;
+    /// returns whether any was replaced.
+    pub(super) fn cap_label_values(
+        &mut self,
+        label_caps: &HashMap<String, usize>,
+        labels: &mut [(Box<str>, Box<str>)],
+    ) -> bool {
+        let mut replaced = false;
+        for (k, v) in labels.iter_mut() {
+            let Some(&cap) = label_caps.get(&**k) else {
+                continue;
+            };
+            if **v == *OVERFLOW_VALUE {
+                continue;
+            }
+            let seen = self.values.entry(k.clone()).or_default();
+            if seen.contains(&**v) {
+                continue;
+            }
+            if seen.len() < cap {
+                seen.insert(v.clone());
+            } else {
+                *v = OVERFLOW_VALUE.into();
+                replaced = true;
+            }
+        }
+        replaced
+    }
+}
+
+pub(super) fn info(name: &str, f: &Family) -> FamilyInfo {
+    FamilyInfo {
+        name: name.to_owned(),
+        series: f.live + usize::from(f.overflow.is_some()),
+        cap: f.cap,
+        overflow_total: f.folded,
+        clamped: f.members.iter().map(Histogram::clamped).sum(),
+        rejected: f.members.iter().map(Histogram::rejected).sum(),
+    }
+}

@@ -1,0 +1,36 @@
+//! [`RegistryError`]: resolving a series by name and labels.
+
+use thiserror::Error;
+
+/// A metric name or label set that the registry refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    #[error(
+        "invalid metric name {0:?}: use ASCII letters, digits, '_' and ':', \
+         not starting with a digit (e.g. \"db_query_duration_seconds\")"
+    )]
+    InvalidMetricName(String),
+    /// A label name does not match `[a-zA-Z_][a-zA-Z0-9_]*` or starts with `__`.
+    #[error(
+        "invalid label name {0:?}: use ASCII letters, digits and '_', not starting \
+         with a digit or with \"__\" (reserved by Prometheus)"
+    )]
+    InvalidLabelName(String),
+    /// The same label name appears twice in one label set.
+    #[error("label {0:?} is given twice: each label name may appear once per series")]
+    DuplicateLabel(String),
+    /// A new metric name would exceed the registry's limit on metric names.
+    #[error(
+        "metric {name:?} not created: the registry already holds {limit} metric names; \
+         metric names should be fixed strings (put variable parts in label values), \
+         or raise RegistryBuilder::max_metrics"
+    )]
+    TooManyMetrics {
+        /// The refused metric name.
+        name: String,
+        /// The configured limit.
+        limit: usize,
+    },
+}

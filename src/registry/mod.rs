@@ -1,0 +1,48 @@
+//! The registry: (metric name, label set) → series handle ([`Histogram`](crate::Histogram),
+//! gauge, counter, sampled value), get-or-create,
+//! with a cap on label sets per metric.
+//!
+//! * Resolve once, record many: [`Registry::histogram`] returns a handle
+//!   (an `Arc`) to keep; recording through it takes no lock.
+//! * Or record by name each call: [`Registry::record`] hashes the name and
+//!   labels (no allocation) and looks the series up under a read lock.
+//! * Label order does not matter: `[("a", "1"), ("b", "2")]` and
+//!   `[("b", "2"), ("a", "1")]` are the same series.
+//! * Cardinality, in three bounds, all on the slow path of a new label set:
+//!   - a label can be capped in distinct values per metric
+//!     ([`RegistryBuilder::label_cap`], e.g. 100 routes): a value past the
+//!     cap becomes [`OVERFLOW_VALUE`] for that label only, the other labels
+//!     keep theirs;
+//!   - each metric holds at most `cap` label sets (1000 unless configured).
+//!     Past it, a new label set is folded into the metric's one overflow
+//!     series, whose every label value is [`OVERFLOW_VALUE`];
+//!   - at most [`DEFAULT_MAX_METRICS`] metric names (configurable); a new
+//!     name past it is an error, since names should be fixed strings.
+//!
+//!   Each fold is counted in [`Registry::overflow_total`] (exported as
+//!   `tailwatch_series_overflow_total`). Nothing is dropped: the values are
+//!   recorded in the series they were folded into. A metric never has more
+//!   than `cap + 1` series, whatever the traffic.
+//!
+//! Files: [`key`] (names, label sets, borrowed lookups), [`store`] (the
+//! [`Registry`] and its lookup paths), [`caps`] (caps and overflow),
+//! [`builder`] (settings), [`group`] (series grouped over their outcome
+//! labels, for `/stats` and the window gauges), [`error`].
+//!
+//! Uses the engine only.
+
+pub(crate) mod builder;
+pub(crate) mod caps;
+pub(crate) mod error;
+pub(crate) mod group;
+pub(crate) mod key;
+pub(crate) mod store;
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests;
+
+pub use builder::RegistryBuilder;
+pub use caps::{DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, OVERFLOW_VALUE};
+pub use error::RegistryError;
+pub(crate) use key::same;
+pub use key::{Label, SeriesId};
+pub use store::{Registry, THREAD_CACHE_SLOTS};

@@ -1,0 +1,395 @@
+//! [`Registry`]: the store of series by name and labels, the lookup on
+//! every record, and the slow path that creates a series within its caps.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::{Arc, Mutex, RwLock};
+
+use hashbrown::Equivalent;
+
+use super::caps::{Family, FamilyInfo, HandleStore, OVERFLOW_VALUE, info};
+use super::error::RegistryError;
+use super::key::{Key, Label, Lookup, OwnedLabels, PassThrough, SeriesId, canonical};
+use crate::engine::counter::{Counter, Gauge, Value};
+use crate::engine::histogram::{Histogram, HistogramBuilder};
+use crate::engine::thread_cache;
+
+pub(super) type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
+
+/// Slots of the per-thread cache of [`Registry::record`].
+pub const THREAD_CACHE_SLOTS: usize = thread_cache::SLOTS;
+
+/// A series a thread resolved by name, for [`Registry::record`].
+struct Cached {
+    registry: u64,
+    key: Key,
+    histogram: Histogram,
+}
+
+thread_local! {
+    static THREAD_CACHE: thread_cache::Slots<Cached> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Distinguishes registries in the thread caches (addresses can be reused).
+pub(super) static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(1);
+
+/// Series by metric name and labels; cheap to clone (an `Arc`).
+///
+/// ```
+/// use tailwatch::Registry;
+///
+/// let registry = Registry::new();
+/// // Resolve once, record many (no lock per record):
+/// let get_user = registry.histogram("db_query_duration_seconds", &[("table", "users")])?;
+/// get_user.record(1_200_000);
+/// // Or by name each call:
+/// registry.record("db_query_duration_seconds", &[("table", "users")], 900_000)?;
+/// assert_eq!(get_user.stats().total_count, 2);
+/// # Ok::<(), tailwatch::RegistryError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Registry {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    /// Gauges and counters by id, with their per-metric counts.
+    pub(super) gauges: Mutex<HandleStore<Gauge>>,
+    pub(super) counters: Mutex<HandleStore<Counter>>,
+    pub(super) values: Mutex<HandleStore<Value>>,
+    pub(super) id: u64,
+    pub(super) hasher: foldhash::fast::RandomState,
+    pub(super) series: RwLock<SeriesMap>,
+    pub(super) families: Mutex<HashMap<String, Family>>,
+    pub(super) defaults: HistogramBuilder,
+    pub(super) cap: usize,
+    pub(super) max_metrics: usize,
+    pub(super) label_caps: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("cap", &self.cap)
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    fn hash(&self, name: &str, labels: &[Label<'_>]) -> u64 {
+        // Label order must not matter: combine per-label hashes commutatively.
+        let labels = labels.iter().fold(0_u64, |acc, label| {
+            acc.wrapping_add(self.inner.hasher.hash_one(label))
+        });
+        self.inner.hasher.hash_one((name, labels))
+    }
+
+    /// Records `value` into the series `name{labels}`, creating it if needed.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated (checked only when the series is new).
+    ///
+    /// Each thread keeps the last series it resolved in each of
+    /// [`THREAD_CACHE_SLOTS`] slots (by hash), so repeated calls take no
+    /// lock and touch no shared cache line; a miss takes the registry's
+    /// read lock. Label sets folded into an overflow series are never
+    /// cached, so every such call is counted.
+    #[inline]
+    pub fn record(
+        &self,
+        name: &str,
+        labels: &[Label<'_>],
+        value: u64,
+    ) -> Result<(), RegistryError> {
+        let lookup = Lookup {
+            hash: self.hash(name, labels),
+            name,
+            labels,
+        };
+        let slot = lookup.hash as usize;
+        let id = self.inner.id;
+        let hit = thread_cache::get(&THREAD_CACHE, slot, |e| {
+            (e.registry == id && lookup.equivalent(&e.key)).then(|| e.histogram.record(value))
+        });
+        if hit.is_some() {
+            return Ok(());
+        }
+        self.record_slow(lookup, slot, value)
+    }
+
+    #[cold]
+    fn record_slow(
+        &self,
+        lookup: Lookup<'_, '_>,
+        slot: usize,
+        value: u64,
+    ) -> Result<(), RegistryError> {
+        let found = {
+            let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+            series.get_key_value(&lookup).map(|(k, h)| {
+                h.record(value);
+                let key = Key {
+                    hash: k.hash,
+                    id: k.id.clone(),
+                };
+                (key, h.clone())
+            })
+        };
+        let Some((key, histogram)) = found else {
+            self.resolve(lookup, None::<fn() -> HistogramBuilder>)?
+                .record(value);
+            return Ok(());
+        };
+        // Only exact matches are cached: a folded label set keeps taking
+        // this path, so each of its calls is counted.
+        let registry = self.inner.id;
+        thread_cache::put(
+            &THREAD_CACHE,
+            slot,
+            Cached {
+                registry,
+                key,
+                histogram,
+            },
+        );
+        Ok(())
+    }
+
+    /// The series `name{labels}`, created if needed (or the metric's
+    /// overflow series when it is at its cap).
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn histogram(&self, name: &str, labels: &[Label<'_>]) -> Result<Histogram, RegistryError> {
+        self.get_or_create(name, labels, None::<fn() -> HistogramBuilder>)
+    }
+
+    /// Like [`histogram`](Self::histogram), but if the metric is new, its
+    /// series use `template` instead of the registry's defaults.
+    ///
+    /// # Errors
+    /// As [`histogram`](Self::histogram).
+    pub fn histogram_or_new_metric(
+        &self,
+        name: &str,
+        labels: &[Label<'_>],
+        template: impl FnOnce() -> HistogramBuilder,
+    ) -> Result<Histogram, RegistryError> {
+        self.get_or_create(name, labels, Some(template))
+    }
+
+    fn get_or_create<F: FnOnce() -> HistogramBuilder>(
+        &self,
+        name: &str,
+        labels: &[Label<'_>],
+        template: Option<F>,
+    ) -> Result<Histogram, RegistryError> {
+        let lookup = Lookup {
+            hash: self.hash(name, labels),
+            name,
+            labels,
+        };
+        match self.get(&lookup) {
+            Some(h) => Ok(h),
+            None => self.resolve(lookup, template),
+        }
+    }
+
+    /// Slow path: validate, then create under the family lock (a new
+    /// metric's series use `template`, or the registry's defaults).
+    #[cold]
+    fn resolve<F: FnOnce() -> HistogramBuilder>(
+        &self,
+        lookup: Lookup<'_, '_>,
+        template: Option<F>,
+    ) -> Result<Histogram, RegistryError> {
+        let mut labels = canonical(lookup.name, lookup.labels)?;
+
+        let mut families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Another thread may have created it meanwhile.
+        if let Some(h) = self.get(&lookup) {
+            return Ok(h);
+        }
+        if !families.contains_key(lookup.name) && families.len() >= self.inner.max_metrics {
+            return Err(RegistryError::TooManyMetrics {
+                name: lookup.name.to_owned(),
+                limit: self.inner.max_metrics,
+            });
+        }
+        let family = families.entry(lookup.name.to_owned()).or_insert_with(|| {
+            let template = template.map_or_else(|| self.inner.defaults.clone(), |t| t());
+            // An invalid template falls back to the defaults.
+            let template = if template.validate().is_ok() {
+                template
+            } else {
+                self.inner.defaults.clone()
+            };
+            Family::new(template, self.inner.cap)
+        });
+
+        // Per-label caps: a value past its label's cap becomes the overflow value.
+        let mut hash = lookup.hash;
+        if family.cap_label_values(&self.inner.label_caps, &mut labels) {
+            family.folded += 1;
+            let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+            hash = self.hash(lookup.name, &pairs);
+            let capped = Lookup {
+                hash,
+                name: lookup.name,
+                labels: &pairs,
+            };
+            if let Some(h) = self.get(&capped) {
+                return Ok(h);
+            }
+        }
+
+        if family.live < family.cap {
+            let histogram = self.new_histogram(&family.template);
+            let id = SeriesId {
+                name: lookup.name.into(),
+                labels: labels.into(),
+            };
+            self.insert(hash, id, histogram.clone());
+            family.live += 1;
+            family.members.push(histogram.clone());
+            return Ok(histogram);
+        }
+        family.folded += 1;
+        if let Some(h) = &family.overflow {
+            return Ok(h.clone());
+        }
+        let histogram = self.new_histogram(&family.template);
+        let overflow_labels: OwnedLabels = labels
+            .into_iter()
+            .map(|(k, _)| (k, OVERFLOW_VALUE.into()))
+            .collect();
+        let pairs: Vec<Label<'_>> = overflow_labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+        let hash = self.hash(lookup.name, &pairs);
+        let id = SeriesId {
+            name: lookup.name.into(),
+            labels: overflow_labels.into(),
+        };
+        self.insert(hash, id, histogram.clone());
+        family.overflow = Some(histogram.clone());
+        family.members.push(histogram.clone());
+        Ok(histogram)
+    }
+
+    fn get(&self, lookup: &Lookup<'_, '_>) -> Option<Histogram> {
+        let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+        series.get(lookup).cloned()
+    }
+
+    fn new_histogram(&self, template: &HistogramBuilder) -> Histogram {
+        // Templates are validated when the registry is built.
+        template.clone().build().unwrap_or_default()
+    }
+
+    fn insert(&self, hash: u64, id: SeriesId, histogram: Histogram) {
+        let mut series = self.inner.series.write().unwrap_or_else(|e| e.into_inner());
+        // An explicit label set equal to the overflow one keeps its series.
+        series.entry(Key { hash, id }).or_insert(histogram);
+    }
+
+    /// The gauge `name{labels}`, created if needed. Gauges are capped per
+    /// metric like histograms: past the cap, the labels all become
+    /// [`OVERFLOW_VALUE`]. Resolve once and keep the handle: this takes a lock.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn gauge(&self, name: &str, labels: &[Label<'_>]) -> Result<Gauge, RegistryError> {
+        HandleStore::get_or_create(&self.inner.gauges, name, labels, self.inner.cap)
+    }
+
+    /// Every gauge, as `(id, handle)` pairs, in no particular order.
+    pub fn gauges(&self) -> Vec<(SeriesId, Gauge)> {
+        HandleStore::all(&self.inner.gauges)
+    }
+
+    /// The counter `name{labels}` (name ending in `_total`, by convention),
+    /// created if needed; capped per metric like gauges. Resolve once and
+    /// keep the handle: this takes a lock.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn counter(&self, name: &str, labels: &[Label<'_>]) -> Result<Counter, RegistryError> {
+        HandleStore::get_or_create(&self.inner.counters, name, labels, self.inner.cap)
+    }
+
+    /// Every counter, as `(id, handle)` pairs, in no particular order.
+    pub fn counters(&self) -> Vec<(SeriesId, Counter)> {
+        HandleStore::all(&self.inner.counters)
+    }
+
+    /// The sampled value `name{labels}` (floating point, set by one
+    /// writer), created if needed; exposed as a counter when `name` ends in
+    /// `_total`, else as a gauge. Capped per metric like gauges.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when the name or a label name is invalid or a
+    /// label is repeated.
+    pub fn value(&self, name: &str, labels: &[Label<'_>]) -> Result<Value, RegistryError> {
+        HandleStore::get_or_create(&self.inner.values, name, labels, self.inner.cap)
+    }
+
+    /// Every sampled value, as `(id, handle)` pairs, in no particular order.
+    pub fn values(&self) -> Vec<(SeriesId, Value)> {
+        HandleStore::all(&self.inner.values)
+    }
+
+    /// Every series, as `(id, handle)` pairs, in no particular order.
+    pub fn series(&self) -> Vec<(SeriesId, Histogram)> {
+        self.inner
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, h)| (k.id.clone(), h.clone()))
+            .collect()
+    }
+
+    /// Label-set resolutions of metric `name` folded into its overflow series.
+    pub fn overflow_total(&self, name: &str) -> u64 {
+        self.family(name).map_or(0, |f| f.overflow_total)
+    }
+
+    /// Cardinality figures of metric `name`, if it has any series.
+    pub fn family(&self, name: &str) -> Option<FamilyInfo> {
+        let families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        families.get(name).map(|f| info(name, f))
+    }
+
+    /// Cardinality figures of every metric.
+    pub fn families(&self) -> Vec<FamilyInfo> {
+        let families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = families.iter().map(|(n, f)| info(n, f)).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Rotates every series' window that is due (see [`Histogram::rotate`]);
+    /// needed only for histograms built with a clock other than the system one.
+    pub fn rotate_all(&self) {
+        for (_, h) in self.series() {
+            h.rotate();
+        }
+    }
+}

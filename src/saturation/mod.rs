@@ -1,0 +1,40 @@
+//! Saturation: how full the things a service depends on are.
+//!
+//! | metric | type | labels | file |
+//! | --- | --- | --- | --- |
+//! | `resource_in_use` | gauge | `resource` | `resource.rs` |
+//! | `resource_capacity` | gauge | `resource` | `resource.rs` |
+//! | `resource_wait_seconds` | histogram (HDR, window quantiles like any series) | `resource` | `resource.rs` |
+//! | `resource_idle` | gauge, for pools that report it | `resource` | `resource.rs`, `pool.rs` |
+//! | `resource_waiting` | gauge, for pools that report it | `resource` | `resource.rs`, `pool.rs` |
+//! | `queue_depth` | gauge | `queue` | `queue.rs` |
+//! | `cache_requests_total` | counter | `cache`, `result` (`hit`, `miss`) | `cache.rs` |
+//! | `process_*` | see [`process`] | | `process.rs` |
+//! | `tokio_*` | see [`runtime`] | `runtime` | `runtime.rs` |
+//!
+//! Wrapped resources, queues and caches count on the caller's path (sharded
+//! gauges and counters: no lock, no allocation). Everything read from
+//! elsewhere (a pool's own counts, a channel's length, `/proc`, the tokio
+//! runtime) is sampled off the request path by the monitor's sampler
+//! thread (`sampler.rs`). In-flight request gauges are kept by the
+//! middleware that sees the requests (`http`, `measure`).
+//!
+//! Uses the measure piece (a [`Monitor`](crate::Monitor) and its registry)
+//! and the engine.
+
+pub(crate) mod cache;
+#[cfg(feature = "deadpool")]
+pub mod pool;
+pub mod process;
+pub(crate) mod queue;
+pub(crate) mod resource;
+#[cfg(feature = "agent")]
+pub mod runtime;
+pub(crate) mod sampler;
+
+pub use cache::{CACHE_REQUESTS, Cache, CacheStats};
+pub use queue::{QUEUE_DEPTH, Queue, QueueStats};
+pub use resource::{
+    Held, RESOURCE_CAPACITY, RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING,
+    Resource, ResourceStats, Usage,
+};
