@@ -21,7 +21,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, LogNormal};
-use tailwatch::expo::{self, Buckets, Format, OTEL_BUCKETS};
+use tailwatch::export::{self, Buckets, Format, OTEL_BUCKETS};
 use tailwatch::{Histogram, Monitor, Registry};
 
 const NAME: &str = "http_server_request_duration_seconds";
@@ -97,7 +97,7 @@ impl Peer for Tailwatch {
         }
     }
     fn render(&mut self) -> usize {
-        expo::render(&self.monitor, &self.buckets, Format::Prometheus).len()
+        export::render(&self.monitor, &self.buckets, Format::Prometheus).len()
     }
 }
 

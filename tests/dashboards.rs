@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{HttpMetricsLayer, Monitor, Usage};
 use tower::ServiceExt;
 
@@ -137,8 +137,8 @@ async fn everything_exposed() -> String {
     // A value past the range: clamped and counted.
     let _ = m.registry().record("clamped_seconds", &[], u64::MAX);
     // A second render also carries the first one's scrape duration.
-    expo::render(&m, &Buckets::default(), Format::Prometheus);
-    expo::render(&m, &Buckets::default(), Format::Prometheus)
+    export::render(&m, &Buckets::default(), Format::Prometheus);
+    export::render(&m, &Buckets::default(), Format::Prometheus)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

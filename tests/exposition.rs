@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 mod common;
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{Ended, Monitor};
 
 /// A monitor with one of everything, recorded deterministically.
@@ -64,7 +64,7 @@ fn stable(text: &str) -> String {
 
 #[test]
 fn golden_prometheus_text() {
-    let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
+    let text = export::render(&fixture(), &Buckets::default(), Format::Prometheus);
     let golden = include_str!("golden/exposition.prom");
     if stable(&text) != golden {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/exposition.actual.prom");
@@ -75,7 +75,7 @@ fn golden_prometheus_text() {
 
 #[test]
 fn openmetrics_has_eof_and_total_suffixes() {
-    let text = expo::render(&fixture(), &Buckets::default(), Format::OpenMetrics);
+    let text = export::render(&fixture(), &Buckets::default(), Format::OpenMetrics);
     assert!(
         text.ends_with("# EOF\n"),
         "{}",
@@ -102,7 +102,7 @@ fn openmetrics_has_eof_and_total_suffixes() {
 
 #[test]
 fn every_family_has_one_help_and_one_type() {
-    let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
+    let text = export::render(&fixture(), &Buckets::default(), Format::Prometheus);
     let mut seen = std::collections::HashSet::new();
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split_whitespace().nth(2).unwrap();
@@ -115,7 +115,7 @@ fn every_family_has_one_help_and_one_type() {
 fn custom_buckets_and_log_linear_preset() {
     let m = fixture();
     let buckets = Buckets::default().metric("operation_duration_seconds", vec![0.001, 0.002, 0.1]);
-    let text = expo::render(&m, &buckets, Format::Prometheus);
+    let text = export::render(&m, &buckets, Format::Prometheus);
     assert!(text.contains("operation_duration_seconds_bucket{operation=\"db.get_user\",outcome=\"ok\",le=\"0.001\"} 3\n"), "1 ms values count as le=0.001 (same HDR bucket)");
     assert!(text.contains("operation_duration_seconds_bucket{operation=\"db.get_user\",outcome=\"error\",le=\"0.002\"} 0\n"));
     let preset = Buckets::log_linear(0.001, 10.0, 4);
@@ -128,7 +128,7 @@ fn custom_buckets_and_log_linear_preset() {
 /// promtool is installed; required when TAILWATCH_REQUIRE_SERVERS=1 (CI).
 #[test]
 fn promtool_finds_nothing() {
-    let text = expo::render(&fixture(), &Buckets::default(), Format::Prometheus);
+    let text = export::render(&fixture(), &Buckets::default(), Format::Prometheus);
     if let Some(report) = common::promtool_check(&text) {
         assert!(report.is_empty(), "promtool: {report}");
     }

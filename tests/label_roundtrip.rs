@@ -14,7 +14,7 @@
 use openmetrics_parser::{openmetrics::parse_openmetrics, prometheus::parse_prometheus};
 use proptest::prelude::*;
 use tailwatch::Monitor;
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 
 /// A monitor with a histogram (and so its quantile and max gauges) and a
 /// gauge labelled `value`.
@@ -59,7 +59,7 @@ const FAMILIES: [&str; 4] = [
 
 fn check(value: &str) -> Result<(), TestCaseError> {
     let m = monitor_with(value);
-    let text = expo::render(&m, &Buckets::default(), Format::Prometheus);
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
     let parsed = parse_prometheus(&text)
         .map_err(|e| TestCaseError::fail(format!("0.0.4 does not parse: {e:?}\n{text}")))?;
     let values = parsed_values(&parsed, &FAMILIES);
@@ -68,7 +68,7 @@ fn check(value: &str) -> Result<(), TestCaseError> {
         prop_assert_eq!(v, value);
     }
 
-    let text = expo::render(&m, &Buckets::default(), Format::OpenMetrics);
+    let text = export::render(&m, &Buckets::default(), Format::OpenMetrics);
     let parsed = parse_openmetrics(&text)
         .map_err(|e| TestCaseError::fail(format!("OpenMetrics does not parse: {e:?}\n{text}")))?;
     let values = parsed_values(&parsed, &FAMILIES);

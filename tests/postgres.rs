@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{Monitor, ResourceStats};
 use tokio_postgres::NoTls;
 
@@ -302,7 +302,7 @@ async fn deadpool_adapter_against_a_real_postgresql() {
     assert!(sleep.min.unwrap() >= 0.049, "{sleep:?}");
 
     // Every family present, promtool clean, /stats shape.
-    let text = expo::render(&m, &Buckets::default(), Format::Prometheus);
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
     for line in [
         "resource_in_use{resource=\"pg\"} 2",
         "resource_idle{resource=\"pg\"} 2",

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use tailwatch::Monitor;
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 
 mod common;
 
@@ -71,7 +71,7 @@ fn process_gauges_follow_cpu_memory_threads_and_files() {
     assert!(utilization > 0.0, "{utilization}");
 
     // Exposed under the standard names, promtool-clean.
-    let text = expo::render(&m, &Buckets::default(), Format::Prometheus);
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
     for family in [
         "# TYPE process_cpu_seconds_total counter",
         "# TYPE process_resident_memory_bytes gauge",

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tailwatch::Monitor;
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 
 mod common;
 
@@ -70,7 +70,7 @@ fn tokio_gauges_exist_and_are_plausible_on_a_multi_thread_runtime() {
         assert!(ratio > 0.0 && ratio <= 1.0 + 1e-9, "{ratio}");
         assert!(value(&m, "tokio_worker_parks_total") >= 1.0);
     }
-    let text = expo::render(&m, &Buckets::default(), Format::Prometheus);
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
     assert!(
         text.contains("tokio_workers{runtime=\"main\"} 2\n"),
         "{text}"

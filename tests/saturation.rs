@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use tailwatch::expo::{self, Buckets, Format};
+use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{Monitor, Usage, agent};
 use tokio::sync::Semaphore;
 
@@ -186,7 +186,7 @@ fn populated() -> Monitor {
 #[test]
 fn exposition_has_every_saturation_family_and_promtool_agrees() {
     let m = populated();
-    let text = expo::render(&m, &Buckets::default(), Format::Prometheus);
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
     for line in [
         "# TYPE resource_in_use gauge",
         "resource_in_use{resource=\"db\"} 1",
@@ -201,7 +201,7 @@ fn exposition_has_every_saturation_family_and_promtool_agrees() {
     ] {
         assert!(text.contains(line), "{line:?} not in\n{text}");
     }
-    let om = expo::render(&m, &Buckets::default(), Format::OpenMetrics);
+    let om = export::render(&m, &Buckets::default(), Format::OpenMetrics);
     assert!(om.contains("# TYPE cache_requests counter\n"), "{om}");
     assert!(om.contains("cache_requests_total{cache=\"users\",result=\"hit\"} 2"));
     if let Some(report) = common::promtool_check(&text) {

@@ -15,7 +15,7 @@
 //!
 //! * `GET /metrics`: Prometheus text format 0.0.4, or OpenMetrics 1.0 when
 //!   the `Accept` header names `application/openmetrics-text` (see
-//!   [`expo`](crate::expo)).
+//!   [`export`](crate::export)).
 //! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […],
 //!   "resources": [ResourceStats…], "queues": [QueueStats…],
 //!   "caches": [CacheStats…]}`.

@@ -1,6 +1,6 @@
 //! The atomics of the recording protocol, swapped for loom's under
 //! `--cfg tailwatch_loom` so that `loom` can check every interleaving
-//! (see `slot.rs` tests; run with `RUSTFLAGS="--cfg tailwatch_loom" cargo test --lib loom`).
+//! (see `slot.rs` tests; run with `RUSTFLAGS="--cfg tailwatch_loom" cargo test -p tailwatch --lib loom`).
 
 #[cfg(tailwatch_loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
