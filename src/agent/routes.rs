@@ -42,7 +42,7 @@ pub(super) fn router(state: AgentState) -> Router {
 async fn metrics(State(state): State<Arc<AgentState>>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
-    let body = export::render(&state.monitor, &state.buckets, format);
+    let body = export::encode(&state.monitor, &state.buckets, format);
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 

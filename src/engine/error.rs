@@ -64,6 +64,24 @@ pub enum BuildError {
         "invalid sample interval 0: sampled values need an interval of at least 1 ns (1 s by default)"
     )]
     ZeroSampleInterval,
+    /// A native-histogram schema outside what Prometheus accepts.
+    #[error(
+        "invalid native histogram schema {0}: Prometheus accepts -4 to 8 (each power of two \
+         cut into 2^schema buckets; 6 gives buckets 1.09 % wide)"
+    )]
+    InvalidNativeSchema(i8),
+    /// A native-histogram zero threshold that is negative, NaN or infinite.
+    #[error(
+        "invalid native histogram zero threshold {0}: give the width of the zero bucket \
+         in base units, a finite number >= 0 (default 2^-128: only exact zeros)"
+    )]
+    InvalidZeroThreshold(f64),
+    /// A native-histogram bucket limit of zero would leave no bucket.
+    #[error(
+        "invalid native histogram bucket limit 0: allow at least 1 bucket \
+         (default 1024; past the limit the resolution is halved until it fits)"
+    )]
+    ZeroBucketLimit,
 }
 
 /// A float value that could not be recorded as given.

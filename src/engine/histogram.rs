@@ -329,6 +329,12 @@ impl Histogram {
         self.inner.unit_scale
     }
 
+    /// The quantiles it reports (its [`Stats`] and the window gauges of
+    /// the exposition), sorted, each in `0.0..=1.0`.
+    pub fn quantiles(&self) -> &[f64] {
+        &self.inner.quantiles
+    }
+
     /// The bucket layout (bounds, precision, error bound).
     pub fn layout(&self) -> &Layout {
         self.inner.counts.layout()

@@ -1,14 +1,12 @@
-//! Writing the text formats (Prometheus 0.0.4 and OpenMetrics 1.0): label
-//! escaping, sample lines, `# HELP`/`# TYPE` headers, gauge and counter
-//! families.
+//! The text formats (Prometheus 0.0.4 and OpenMetrics 1.0): label
+//! escaping, sample lines, `# HELP`/`# TYPE` headers, and [`TextSink`],
+//! which writes what the walk hands it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::registry::SeriesId;
-
-/// A label set, owned.
-pub(super) type Labels = Vec<(String, String)>;
+use super::buckets::format_le;
+use super::walk::{GroupView, HistogramSeries, Labels, Num, Sink};
+use crate::registry::Label;
 
 /// Escapes a label value for the text formats.
 pub fn escape_into(out: &mut String, value: &str) {
@@ -28,7 +26,7 @@ pub fn escape_into(out: &mut String, value: &str) {
 
 /// `k="v",k2="v2"` (escaped, empty values left out, no braces): the
 /// labels of a series, written once and reused for all its lines.
-pub(super) fn label_body<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
+fn label_body<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
     out.clear();
     for (k, v) in pairs.filter(|(_, v)| !v.is_empty()) {
         if !out.is_empty() {
@@ -43,7 +41,7 @@ pub(super) fn label_body<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a 
 
 /// `name{body,extra}␠` (braces only when there are labels); `extra`'s
 /// value must not need escaping.
-pub(super) fn head(out: &mut String, name: &str, body: &str, extra: Option<(&str, &str)>) {
+fn head(out: &mut String, name: &str, body: &str, extra: Option<(&str, &str)>) {
     out.push_str(name);
     if !body.is_empty() || extra.is_some() {
         out.push('{');
@@ -63,17 +61,17 @@ pub(super) fn head(out: &mut String, name: &str, body: &str, extra: Option<(&str
 }
 
 /// An integer sample value and the end of its line.
-pub(super) fn int_line(out: &mut String, v: u64) {
+fn int_line(out: &mut String, v: u64) {
     let _ = writeln!(out, "{v}");
 }
 
 /// A float sample value and the end of its line.
-pub(super) fn float_line(out: &mut String, v: f64) {
+fn float_line(out: &mut String, v: f64) {
     number(out, v);
     out.push('\n');
 }
 
-pub(super) fn number(out: &mut String, v: f64) {
+fn number(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -83,7 +81,7 @@ pub(super) fn number(out: &mut String, v: f64) {
     }
 }
 
-pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -96,62 +94,136 @@ pub(super) fn derived(name: &str, part: &str) -> String {
     }
 }
 
-/// A sample value as the text formats write it.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Num {
-    /// Counts and integer gauges (u64 and i64 both fit).
-    Int(i128),
-    Float(f64),
+/// The `quantile` label value of `q` (`0.5`, `0.99`, `0.999`).
+pub(super) fn quantile_label(q: f64) -> String {
+    format!("{q}")
 }
 
-/// Scalar samples (gauges, counters) by metric name.
-pub(super) type Scalars = BTreeMap<String, Vec<(Labels, Num)>>;
+/// Help of the window quantile summary.
+pub(super) const QUANTILE_HELP: &str = "Quantiles over the sliding window, per instance (never average them); cumulative sum and count.";
+/// Help of the window max gauge.
+pub(super) const MAX_HELP: &str = "Maximum over the sliding window (per instance).";
 
-/// Adds every `(id, handle)` to `into`, read by `read`.
-pub(super) fn add_scalars<H>(
-    into: &mut Scalars,
-    handles: Vec<(SeriesId, H)>,
-    read: impl Fn(&H) -> Num,
-) {
-    for (id, h) in handles {
-        let labels = id
-            .labels()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        into.entry(id.name().to_owned())
-            .or_default()
-            .push((labels, read(&h)));
+/// Writes the text formats into a string.
+pub(super) struct TextSink {
+    pub(super) out: String,
+    om: bool,
+    /// The current histogram family's sample names and `le` texts.
+    bucket_name: String,
+    sum_name: String,
+    count_name: String,
+    les: Vec<String>,
+    les_of: Vec<f64>,
+    /// Labels of the series being written.
+    body: String,
+}
+
+impl TextSink {
+    pub(super) fn new(capacity: usize, open_metrics: bool) -> Self {
+        Self {
+            out: String::with_capacity(capacity),
+            om: open_metrics,
+            bucket_name: String::new(),
+            sum_name: String::new(),
+            count_name: String::new(),
+            les: Vec::new(),
+            les_of: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// Ends the exposition (OpenMetrics' `# EOF`).
+    pub(super) fn finish(mut self) -> String {
+        if self.om {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
     }
 }
 
-/// Writes each family, its samples sorted by labels: a counter when
-/// `counter(name)` (in OpenMetrics the family is named without `_total`
-/// and its samples with it), else a gauge.
-pub(super) fn scalar_families(
-    out: &mut String,
-    families: Scalars,
-    om: bool,
-    counter: impl Fn(&str) -> bool,
-    help: impl Fn(&str) -> &'static str,
-) {
-    let mut body = String::new();
-    for (name, mut values) in families {
-        values.sort_by(|a, b| a.0.cmp(&b.0));
-        let is_counter = counter(&name);
-        let family = name.strip_suffix("_total").unwrap_or(&name);
-        let (type_name, sample_name) = match (is_counter, om) {
+impl Sink for TextSink {
+    fn histogram_family(&mut self, name: &str, help: &str) {
+        header(&mut self.out, name, "histogram", help);
+        self.bucket_name = format!("{name}_bucket");
+        self.sum_name = format!("{name}_sum");
+        self.count_name = format!("{name}_count");
+        self.les_of.clear();
+    }
+
+    fn histogram<'l>(&mut self, labels: impl Iterator<Item = Label<'l>>, s: &HistogramSeries<'_>) {
+        if self.les_of != s.bounds {
+            self.les_of = s.bounds.to_vec();
+            self.les = s.bounds.iter().map(|b| format_le(*b)).collect();
+        }
+        let out = &mut self.out;
+        label_body(&mut self.body, labels);
+        for (le, c) in self.les.iter().zip(s.counts) {
+            head(out, &self.bucket_name, &self.body, Some(("le", le)));
+            int_line(out, *c);
+        }
+        head(out, &self.bucket_name, &self.body, Some(("le", "+Inf")));
+        int_line(out, s.snap.count());
+        head(out, &self.sum_name, &self.body, None);
+        float_line(out, s.snap.sum() as f64 / s.scale);
+        head(out, &self.count_name, &self.body, None);
+        int_line(out, s.snap.count());
+    }
+
+    fn window_families(&mut self, name: &str, views: &[GroupView<'_>]) {
+        // The window's quantiles, typed as a summary as Prometheus clients
+        // do: quantiles over a sliding window, cumulative `_sum`/`_count`.
+        let out = &mut self.out;
+        let qname = derived(name, "quantile");
+        header(out, &qname, "summary", QUANTILE_HELP);
+        let (qsum, qcount) = (format!("{qname}_sum"), format!("{qname}_count"));
+        for v in views {
+            label_body(&mut self.body, v.labels.iter().copied());
+            for (q, value) in v.quantiles.iter().zip(&v.values) {
+                let Some(value) = value else { continue };
+                head(
+                    out,
+                    &qname,
+                    &self.body,
+                    Some(("quantile", &quantile_label(*q))),
+                );
+                float_line(out, *value as f64 / v.scale);
+            }
+            head(out, &qsum, &self.body, None);
+            float_line(out, v.sum as f64 / v.scale);
+            head(out, &qcount, &self.body, None);
+            int_line(out, v.count);
+        }
+        let mname = derived(name, "max");
+        header(out, &mname, "gauge", MAX_HELP);
+        for v in views {
+            let Some(max) = v.max else { continue };
+            label_body(&mut self.body, v.labels.iter().copied());
+            head(out, &mname, &self.body, None);
+            float_line(out, max as f64 / v.scale);
+        }
+    }
+
+    /// A counter in OpenMetrics is a family named without `_total` whose
+    /// samples carry it; in text 0.0.4 both are the full name.
+    fn scalar_family(&mut self, name: &str, help: &str, counter: bool, values: &[(Labels, Num)]) {
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        let (type_name, sample_name) = match (counter, self.om) {
             (true, true) => (family.to_owned(), format!("{family}_total")),
-            _ => (name.clone(), name.clone()),
+            _ => (name.to_owned(), name.to_owned()),
         };
+        let out = &mut self.out;
         header(
             out,
             &type_name,
-            if is_counter { "counter" } else { "gauge" },
-            help(&name),
+            if counter { "counter" } else { "gauge" },
+            help,
         );
-        for (l, v) in &values {
-            label_body(&mut body, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            head(out, &sample_name, &body, None);
+        for (l, v) in values {
+            label_body(
+                &mut self.body,
+                l.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            head(out, &sample_name, &self.body, None);
             match *v {
                 Num::Int(i) => {
                     let _ = writeln!(out, "{i}");

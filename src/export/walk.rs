@@ -1,0 +1,289 @@
+//! The walk over everything a monitor holds, the same for every format: a
+//! [`Sink`] (text in `text.rs`, protobuf in `protobuf.rs`) writes what it
+//! is handed, so every format has every family.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::buckets::Buckets;
+use super::help::help_of;
+use super::native::NativeBuckets;
+use crate::engine::snapshot::Snapshot;
+use crate::measure::{Monitor, OPERATION_ACTIVE};
+use crate::registry::group::{Ending, families, groups};
+use crate::registry::{FamilyInfo, Label, SeriesId};
+
+/// A label set, owned.
+pub(super) type Labels = Vec<(String, String)>;
+
+/// A sample value of a gauge or counter.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Num {
+    /// Counts and integer gauges (u64 and i64 both fit).
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    pub(super) fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+}
+
+/// One series of a histogram family, read once.
+pub(super) struct HistogramSeries<'a> {
+    /// Its cumulative counts.
+    pub(super) snap: &'a Snapshot,
+    /// Recorded units per base unit.
+    pub(super) scale: f64,
+    /// Classic boundaries (base units) and the cumulative count at each.
+    pub(super) bounds: &'a [f64],
+    pub(super) counts: &'a [u64],
+    pub(super) native: &'a NativeBuckets,
+}
+
+/// The window of one group (a route, an operation): the series that differ
+/// only in outcome labels, merged.
+pub(super) struct GroupView<'a> {
+    pub(super) labels: Vec<Label<'a>>,
+    pub(super) scale: f64,
+    /// The configured quantiles and their values (`None`: an idle window).
+    pub(super) quantiles: &'a [f64],
+    pub(super) values: Vec<Option<u64>>,
+    pub(super) max: Option<u64>,
+    /// Cumulative count and sum of its finished calls.
+    pub(super) count: u64,
+    pub(super) sum: u128,
+}
+
+/// What a format writes.
+pub(super) trait Sink {
+    /// A histogram family starts; its series follow.
+    fn histogram_family(&mut self, name: &str, help: &str);
+    /// One series of the current histogram family.
+    fn histogram<'l>(
+        &mut self,
+        labels: impl Iterator<Item = Label<'l>>,
+        series: &HistogramSeries<'_>,
+    );
+    /// The window families of the histogram family `name`: its quantiles
+    /// (a summary) and its max (a gauge), one entry per group.
+    fn window_families(&mut self, name: &str, views: &[GroupView<'_>]);
+    /// A gauge (or, when `counter`, a counter) family, samples sorted.
+    fn scalar_family(&mut self, name: &str, help: &str, counter: bool, values: &[(Labels, Num)]);
+}
+
+/// Duration of the previous scrape, in nanoseconds.
+static LAST_SCRAPE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Records how long a scrape took (`tailwatch_scrape_duration_seconds`).
+pub(super) fn scrape_took(started: quanta::Instant) {
+    LAST_SCRAPE_NS.store(
+        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// Hands every family `monitor` holds to `sink`.
+pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
+    let registry = monitor.registry();
+    histograms(monitor, buckets, sink);
+
+    // Gauges of the registry and operations in flight.
+    let mut gauges = Scalars::new();
+    add_scalars(&mut gauges, registry.gauges(), |g| {
+        Num::Int(g.value().into())
+    });
+    for (op, active) in monitor.operations_in_flight() {
+        gauges
+            .entry(OPERATION_ACTIVE.to_owned())
+            .or_default()
+            .push((vec![("operation".to_owned(), op)], Num::Int(active.into())));
+    }
+    scalars(sink, gauges, |_| false, help_of);
+    // Sampled values (process figures, …): counters when named `_total`.
+    let mut values = Scalars::new();
+    add_scalars(&mut values, registry.values(), |v| Num::Float(v.get()));
+    scalars(sink, values, |n| n.ends_with("_total"), help_of);
+    // Counters of the registry (cache lookups, …).
+    let mut counters = Scalars::new();
+    add_scalars(&mut counters, registry.counters(), |c| {
+        Num::Int(c.value().into())
+    });
+    scalars(sink, counters, |_| true, help_of);
+
+    #[cfg(feature = "metrics")]
+    facade(monitor, sink);
+
+    // Self-metrics.
+    let info = registry.families();
+    let per_metric = |read: fn(&FamilyInfo) -> u64| -> Vec<(Labels, Num)> {
+        info.iter()
+            .map(|f| {
+                (
+                    vec![("metric".to_owned(), f.name.clone())],
+                    Num::Int(read(f).into()),
+                )
+            })
+            .collect()
+    };
+    let mut series = Scalars::new();
+    series.insert("tailwatch_series".into(), per_metric(|f| f.series as u64));
+    let mut counters = Scalars::new();
+    counters.insert(
+        "tailwatch_series_overflow_total".into(),
+        per_metric(|f| f.overflow_total),
+    );
+    counters.insert(
+        "tailwatch_values_clamped_total".into(),
+        per_metric(|f| f.clamped),
+    );
+    counters.insert(
+        "tailwatch_values_rejected_total".into(),
+        per_metric(|f| f.rejected),
+    );
+    let mut gauges = Scalars::new();
+    gauges.insert(
+        "tailwatch_scrape_duration_seconds".into(),
+        vec![(
+            Vec::new(),
+            Num::Float(LAST_SCRAPE_NS.load(Ordering::Relaxed) as f64 / 1e9),
+        )],
+    );
+    scalars(sink, series, |_| false, help_of);
+    scalars(sink, counters, |_| true, help_of);
+    scalars(sink, gauges, |_| false, help_of);
+}
+
+/// Every histogram family: its series (cumulative), then its window
+/// families, grouped by route or operation (labels without the outcome
+/// labels).
+fn histograms(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
+    let mut snap = Snapshot::default();
+    let mut window = Snapshot::default();
+    let mut merged = Snapshot::default();
+    let mut counts = Vec::new();
+    let mut raw = Vec::new();
+    for mut members in families(monitor.registry().series()) {
+        let name = members[0].id.name().to_owned();
+        let bounds = buckets.of(&name);
+        let native = buckets.native_of(&name);
+        sink.histogram_family(&name, help_of(&name));
+        let ranges = groups(&mut members);
+        let mut views: Vec<GroupView<'_>> = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let group = &members[range];
+            let first = &group[0].histogram;
+            let scale = first.unit_scale();
+            raw.clear();
+            raw.extend(
+                bounds
+                    .iter()
+                    .map(|b| (b * scale).round().min(u64::MAX as f64) as u64),
+            );
+            // A group of one series (the common case) reads its own window;
+            // larger groups merge theirs.
+            let alone = group.len() == 1;
+            if !alone {
+                merged.clear(first.layout());
+            }
+            let (mut count, mut sum) = (0, 0);
+            for m in group {
+                m.histogram.read_views(&mut snap, &mut window);
+                if m.ending != Ending::Cancelled {
+                    if !alone {
+                        merged.merge(&window);
+                    }
+                    count += snap.count();
+                    sum += snap.sum();
+                } else if alone {
+                    window.clear(m.histogram.layout());
+                }
+                snap.cumulative_buckets(&raw, &mut counts);
+                let series = HistogramSeries {
+                    snap: &snap,
+                    scale: m.histogram.unit_scale(),
+                    bounds,
+                    counts: &counts,
+                    native,
+                };
+                sink.histogram(m.labels(), &series);
+            }
+            let w = if alone { &window } else { &merged };
+            let quantiles = group[0].histogram.quantiles();
+            let mut values = vec![None; quantiles.len()];
+            w.quantiles_into(quantiles, &mut values);
+            views.push(GroupView {
+                labels: group[0].group().collect(),
+                scale,
+                quantiles,
+                values,
+                max: w.max(),
+                count,
+                sum,
+            });
+        }
+        sink.window_families(&name, &views);
+    }
+}
+
+/// Scalar samples (gauges, counters) by metric name.
+type Scalars = std::collections::BTreeMap<String, Vec<(Labels, Num)>>;
+
+/// Adds every `(id, handle)` to `into`, read by `read`.
+fn add_scalars<H>(into: &mut Scalars, handles: Vec<(SeriesId, H)>, read: impl Fn(&H) -> Num) {
+    for (id, h) in handles {
+        let labels = id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        into.entry(id.name().to_owned())
+            .or_default()
+            .push((labels, read(&h)));
+    }
+}
+
+/// Hands each family to `sink`, its samples sorted by labels.
+fn scalars(
+    sink: &mut impl Sink,
+    families: Scalars,
+    counter: impl Fn(&str) -> bool,
+    help: impl Fn(&str) -> &'static str,
+) {
+    for (name, mut values) in families {
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        sink.scalar_family(&name, help(&name), counter(&name), &values);
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn facade(monitor: &Monitor, sink: &mut impl Sink) {
+    let mut counters = Scalars::new();
+    for c in monitor.metrics_counters() {
+        counters
+            .entry(c.name)
+            .or_default()
+            .push((c.labels, Num::Int(c.value.into())));
+    }
+    scalars(
+        sink,
+        counters,
+        |_| true,
+        |_| "Counted through the metrics facade.",
+    );
+    let mut gauges = Scalars::new();
+    for g in monitor.metrics_gauges() {
+        gauges
+            .entry(g.name)
+            .or_default()
+            .push((g.labels, Num::Float(g.value)));
+    }
+    scalars(
+        sink,
+        gauges,
+        |_| false,
+        |_| "Set through the metrics facade.",
+    );
+}
