@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod common;
-use common::request;
+use common::{request, request_bytes};
+use prost::Message;
+use tailwatch::export::proto::MetricFamily;
 use tailwatch::{AgentError, Ended, Monitor, agent};
 
 fn local() -> SocketAddr {
@@ -69,6 +71,48 @@ async fn metrics_stats_and_content_negotiation() {
             .iter()
             .any(|g| g["name"] == "operation_active")
     );
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn protobuf_when_prometheus_asks_for_it_by_q_value() {
+    let m = Monitor::new();
+    m.operation("db.get_user")
+        .record(Duration::from_millis(2), Ended::Ok);
+    let a = agent(&m).listen(local()).start().await.unwrap();
+    // What Prometheus 2.42 sends with --enable-feature=native-histograms.
+    let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (status, head, body) = request_bytes(a.local_addr(), "GET", "/metrics", Some(accept)).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_lowercase().contains(
+            "content-type: application/vnd.google.protobuf; proto=io.prometheus.client.metricfamily; encoding=delimited"
+        ),
+        "{head}"
+    );
+    let mut rest = &body[..];
+    let mut names = Vec::new();
+    while !rest.is_empty() {
+        let f = MetricFamily::decode_length_delimited(&mut rest).expect("delimited messages");
+        names.push(f.name().to_owned());
+    }
+    assert!(
+        names.iter().any(|n| n == "operation_duration_seconds"),
+        "{names:?}"
+    );
+    // A refused format (q=0) is not served.
+    let (_, head, body) = request(
+        a.local_addr(),
+        "GET",
+        "/metrics",
+        Some("application/openmetrics-text;q=0, text/plain"),
+    )
+    .await;
+    assert!(
+        head.to_lowercase().contains("text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(!body.ends_with("# EOF\n"));
     a.stop().await;
 }
 

@@ -15,6 +15,17 @@ pub async fn request(
     path: &str,
     accept: Option<&str>,
 ) -> (u16, String, String) {
+    let (status, head, body) = request_bytes(addr, method, path, accept).await;
+    (status, head, String::from_utf8(body).unwrap())
+}
+
+/// As [`request`], with the body as bytes (a binary format).
+pub async fn request_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, String, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
@@ -26,8 +37,12 @@ pub async fn request(
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8(raw[..end].to_vec()).unwrap();
+    let body = &raw[end + 4..];
     let status = head[9..12].parse().unwrap();
     let body = if head
         .to_ascii_lowercase()
@@ -35,21 +50,26 @@ pub async fn request(
     {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
-    (status, head.to_owned(), body)
+    (status, head, body)
 }
 
 /// The payload of a chunked body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n").expect("chunk size line");
+        let line = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = std::str::from_utf8(&body[..line]).expect("ascii chunk size");
         let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        let rest = &body[line + 2..];
         if size == 0 {
             return out;
         }
-        out.push_str(&rest[..size]);
+        out.extend_from_slice(&rest[..size]);
         body = &rest[size + 2..];
     }
 }

@@ -29,6 +29,17 @@ impl Prometheus {
     /// evaluating the rules of `rule_file` (if any) every second; returns
     /// once it is ready.
     pub async fn start(targets: &[SocketAddr], rule_file: Option<&Path>) -> Prometheus {
+        Self::start_with(targets, rule_file, &[]).await
+    }
+
+    /// As [`start`](Self::start), with `--enable-feature=…` for each of
+    /// `features` (e.g. `native-histograms`: Prometheus then asks for the
+    /// protobuf format and stores native histograms).
+    pub async fn start_with(
+        targets: &[SocketAddr],
+        rule_file: Option<&Path>,
+        features: &[&str],
+    ) -> Prometheus {
         let dir = temp_dir("prometheus");
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
         let rules = rule_file.map_or(String::new(), |f| {
@@ -50,6 +61,7 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
+            .args(features.iter().map(|f| format!("--enable-feature={f}")))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -86,9 +98,22 @@ impl Prometheus {
 
     /// An instant query: each result's labels and value.
     pub async fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
-        let json = self
-            .api(&format!("/api/v1/query?query={}", encode(promql)))
-            .await;
+        self.query_path(&format!("/api/v1/query?query={}", encode(promql)))
+            .await
+    }
+
+    /// An instant query evaluated at `time` (Unix seconds), so that several
+    /// queries see the same window.
+    pub async fn query_at(&self, promql: &str, time: f64) -> Vec<(serde_json::Value, f64)> {
+        self.query_path(&format!(
+            "/api/v1/query?query={}&time={time:.3}",
+            encode(promql)
+        ))
+        .await
+    }
+
+    async fn query_path(&self, path: &str) -> Vec<(serde_json::Value, f64)> {
+        let json = self.api(path).await;
         json["data"]["result"]
             .as_array()
             .unwrap()
