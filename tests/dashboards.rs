@@ -63,6 +63,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         "rate",
         "increase",
         "histogram_quantile",
+        "histogram_count",
+        "histogram_sum",
         "min_over_time",
         "deriv",
         "by",
@@ -144,10 +146,17 @@ async fn everything_exposed() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_dashboard_and_rules_read_is_exposed() {
     let text = everything_exposed().await;
+    // Sample names, and histogram family names (a native histogram is
+    // stored under the family's name).
     let exposed: BTreeSet<String> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| l.split(['{', ' ']).next().unwrap().to_owned())
+        .chain(text.lines().filter_map(|l| {
+            l.strip_prefix("# TYPE ")?
+                .strip_suffix(" histogram")
+                .map(str::to_owned)
+        }))
         .collect();
     let rules = rule_exprs();
     assert!(rules.len() >= 20, "rules parsed: {rules:?}");
@@ -272,6 +281,83 @@ fn grafana_dashboard_is_well_formed() {
     // Per-instance quantile panels say they must not be averaged.
     let text = serde_json::to_string(&d).unwrap();
     assert!(text.contains("never average"), "the dashboard says so");
+}
+
+/// Grafana's dashboard linter rules: a data-source variable, `job` and
+/// `instance` variables queried through it, `$__rate_interval` as every
+/// range, a title, a description and a unit on every panel.
+#[test]
+fn grafana_dashboard_follows_the_dashboard_linter_rules() {
+    let d = dashboard();
+    let vars = d["templating"]["list"].as_array().unwrap();
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no ${name} variable"))
+    };
+    assert_eq!(var("datasource")["type"], "datasource");
+    assert_eq!(var("datasource")["query"], "prometheus");
+    for name in ["job", "instance"] {
+        let v = var(name);
+        assert_eq!(v["type"], "query", "${name}");
+        assert_eq!(v["datasource"]["uid"], "${datasource}", "${name}");
+    }
+    for p in d["panels"].as_array().unwrap() {
+        if p["type"] == "row" || p["type"] == "text" {
+            continue;
+        }
+        let title = p["title"].as_str().unwrap_or_default();
+        assert!(!title.is_empty(), "a panel without a title: {p}");
+        assert!(
+            p["description"].as_str().is_some_and(|s| !s.is_empty()),
+            "{title}: no description"
+        );
+        assert!(
+            p["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{title}: no unit"
+        );
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for range in expr.split('[').skip(1) {
+                let range = range.split(']').next().unwrap();
+                assert_eq!(
+                    range, "$__rate_interval",
+                    "{title}: a fixed range in {expr}"
+                );
+            }
+        }
+    }
+}
+
+/// Every fleet quantile and request count reads native histograms first
+/// and classic series otherwise, in the dashboard and in the rules alike.
+#[test]
+fn fleet_queries_work_with_native_and_with_classic_histograms() {
+    let exprs: Vec<(String, String)> = dashboard_queries(&dashboard())
+        .into_iter()
+        .chain(rule_exprs())
+        .collect();
+    let mut quantiles = 0;
+    for (owner, expr) in &exprs {
+        if expr.contains("histogram_quantile(") {
+            quantiles += 1;
+            assert!(
+                expr.contains("_bucket") && expr.contains(" or histogram_quantile("),
+                "{owner}: a quantile without both the native and the classic form: {expr}"
+            );
+            let native = expr.split(" or histogram_quantile(").next().unwrap();
+            assert!(!native.contains("_bucket"), "{owner}: {expr}");
+        }
+        if expr.contains("_count{") || expr.contains("_count[") {
+            assert!(
+                expr.contains("histogram_count(rate("),
+                "{owner}: reads `_count`, which a native-histogram server does not store: {expr}"
+            );
+        }
+    }
+    assert!(quantiles >= 10, "{quantiles} quantile queries");
 }
 
 fn promtool(args: &[&str], dir: &Path) {
