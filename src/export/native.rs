@@ -189,13 +189,25 @@ impl Native {
         self.spans.clear();
         self.deltas.clear();
         self.keyed.clear();
+        // HDR buckets come in ascending order: most fall in the native
+        // bucket of the previous one or the next, so the search for the
+        // index (a binary search over the schema's bounds) runs only when
+        // the value moved further.
+        let mut current: Option<(i32, f64)> = None;
         for (lo, hi, count) in snap.iter_buckets() {
             let x = ((lo as f64 + hi as f64) / 2.0 / scale).min(f64::MAX);
             if x <= self.zero_threshold {
                 self.zero_count += count;
                 continue;
             }
-            let k = key(x, self.schema);
+            let k = match current {
+                Some((k, upper)) if x <= upper => k,
+                Some((k, _)) if x <= upper_bound(k + 1, self.schema) => k + 1,
+                _ => key(x, self.schema),
+            };
+            if current.is_none_or(|(c, _)| c != k) {
+                current = Some((k, upper_bound(k, self.schema)));
+            }
             match self.keyed.last_mut() {
                 Some((last, c)) if *last == k => *c += count,
                 _ => self.keyed.push((k, count)),
@@ -288,8 +300,35 @@ pub(super) fn key(x: f64, schema: i8) -> i32 {
     }
 }
 
+/// The upper bound of native bucket `k` at `schema`, `2^(k/2^schema)`,
+/// from the same table as [`key`], so that `key(x)` is the smallest `k`
+/// with `x <= upper_bound(k)`.
+fn upper_bound(k: i32, schema: i8) -> f64 {
+    if schema > 0 {
+        let n = 1_i32 << schema;
+        let bounds = &fraction_bounds()[schema as usize];
+        let (e, j) = (k.div_euclid(n), k.rem_euclid(n));
+        2.0 * bounds[j as usize] * exp2i(e)
+    } else {
+        exp2i(k << i32::from(-schema))
+    }
+}
+
+/// `2^e`, exactly, without a call to `powi`.
+fn exp2i(e: i32) -> f64 {
+    if (-1022..=1023).contains(&e) {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        2f64.powi(e)
+    }
+}
+
 /// `x = frac × 2^exp` with `frac` in `[0.5, 1)`, for positive finite `x`.
 fn frexp(x: f64) -> (f64, i32) {
+    if x == 0.0 {
+        // Not a bucket's value (zeros go to the zero bucket); kept finite.
+        return (0.5, -1074);
+    }
     let bits = x.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i32;
     if biased == 0 {
@@ -350,6 +389,20 @@ mod tests {
                 1e-9, 3.3e-7, 0.001, 0.0123, 0.5, 1.0, 7.0, 1024.0, 3600.0, 1e300,
             ] {
                 assert!(holds(key(x, schema), schema, x), "{x} at schema {schema}");
+            }
+        }
+    }
+
+    #[test]
+    fn upper_bounds_agree_with_keys() {
+        for schema in MIN_SCHEMA..=MAX_SCHEMA {
+            // Bounds between 2^-1000 and 2^1000 (normal doubles).
+            let reach = if schema > 0 { 300 } else { 1000 >> -schema };
+            for k in -reach..reach {
+                let upper = upper_bound(k, schema);
+                assert_eq!(key(upper, schema), k, "schema {schema}, bucket {k}");
+                let above = upper * (1.0 + 1e-12);
+                assert_eq!(key(above, schema), k + 1, "schema {schema}, above {k}");
             }
         }
     }

@@ -2,8 +2,14 @@
 //! `io.prometheus.client.MetricFamily` messages, every family the text
 //! formats have, each histogram with its classic buckets and its native
 //! (sparse exponential) buckets.
+//!
+//! A family is written as it is walked: each series is encoded into a
+//! scratch buffer through one reused [`proto::Metric`] (its vectors and
+//! strings keep their capacity), and the family's length prefix and head
+//! are written when it ends. No message tree of the whole scrape is built.
 
 use prost::Message as _;
+use prost::encoding::{encode_varint, message};
 
 use super::native::Native;
 use super::proto::{self, MetricType};
@@ -11,11 +17,17 @@ use super::text::{MAX_HELP, QUANTILE_HELP, derived};
 use super::walk::{GroupView, HistogramSeries, Labels, Num, Sink};
 use crate::registry::Label;
 
+/// `MetricFamily.metric` is field 4.
+const METRIC_FIELD: u32 = 4;
+
 /// Writes the protobuf format into a byte buffer.
 pub(super) struct ProtoSink {
     pub(super) out: Vec<u8>,
-    /// The histogram family being filled.
-    family: Option<proto::MetricFamily>,
+    /// The family being written: its head, and its metrics encoded so far.
+    head: Option<proto::MetricFamily>,
+    body: Vec<u8>,
+    /// One metric, refilled for every series.
+    metric: proto::Metric,
     native: Native,
 }
 
@@ -23,105 +35,124 @@ impl ProtoSink {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             out: Vec::with_capacity(capacity),
-            family: None,
+            head: None,
+            body: Vec::new(),
+            metric: proto::Metric::default(),
             native: Native::default(),
         }
     }
 
     /// Ends the exposition: writes the family still open.
     pub(super) fn finish(mut self) -> Vec<u8> {
-        self.flush();
+        self.end();
         self.out
     }
 
-    fn flush(&mut self) {
-        if let Some(family) = self.family.take() {
-            self.write(&family);
+    fn begin(&mut self, name: &str, help: &str, kind: MetricType) {
+        self.end();
+        self.head = Some(proto::MetricFamily {
+            name: Some(name.to_owned()),
+            help: Some(help.to_owned()),
+            r#type: Some(kind as i32),
+            metric: Vec::new(),
+            unit: None,
+        });
+    }
+
+    /// Encodes the current metric into the family's body.
+    fn push(&mut self) {
+        message::encode(METRIC_FIELD, &self.metric, &mut self.body);
+    }
+
+    /// Writes the open family: its length, its head, its metrics.
+    fn end(&mut self) {
+        if let Some(head) = self.head.take() {
+            let len = head.encoded_len() + self.body.len();
+            encode_varint(len as u64, &mut self.out);
+            // Writing into a Vec cannot fail (it grows as needed).
+            let _ = head.encode(&mut self.out);
+            self.out.extend_from_slice(&self.body);
+            self.body.clear();
         }
     }
 
-    fn write(&mut self, family: &proto::MetricFamily) {
-        // Writing into a Vec cannot fail (it grows as needed).
-        let _ = family.encode_length_delimited(&mut self.out);
+    /// Sets the metric's labels (empty values left out, as in the text
+    /// formats), reusing its strings, and clears its values.
+    fn labels<'l>(&mut self, labels: impl Iterator<Item = Label<'l>>) {
+        let m = &mut self.metric;
+        m.gauge = None;
+        m.counter = None;
+        m.summary = None;
+        m.untyped = None;
+        m.timestamp_ms = None;
+        let mut n = 0;
+        for (k, v) in labels.filter(|(_, v)| !v.is_empty()) {
+            if n == m.label.len() {
+                m.label.push(proto::LabelPair::default());
+            }
+            let pair = &mut m.label[n];
+            set(&mut pair.name, k);
+            set(&mut pair.value, v);
+            n += 1;
+        }
+        m.label.truncate(n);
     }
 }
 
-fn family(name: &str, help: &str, kind: MetricType) -> proto::MetricFamily {
-    proto::MetricFamily {
-        name: Some(name.to_owned()),
-        help: Some(help.to_owned()),
-        r#type: Some(kind as i32),
-        metric: Vec::new(),
-        unit: None,
-    }
-}
-
-/// Label pairs; empty values are left out, as in the text formats.
-fn label_pairs<'l>(labels: impl Iterator<Item = Label<'l>>) -> Vec<proto::LabelPair> {
-    labels
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| proto::LabelPair {
-            name: Some(k.to_owned()),
-            value: Some(v.to_owned()),
-        })
-        .collect()
+/// `slot = Some(value)`, reusing the string already there.
+fn set(slot: &mut Option<String>, value: &str) {
+    let s = slot.get_or_insert_with(String::new);
+    s.clear();
+    s.push_str(value);
 }
 
 impl Sink for ProtoSink {
     fn histogram_family(&mut self, name: &str, help: &str) {
-        self.flush();
-        self.family = Some(family(name, help, MetricType::Histogram));
+        self.begin(name, help, MetricType::Histogram);
     }
 
     fn histogram<'l>(&mut self, labels: impl Iterator<Item = Label<'l>>, s: &HistogramSeries<'_>) {
+        self.labels(labels);
         self.native.fill(s.snap, s.scale, s.native);
         let n = &self.native;
-        let histogram = proto::Histogram {
-            sample_count: Some(s.snap.count()),
-            sample_sum: Some(s.snap.sum() as f64 / s.scale),
-            bucket: s
-                .bounds
-                .iter()
-                .zip(s.counts)
-                .map(|(&upper_bound, &count)| proto::Bucket {
-                    cumulative_count: Some(count),
-                    upper_bound: Some(upper_bound),
-                    ..Default::default()
-                })
-                .collect(),
-            schema: Some(i32::from(n.schema)),
-            zero_threshold: Some(n.zero_threshold),
-            zero_count: Some(n.zero_count),
-            positive_span: n
-                .spans
-                .iter()
-                .map(|&(offset, length)| proto::BucketSpan {
-                    offset: Some(offset),
-                    length: Some(length),
-                })
-                .collect(),
-            positive_delta: n.deltas.clone(),
-            ..Default::default()
-        };
-        let metric = proto::Metric {
-            label: label_pairs(labels),
-            histogram: Some(histogram),
-            ..Default::default()
-        };
-        if let Some(f) = &mut self.family {
-            f.metric.push(metric);
-        }
+        let h = self.metric.histogram.get_or_insert_with(Default::default);
+        h.sample_count = Some(s.snap.count());
+        h.sample_sum = Some(s.snap.sum() as f64 / s.scale);
+        h.bucket.clear();
+        h.bucket
+            .extend(
+                s.bounds
+                    .iter()
+                    .zip(s.counts)
+                    .map(|(&upper_bound, &count)| proto::Bucket {
+                        cumulative_count: Some(count),
+                        upper_bound: Some(upper_bound),
+                        ..Default::default()
+                    }),
+            );
+        h.schema = Some(i32::from(n.schema));
+        h.zero_threshold = Some(n.zero_threshold);
+        h.zero_count = Some(n.zero_count);
+        h.positive_span.clear();
+        h.positive_span
+            .extend(n.spans.iter().map(|&(offset, length)| proto::BucketSpan {
+                offset: Some(offset),
+                length: Some(length),
+            }));
+        h.positive_delta.clear();
+        h.positive_delta.extend_from_slice(&n.deltas);
+        self.push();
     }
 
     fn window_families(&mut self, name: &str, views: &[GroupView<'_>]) {
-        self.flush();
-        let mut summaries = family(
+        self.metric.histogram = None;
+        self.begin(
             &derived(name, "quantile"),
             QUANTILE_HELP,
             MetricType::Summary,
         );
-        let mut maxes = family(&derived(name, "max"), MAX_HELP, MetricType::Gauge);
         for v in views {
+            self.labels(v.labels.iter().copied());
             let quantile = v
                 .quantiles
                 .iter()
@@ -133,58 +164,47 @@ impl Sink for ProtoSink {
                     })
                 })
                 .collect();
-            summaries.metric.push(proto::Metric {
-                label: label_pairs(v.labels.iter().copied()),
-                summary: Some(proto::Summary {
-                    sample_count: Some(v.count),
-                    sample_sum: Some(v.sum as f64 / v.scale),
-                    quantile,
-                    created_timestamp: None,
-                }),
-                ..Default::default()
+            self.metric.summary = Some(proto::Summary {
+                sample_count: Some(v.count),
+                sample_sum: Some(v.sum as f64 / v.scale),
+                quantile,
+                created_timestamp: None,
             });
-            if let Some(max) = v.max {
-                maxes.metric.push(proto::Metric {
-                    label: label_pairs(v.labels.iter().copied()),
-                    gauge: Some(proto::Gauge {
-                        value: Some(max as f64 / v.scale),
-                    }),
-                    ..Default::default()
-                });
-            }
+            self.push();
         }
-        self.write(&summaries);
-        self.write(&maxes);
+        self.begin(&derived(name, "max"), MAX_HELP, MetricType::Gauge);
+        for v in views {
+            let Some(max) = v.max else { continue };
+            self.labels(v.labels.iter().copied());
+            self.metric.gauge = Some(proto::Gauge {
+                value: Some(max as f64 / v.scale),
+            });
+            self.push();
+        }
+        self.end();
     }
 
     fn scalar_family(&mut self, name: &str, help: &str, counter: bool, values: &[(Labels, Num)]) {
-        self.flush();
+        self.metric.histogram = None;
         let kind = if counter {
             MetricType::Counter
         } else {
             MetricType::Gauge
         };
-        let mut f = family(name, help, kind);
+        self.begin(name, help, kind);
         for (labels, v) in values {
-            let label = label_pairs(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            self.labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let value = Some(v.as_f64());
-            f.metric.push(if counter {
-                proto::Metric {
-                    label,
-                    counter: Some(proto::Counter {
-                        value,
-                        ..Default::default()
-                    }),
+            if counter {
+                self.metric.counter = Some(proto::Counter {
+                    value,
                     ..Default::default()
-                }
+                });
             } else {
-                proto::Metric {
-                    label,
-                    gauge: Some(proto::Gauge { value }),
-                    ..Default::default()
-                }
-            });
+                self.metric.gauge = Some(proto::Gauge { value });
+            }
+            self.push();
         }
-        self.write(&f);
+        self.end();
     }
 }
