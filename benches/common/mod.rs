@@ -163,7 +163,7 @@ pub fn bench_peer(
     for round in 0..PREFILL / PER_SCRAPE {
         peer.record(round, ns);
     }
-    peer.render();
+    eprintln!("{name}/{n}: {} bytes per scrape", peer.render());
     let mut round = PREFILL / PER_SCRAPE;
     group.bench_function(BenchmarkId::new(name, n), |b| {
         b.iter_custom(|iters| {

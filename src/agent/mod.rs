@@ -13,9 +13,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! * `GET /metrics`: Prometheus text format 0.0.4, or OpenMetrics 1.0 when
-//!   the `Accept` header names `application/openmetrics-text` (see
-//!   [`export`](crate::export)).
+//! * `GET /metrics`: the format the `Accept` header prefers by q-value
+//!   (see [`Format::from_accept`](crate::export::Format::from_accept)):
+//!   the Prometheus protobuf format with native histograms, OpenMetrics
+//!   1.0, else text 0.0.4 (see [`export`](crate::export)).
 //! * `GET /stats`: JSON: `{"series": [SeriesStats…], "gauges": […],
 //!   "resources": [ResourceStats…], "queues": [QueueStats…],
 //!   "caches": [CacheStats…]}`.
