@@ -12,14 +12,15 @@
 //! peers: cumulative buckets, `_sum`/`_count`, and the window's p50/p95/p99
 //! and max (rendered from the same HDR data).
 
-use std::time::Duration;
-
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use metrics::Recorder as _;
 use tailwatch::export::{Format, OTEL_BUCKETS};
 
 mod common;
-use common::{NAME, PER_SCRAPE, Peer, PrometheusClient, Tailwatch, bench_peer, labels, values_ns};
+use common::{
+    NAME, PER_SCRAPE, Peer, PrometheusClient, Tailwatch, bench_peer, labels, scrape_group,
+    values_ns,
+};
 
 struct Mep {
     recorder: metrics_exporter_prometheus::PrometheusRecorder,
@@ -64,11 +65,7 @@ impl Peer for Mep {
 fn scrape(c: &mut Criterion) {
     let ns = values_ns();
     for n in [200, 1_000] {
-        let mut group = c.benchmark_group(format!("scrape_{n}_series"));
-        group.throughput(Throughput::Elements(n as u64));
-        group.sample_size(10);
-        group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(3));
+        let mut group = scrape_group(c, "scrape", n);
         bench_peer(
             &mut group,
             "tailwatch",

@@ -4,39 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{RngExt, SeedableRng, rngs::StdRng};
-use rand_distr::{Distribution, LogNormal, Pareto};
+use rand::{SeedableRng, rngs::StdRng};
 use tailwatch::{Histogram, ManualClock, Snapshot};
+
+#[path = "common/shapes.rs"]
+mod shapes;
+use shapes::{MS, bimodal, lognormal, pareto};
 
 const N: usize = 1_000_000;
 const QUANTILES: [f64; 4] = [0.5, 0.95, 0.99, 0.999];
-const MS: f64 = 1e6; // nanoseconds
-
-fn lognormal(rng: &mut StdRng) -> Vec<u64> {
-    // Median 1 ms: mu = ln(1 ms).
-    let d = LogNormal::new(MS.ln(), 0.5).unwrap();
-    (0..N).map(|_| d.sample(rng) as u64).collect()
-}
-
-fn bimodal(rng: &mut StdRng) -> Vec<u64> {
-    // 99 % around 2 ms, 1 % around 200 ms (each lognormal, sigma 0.1).
-    let fast = LogNormal::new((2.0 * MS).ln(), 0.1).unwrap();
-    let slow = LogNormal::new((200.0 * MS).ln(), 0.1).unwrap();
-    (0..N)
-        .map(|_| {
-            if rng.random_bool(0.01) {
-                slow.sample(rng) as u64
-            } else {
-                fast.sample(rng) as u64
-            }
-        })
-        .collect()
-}
-
-fn pareto(rng: &mut StdRng) -> Vec<u64> {
-    let d = Pareto::new(MS, 1.5).unwrap();
-    (0..N).map(|_| d.sample(rng) as u64).collect()
-}
 
 /// Exact nearest-rank quantile: the ⌈q·n⌉-th smallest value.
 fn exact(sorted: &[u64], q: f64) -> u64 {
@@ -105,15 +81,18 @@ fn check(name: &str, values: Vec<u64>) {
 
 #[test]
 fn lognormal_quantiles_within_bound() {
-    check("lognormal", lognormal(&mut StdRng::seed_from_u64(11)));
+    check(
+        "lognormal",
+        lognormal(&mut StdRng::seed_from_u64(11), MS, 0.5, N),
+    );
 }
 
 #[test]
 fn bimodal_quantiles_within_bound() {
-    check("bimodal", bimodal(&mut StdRng::seed_from_u64(12)));
+    check("bimodal", bimodal(&mut StdRng::seed_from_u64(12), N));
 }
 
 #[test]
 fn pareto_quantiles_within_bound() {
-    check("pareto", pareto(&mut StdRng::seed_from_u64(13)));
+    check("pareto", pareto(&mut StdRng::seed_from_u64(13), N));
 }

@@ -7,47 +7,23 @@
 //! Runs when `prometheus` is installed; required when
 //! TAILWATCH_REQUIRE_SERVERS=1 (CI); otherwise one `SKIPPED:` line.
 
-use rand::{RngExt, SeedableRng, rngs::StdRng};
-use rand_distr::{Distribution, LogNormal, Pareto};
+use rand::{SeedableRng, rngs::StdRng};
 use tailwatch::export::DEFAULT_BUCKETS;
 use tailwatch::{Histogram, Monitor, agent};
 
 mod common;
 use common::prometheus::{Prometheus, eventually};
+#[path = "common/shapes.rs"]
+mod shapes;
 use common::{available, free_port, installed};
+use shapes::{MS, bimodal, lognormal, pareto};
 
 const N: usize = 100_000;
-const MS: f64 = 1e6; // nanoseconds
 const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 /// The fleet goal through native histograms.
 const NATIVE_TOLERANCE: f64 = 0.02;
 /// The stated bound of the default classic ladder (one bucket ratio, 2.5).
 const CLASSIC_BOUND: f64 = 1.5;
-
-fn lognormal(rng: &mut StdRng, median_ns: f64, sigma: f64, n: usize) -> Vec<u64> {
-    let d = LogNormal::new(median_ns.ln(), sigma).unwrap();
-    (0..n).map(|_| d.sample(rng) as u64).collect()
-}
-
-fn bimodal(rng: &mut StdRng) -> Vec<u64> {
-    // 99 % around 2 ms, 1 % around 200 ms.
-    let fast = LogNormal::new((2.0 * MS).ln(), 0.1).unwrap();
-    let slow = LogNormal::new((200.0 * MS).ln(), 0.1).unwrap();
-    (0..N)
-        .map(|_| {
-            if rng.random_bool(0.01) {
-                slow.sample(rng) as u64
-            } else {
-                fast.sample(rng) as u64
-            }
-        })
-        .collect()
-}
-
-fn pareto(rng: &mut StdRng) -> Vec<u64> {
-    let d = Pareto::new(MS, 1.5).unwrap();
-    (0..N).map(|_| d.sample(rng) as u64).collect()
-}
 
 /// The exact nearest-rank quantile of the union of `parts`, the values of
 /// part `i` weighing `weights[i]` each (all 1: the ⌈q·n⌉-th smallest), in
@@ -191,8 +167,8 @@ async fn fleet_quantiles_through_native_and_classic_histograms() {
     let mut rng = StdRng::seed_from_u64(0x7461_696c);
     let shapes = [
         lognormal(&mut rng, MS, 0.5, N),
-        bimodal(&mut rng),
-        pareto(&mut rng),
+        bimodal(&mut rng, N),
+        pareto(&mut rng, N),
     ];
     for (h, values) in f.fleet.iter().zip(&shapes) {
         for &v in values {

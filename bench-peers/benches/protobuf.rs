@@ -7,14 +7,12 @@
 //! Run with: `cargo bench -p tailwatch-bench-peers --bench protobuf`
 //! (needs `protoc`, which prometheus-client's build uses). Report ratios.
 
-use std::time::Duration;
-
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tailwatch::export::Format;
 
 #[path = "../../benches/common/mod.rs"]
 mod common;
-use common::{PrometheusClient, Tailwatch, bench_peer, values_ns};
+use common::{PrometheusClient, Tailwatch, bench_peer, scrape_group, values_ns};
 
 fn prometheus_client_protobuf(registry: &prometheus_client::registry::Registry) -> usize {
     prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
@@ -25,11 +23,7 @@ fn prometheus_client_protobuf(registry: &prometheus_client::registry::Registry) 
 fn protobuf(c: &mut Criterion) {
     let ns = values_ns();
     for n in [200, 1_000] {
-        let mut group = c.benchmark_group(format!("protobuf_scrape_{n}_series"));
-        group.throughput(Throughput::Elements(n as u64));
-        group.sample_size(10);
-        group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(3));
+        let mut group = scrape_group(c, "protobuf_scrape", n);
         bench_peer(
             &mut group,
             "tailwatch_protobuf",

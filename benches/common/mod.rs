@@ -152,6 +152,21 @@ impl Peer for PrometheusClient {
     }
 }
 
+/// A benchmark group for `n` series: throughput per series, few samples
+/// (each a whole scrape).
+pub fn scrape_group<'a>(
+    c: &'a mut criterion::Criterion,
+    name: &str,
+    n: usize,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(format!("{name}_{n}_series"));
+    group.throughput(criterion::Throughput::Elements(n as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group
+}
+
 /// Prefills, then times only the renders, each after a fresh batch.
 pub fn bench_peer(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
