@@ -154,6 +154,70 @@ async fn health_reports_each_check() {
     );
 }
 
+/// A closure check that blocks for good (a database ping without a
+/// timeout), on a runtime with a single worker: the app and `/metrics`
+/// keep answering, `/health` fails with a timeout reason, and a hung check
+/// is not started again on every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocking_sync_check_blocks_neither_the_app_nor_the_agent() {
+    let m = Monitor::new();
+    let (release, hung) = std::sync::mpsc::channel::<()>();
+    let hung = std::sync::Mutex::new(hung);
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let a = agent(&m)
+        .listen(local())
+        .health_check_timeout(Duration::from_millis(300))
+        .health_check("db", move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = hung.lock().unwrap().recv(); // blocks until released
+            Ok(())
+        })
+        .start()
+        .await
+        .unwrap();
+    let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+    let listener = tokio::net::TcpListener::bind(local()).await.unwrap();
+    let app_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let health = tokio::spawn(request(a.local_addr(), "GET", "/health", None));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // While the check blocks: the app and /metrics answer within 1 s.
+    let within = Duration::from_secs(1);
+    let (status, _, body) = tokio::time::timeout(within, request(app_addr, "GET", "/ping", None))
+        .await
+        .expect("the app answers while a health check blocks");
+    assert_eq!((status, body.as_str()), (200, "pong"));
+    let (status, _, _) =
+        tokio::time::timeout(within, request(a.local_addr(), "GET", "/metrics", None))
+            .await
+            .expect("/metrics answers while a health check blocks");
+    assert_eq!(status, 200);
+    let (status, _, body) = tokio::time::timeout(within, health)
+        .await
+        .expect("/health answers at the check's timeout")
+        .unwrap();
+    assert_eq!(status, 503);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let reason = json["checks"]["db"]["reason"].as_str().unwrap();
+    assert!(reason.contains("took longer than 300ms"), "{reason}");
+    // Asked again while it still hangs: failing at once, not run again.
+    let started = std::time::Instant::now();
+    let (status, _, body) = request(a.local_addr(), "GET", "/health", None).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("still running"), "{body}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Once it returns, it runs again and passes.
+    release.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(release);
+    let (status, _, _) = request(a.local_addr(), "GET", "/health", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn async_health_checks_run_together_with_panics_and_timeouts_failing() {
     let m = Monitor::new();

@@ -114,3 +114,67 @@ async fn a_client_that_disconnects_mid_response_is_counted_as_cancelled() {
     assert_eq!(series[0].0.label("http_response_status_code"), Some("200"));
     server.abort();
 }
+
+fn recorded(m: &Monitor, method: &str, status: &str) -> (u64, Option<String>) {
+    m.registry()
+        .series()
+        .into_iter()
+        .filter(|(id, _)| {
+            id.name() == HTTP_DURATION
+                && id.label("http_request_method") == Some(method)
+                && id.label("http_response_status_code") == Some(status)
+        })
+        .map(|(id, h)| {
+            (
+                h.stats().total_count,
+                id.label("error_type").map(str::to_owned),
+            )
+        })
+        .fold((0, None), |(n, e), (c, err)| (n + c, e.or(err)))
+}
+
+/// The server drops a HEAD response's body unread (hyper does): that is a
+/// complete response with its status and latency, not a cancellation, even
+/// for a body that would never end. A real disconnect is still cancelled
+/// (the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_responses_are_recorded_with_their_status_not_as_cancelled() {
+    let m = Monitor::new();
+    let app = Router::new()
+        .route("/page", get(|| async { "hello" }))
+        .route(
+            "/stream",
+            get(|| async { Body::new(Endless(tokio::time::interval(Duration::from_millis(5)))) }),
+        )
+        .layer(HttpMetricsLayer::new(&m));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    for (round, path) in [(1, "/page"), (2, "/stream"), (3, "/page")] {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(
+                format!("HEAD {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        client.read_to_end(&mut head).await.unwrap();
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        eventually("the HEAD to be recorded", || {
+            recorded(&m, "HEAD", "200").0 == round
+        })
+        .await;
+    }
+    let (count, error) = recorded(&m, "HEAD", "200");
+    assert_eq!((count, error), (3, None), "HEAD recorded as a success");
+    assert_eq!(cancelled(&m), 0, "no HEAD counted as cancelled");
+    eventually("in-flight back to 0", || active(&m) == 0).await;
+    server.abort();
+}

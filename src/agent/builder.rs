@@ -10,7 +10,7 @@ use axum::Router;
 
 use super::error::AgentError;
 use super::handle::Agent;
-use super::health::{Check, CheckFuture};
+use super::health::{Check, CheckFuture, SyncCheck};
 use super::routes::{self, AgentState};
 use crate::export::Buckets;
 use crate::measure::Monitor;
@@ -71,14 +71,19 @@ impl AgentBuilder {
     }
 
     /// Adds a health check: `Ok(())` when healthy, `Err(reason)` when not.
-    /// It runs on every `GET /health`; a check that panics counts as failed.
+    /// It runs on every `GET /health`, on tokio's blocking pool (never on
+    /// an async worker: a check that blocks stalls neither the agent nor
+    /// the application); one that panics or takes longer than the
+    /// [timeout](Self::health_check_timeout) counts as failed.
     pub fn health_check(
         mut self,
         name: &str,
         check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
-        self.checks
-            .push((name.to_owned(), Check::Sync(Arc::new(check))));
+        self.checks.push((
+            name.to_owned(),
+            Check::Sync(Arc::new(SyncCheck::new(check))),
+        ));
         self
     }
 
@@ -107,8 +112,8 @@ impl AgentBuilder {
         self
     }
 
-    /// How long an async health check may take ([`HEALTH_CHECK_TIMEOUT`]
-    /// by default) before it counts as failed.
+    /// How long a health check, closure or async, may take
+    /// ([`HEALTH_CHECK_TIMEOUT`] by default) before it counts as failed.
     pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
         self.check_timeout = timeout;
         self

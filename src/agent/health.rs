@@ -1,9 +1,11 @@
 //! Health checks: registered closures and async functions, run on every
-//! `GET /health`; panics and timeouts are failures.
+//! `GET /health` (closures on the blocking pool); panics and timeouts are
+//! failures, whichever kind.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
@@ -14,15 +16,57 @@ pub(super) type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + 
 /// A registered health check.
 #[derive(Clone)]
 pub(super) enum Check {
-    Sync(Arc<dyn Fn() -> Result<(), String> + Send + Sync>),
+    Sync(Arc<SyncCheck>),
     Async(Arc<dyn Fn() -> CheckFuture + Send + Sync>),
 }
 
+/// A closure check, and whether a run of it is still going.
+pub(super) struct SyncCheck {
+    check: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+    running: Arc<AtomicBool>,
+}
+
+impl SyncCheck {
+    pub(super) fn new(check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self {
+            check: Box::new(check),
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
 /// Runs one check to its result; panics and timeouts are failures.
+///
+/// A closure runs on tokio's blocking pool, never on an async worker, so a
+/// check that blocks (a database ping without a timeout) cannot stall the
+/// agent or the application; past the timeout it fails. While a run is
+/// still going, later requests do not start another one (a hung check
+/// holds one blocking thread, not one per `/health`): they fail at once,
+/// saying so.
 async fn run_check(check: Check, timeout: Duration) -> Result<(), String> {
     match check {
-        Check::Sync(f) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f()))
-            .unwrap_or_else(|_| Err("the check panicked".to_owned())),
+        Check::Sync(c) => {
+            if c.running.swap(true, Ordering::AcqRel) {
+                return Err(format!(
+                    "the check took longer than {timeout:?} and is still running"
+                ));
+            }
+            let running = c.running.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (c.check)()))
+                    .unwrap_or_else(|_| Err("the check panicked".to_owned()));
+                c.running.store(false, Ordering::Release);
+                result
+            });
+            match tokio::time::timeout(timeout, task).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => {
+                    running.store(false, Ordering::Release);
+                    Err("the check panicked".to_owned())
+                }
+                Err(_) => Err(format!("the check took longer than {timeout:?}")),
+            }
+        }
         Check::Async(f) => {
             // Its own task: a panic is caught by tokio, not the agent.
             let task = tokio::spawn(async move { f().await });

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::classify::{Classify, ErrorType};
-use super::layer::RouteEntry;
+use super::layer::{HEAD, RouteEntry};
 
 /// When a request started, by the layer's clock.
 enum Start {
@@ -41,6 +41,14 @@ impl Finish {
 
     pub(crate) fn to_headers(&self) -> bool {
         self.entry.settings.to_headers
+    }
+
+    /// Whether the response is complete with its head: the answer to a
+    /// `HEAD`, a 1xx, 204 or 304 has no body, and the server drops the
+    /// body without polling it (hyper does), which is not a client going
+    /// away.
+    pub(crate) fn complete_at_head(&self) -> bool {
+        self.entry.method == HEAD || matches!(self.status, Some(100..=199 | 204 | 304))
     }
 
     /// The rule that decides which responses are errors.

@@ -19,6 +19,9 @@ pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";
 /// The in-flight requests gauge.
 pub const HTTP_ACTIVE: &str = "http_server_active_requests";
 
+/// The index of `HEAD` in [`METHODS`].
+pub(crate) const HEAD: u8 = 1;
+
 /// Label values of the methods, by [`method_index`].
 pub(crate) const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
@@ -322,7 +325,7 @@ const STATUS_SLOTS: usize = 8;
 /// request settings, not the layer state, so there is no reference cycle.
 pub(crate) struct RouteEntry {
     pub(crate) settings: Arc<Settings>,
-    method: u8,
+    pub(crate) method: u8,
     /// The route as recorded (the request's, or `__overflow__`).
     route: Box<str>,
     pub(crate) gauge: Gauge,

@@ -37,7 +37,10 @@
 //! * **Cancellation:** a client that goes away before the response ended
 //!   (the response future or body dropped) is recorded with
 //!   `error_type="cancelled"` and the status already sent, or `499` if none
-//!   was. Dashboards count it apart from server errors.
+//!   was. Dashboards count it apart from server errors. A response that
+//!   has no body (the answer to a `HEAD`, a 1xx, 204 or 304) is complete
+//!   with its head: the server dropping its body unread is not a
+//!   cancellation, and its latency ends at the head.
 //! * **In flight:** `http_server_active_requests` is up from the call to the
 //!   end of the response (or its drop).
 //! * **Excluded paths** ([`HttpMetricsLayer::exclude`]) pass through
