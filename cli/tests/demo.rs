@@ -35,14 +35,13 @@ fn address(line: &str) -> SocketAddr {
 }
 
 fn start(extra: &[&str]) -> Demo {
+    start_on("127.0.0.1:0", extra)
+}
+
+/// The demo with its agent on `agent`.
+fn start_on(agent: &str, extra: &[&str]) -> Demo {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--agent-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["demo", "--listen", "127.0.0.1:0", "--agent-listen", agent])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -270,9 +269,15 @@ async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
     }
     let dashboards = common::dashboards_dir();
     let rules = dashboards.join("tailwatch.rules.yml");
-    let demo = start(&["--duration", "60", "--interval", "30", "--rps", "300"]);
-    let classic = Prometheus::start(&[demo.agent], Some(&rules)).await;
-    let native = Prometheus::start_with(&[demo.agent], Some(&rules), &["native-histograms"]).await;
+    // Both servers first, the demo then: their first scrapes come within a
+    // second of the demo's start, so they see (almost) all it records.
+    let agent_addr = common::free_port();
+    let classic = Prometheus::start(&[agent_addr], Some(&rules)).await;
+    let native = Prometheus::start_with(&[agent_addr], Some(&rules), &["native-histograms"]).await;
+    let demo = start_on(
+        &agent_addr.to_string(),
+        &["--duration", "60", "--interval", "30", "--rps", "300"],
+    );
     check_dashboards(&classic, "classic").await;
     check_dashboards(&native, "native").await;
     // The native server stores the request durations as native histograms.
@@ -294,6 +299,7 @@ async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
     // within 5 % of tailwatch's own (HDR, over the same run: the demo is
     // younger than its 60 s window). Prometheus misses the requests before
     // its first scrape: after 25 s of scrapes they are a small part.
+    // (Both are read under the same load: other tests may run meanwhile.)
     common::prometheus::eventually(&native, "count_over_time(up[1m])", |r| {
         r.len() == 1 && r[0].1 >= 25.0
     })
