@@ -72,6 +72,7 @@ pub use export as expo;
 #[cfg(feature = "agent")]
 pub use agent::{
     Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent,
+    parse_listen,
 };
 
 /// The README's examples, compiled and run as doctests.

@@ -228,10 +228,35 @@ fn demo_reports_a_port_in_use() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
         assert!(
-            stderr.contains(&addr) && stderr.contains(hint),
+            stderr.contains(&addr) && stderr.contains(hint) && stderr.contains(flag),
             "{flag}: {stderr}"
         );
     }
+}
+
+#[test]
+fn demo_accepts_host_names_and_bare_ports() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(["demo", "--listen", "localhost:0", "--agent-listen", ":0"])
+        .args(["--no-traffic", "--duration", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(out).lines().map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{lines:?}");
+    let find = |label: &str| {
+        address(
+            lines
+                .iter()
+                .find(|l| l.trim_start().starts_with(label))
+                .unwrap_or_else(|| panic!("no {label} line: {lines:?}")),
+        )
+    };
+    assert!(find("app ").ip().is_loopback());
+    assert_eq!(find("metrics ").ip().to_string(), "127.0.0.1");
 }
 
 #[test]

@@ -58,6 +58,15 @@ pub fn agent(monitor: &Monitor) -> AgentBuilder {
 }
 
 impl AgentBuilder {
+    /// Listens on `text`, as [`parse_listen`] reads it (`localhost:9464`,
+    /// `:9464`, `9464`, `0.0.0.0:9464`, …).
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidAddress`] when it is not such an address.
+    pub fn listen_on(self, text: &str) -> Result<Self, AgentError> {
+        Ok(self.listen(parse_listen(text)?))
+    }
+
     /// Listens on `addr` (port 0: any free port; see [`Agent::local_addr`]).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
@@ -172,10 +181,52 @@ fn resolve_listen(
     }
     match env {
         Some(v) if !v.trim().is_empty() => {
-            v.trim().parse().map_err(|_| AgentError::InvalidListen(v))
+            parse_listen(&v).map_err(|_| AgentError::InvalidListen(v))
         }
         _ => Ok(SocketAddr::from(([127, 0, 0, 1], 9464))),
     }
+}
+
+/// A listen address as people write it: `127.0.0.1:9464`, `[::1]:9464`,
+/// `0.0.0.0:9464`, a host name (`localhost:9464`, resolved now, IPv4
+/// first), or only a port (`:9464`, `9464`), which means loopback
+/// (`127.0.0.1`): metrics are not public unless an address says so.
+///
+/// ```
+/// use tailwatch::parse_listen;
+/// assert_eq!(parse_listen("9464")?.to_string(), "127.0.0.1:9464");
+/// assert_eq!(parse_listen(":9464")?.to_string(), "127.0.0.1:9464");
+/// assert_eq!(parse_listen("localhost:9464")?.port(), 9464);
+/// assert!(parse_listen("localhost").is_err());
+/// # Ok::<(), tailwatch::AgentError>(())
+/// ```
+///
+/// # Errors
+/// [`AgentError::InvalidAddress`] when it is none of these (no port, a
+/// port out of range, a name that does not resolve).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, AgentError> {
+    use std::net::ToSocketAddrs;
+    let t = text.trim();
+    let invalid = || AgentError::InvalidAddress(text.to_owned());
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if !port_only.is_empty() && port_only.bytes().all(|b| b.is_ascii_digit()) {
+        let port: u16 = port_only.parse().map_err(|_| invalid())?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let (host, port) = t.rsplit_once(':').ok_or_else(invalid)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(invalid());
+    }
+    let found: Vec<SocketAddr> = t.to_socket_addrs().map_err(|_| invalid())?.collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| found.first())
+        .copied()
+        .ok_or_else(invalid)
 }
 
 #[cfg(all(test, not(tailwatch_loom)))]
@@ -210,5 +261,30 @@ mod tests {
             e.to_string().contains("TAILWATCH_LISTEN=\"localhost\""),
             "{e}"
         );
+        // Host names and bare ports, as people write them.
+        for (text, want) in [
+            ("9464", "127.0.0.1:9464"),
+            (":9464", "127.0.0.1:9464"),
+            (" 0.0.0.0:1 ", "0.0.0.0:1"),
+            ("[::1]:9464", "[::1]:9464"),
+        ] {
+            assert_eq!(parse_listen(text).unwrap().to_string(), want, "{text}");
+        }
+        let local = resolve_listen(None, Some("localhost:9464".into())).unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 9464, "{local}");
+        for bad in [
+            "localhost",
+            "99999",
+            ":x",
+            "host:",
+            ":",
+            "no.such.host.invalid:80",
+        ] {
+            let e = parse_listen(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("is not a listen address"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

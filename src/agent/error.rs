@@ -19,7 +19,17 @@ pub enum AgentError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// `TAILWATCH_LISTEN` is not an address.
-    #[error("TAILWATCH_LISTEN={0:?} is not a socket address; use host:port, e.g. 127.0.0.1:9464")]
+    /// `TAILWATCH_LISTEN` is not a listen address.
+    #[error(
+        "TAILWATCH_LISTEN={0:?} is not a listen address; use host:port \
+         (127.0.0.1:9464, localhost:9464, 0.0.0.0:9464) or a port (9464, :9464)"
+    )]
     InvalidListen(String),
+    /// An address given in code ([`AgentBuilder::listen_on`](crate::AgentBuilder::listen_on),
+    /// [`parse_listen`](crate::parse_listen)) is not a listen address.
+    #[error(
+        "{0:?} is not a listen address; use host:port (127.0.0.1:9464, localhost:9464, \
+         0.0.0.0:9464) or a port (9464, :9464)"
+    )]
+    InvalidAddress(String),
 }

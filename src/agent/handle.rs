@@ -2,8 +2,10 @@
 
 use std::net::SocketAddr;
 
-/// A running agent; [`stop`](Self::stop) it, or drop it to stop serving.
+/// A running agent; [`stop`](Self::stop) it, or drop it to stop serving
+/// (so keep it: `let _agent = …start().await?;` for the program's life).
 #[derive(Debug)]
+#[must_use = "dropping the agent stops it: keep it for as long as it should serve"]
 pub struct Agent {
     pub(super) addr: SocketAddr,
     pub(super) stop: Option<tokio::sync::oneshot::Sender<()>>,

@@ -43,6 +43,8 @@ mod handle;
 mod health;
 mod routes;
 
-pub use builder::{AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent};
+pub use builder::{
+    AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent, parse_listen,
+};
 pub use error::AgentError;
 pub use handle::Agent;

@@ -18,11 +18,12 @@ mod traffic;
 /// Options of `tailwatch demo`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Address of the example app.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address of the example app (host:port, or a port for loopback).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_address)]
     listen: SocketAddr,
-    /// Address of the agent (default: $TAILWATCH_LISTEN, else 127.0.0.1:9464).
-    #[arg(long)]
+    /// Address of the agent (default: $TAILWATCH_LISTEN, else 127.0.0.1:9464;
+    /// host:port, localhost:9464, or a port for loopback).
+    #[arg(long, value_parser = listen_address)]
     agent_listen: Option<SocketAddr>,
     /// Requests per second the generator sends, all routes together.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -88,6 +89,13 @@ async fn serve(args: &Args) -> ExitCode {
     });
     let agent = match agent.start().await {
         Ok(agent) => agent,
+        Err(tailwatch::AgentError::Bind { addr, source }) => {
+            eprintln!(
+                "error: the agent cannot listen on {addr}: {source}; choose another address \
+                 with --agent-listen host:port (or TAILWATCH_LISTEN)"
+            );
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -183,4 +191,10 @@ fn print_banner(args: &Args, app: SocketAddr, agent: SocketAddr) {
         "Ctrl-C to stop".to_owned()
     };
     println!("  traffic  {traffic}; {until}");
+}
+
+/// A listen address as the agent reads them (`localhost:8080`, `:8080`,
+/// `8080`, …), for clap.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    tailwatch::parse_listen(text).map_err(|e| e.to_string())
 }
