@@ -1,6 +1,8 @@
 //! Code that uses the `metrics` facade gets tailwatch's HDR quantiles.
 
 use metrics::Unit;
+
+mod common;
 use tailwatch::{MetricValue, Monitor};
 
 /// Stands for a dependency that only knows the `metrics` facade.
@@ -137,4 +139,50 @@ fn composes_with_another_recorder_through_a_fanout() {
         theirs.contains("db_query_seconds_count{table=\"users\"} 5"),
         "{theirs}"
     );
+}
+
+/// The facade cannot return an error: reserved and invalid names are
+/// renamed visibly (counted once per series) and nothing is lost; the
+/// exposition stays valid for Prometheus.
+#[test]
+fn reserved_and_invalid_names_are_renamed_and_counted() {
+    let m = Monitor::new();
+    metrics::with_local_recorder(&m.metrics_recorder(), || {
+        for _ in 0..5 {
+            metrics::histogram!("job.duration_seconds", "le" => "x").record(0.25);
+            metrics::counter!("retries_total", "quantile" => "p99").increment(1);
+            metrics::counter!("fine_total", "kind" => "a").increment(1);
+        }
+    });
+    assert_eq!(
+        m.metrics_renamed(),
+        2,
+        "two series renamed, each counted once"
+    );
+    let h = m
+        .all_stats()
+        .into_iter()
+        .find(|s| s.name == "job_duration_seconds")
+        .expect("the histogram, under its valid name");
+    assert_eq!(h.labels.get("exported_le").map(String::as_str), Some("x"));
+    assert_eq!(h.count, 5, "nothing lost");
+    let counters = m.metrics_counters();
+    let retries = counters.iter().find(|c| c.name == "retries_total").unwrap();
+    assert_eq!(
+        retries.labels,
+        vec![("exported_quantile".to_owned(), "p99".to_owned())]
+    );
+    assert_eq!(retries.value, 5);
+    let text = tailwatch::export::render(
+        &m,
+        &Default::default(),
+        tailwatch::export::Format::Prometheus,
+    );
+    assert!(
+        text.contains("tailwatch_facade_renamed_total 2\n"),
+        "{text}"
+    );
+    if let Some(report) = common::promtool_check(&text) {
+        assert!(report.is_empty(), "promtool: {report}");
+    }
 }

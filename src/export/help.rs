@@ -44,6 +44,9 @@ pub(super) fn help_of(name: &str) -> &'static str {
         "tokio_busy_ratio" => {
             "Busy time of the tokio workers over the sliding window, as a fraction of their time."
         }
+        "tailwatch_facade_renamed_total" => {
+            "Series the metrics facade registered under another name than given (invalid or reserved names and label names)."
+        }
         _ => "Recorded by tailwatch.",
     }
 }

@@ -286,4 +286,10 @@ fn facade(monitor: &Monitor, sink: &mut impl Sink) {
         |_| false,
         |_| "Set through the metrics facade.",
     );
+    let mut renamed = Scalars::new();
+    renamed.insert(
+        "tailwatch_facade_renamed_total".into(),
+        vec![(Vec::new(), Num::Int(monitor.metrics_renamed().into()))],
+    );
+    scalars(sink, renamed, |_| true, help_of);
 }

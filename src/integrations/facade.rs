@@ -62,6 +62,19 @@ struct Store {
     /// Label sets per counter/gauge name, for the cap.
     per_name: Mutex<HashMap<String, usize>>,
     units: RwLock<HashMap<String, Unit>>,
+    /// Series whose name or label names had to be changed to be valid.
+    renamed: AtomicU64,
+}
+
+impl Store {
+    /// Counts `key` if its name or a label name is not written as given.
+    fn count_rename(&self, key: &Key) {
+        let changed =
+            name(key) != key.name() || key.labels().any(|l| label_name(l.key()) != l.key());
+        if changed {
+            self.renamed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Most histogram handles cached; past it, `register_histogram` resolves
@@ -149,6 +162,17 @@ impl Monitor {
         sorted(map.iter().map(|(k, c)| value(k, c.0.value())))
     }
 
+    /// Series the `metrics` facade registered under another name than given
+    /// (characters outside `[a-zA-Z0-9_:]`, a leading digit, a `__` or
+    /// reserved label name: `le` becomes `exported_le`), each counted once;
+    /// exported as `tailwatch_facade_renamed_total`.
+    pub fn metrics_renamed(&self) -> u64 {
+        self.inner
+            .extensions
+            .get::<Store>()
+            .map_or(0, |s| s.renamed.load(Ordering::Relaxed))
+    }
+
     /// Gauges recorded through the `metrics` facade, sorted.
     pub fn metrics_gauges(&self) -> Vec<MetricValue<f64>> {
         let Some(store) = self.inner.extensions.get::<Store>() else {
@@ -189,6 +213,11 @@ fn label_name(name: &str) -> String {
     }
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, 'l');
+    }
+    // `le` and `quantile` are the exposition's own: renamed as Prometheus
+    // renames a clashing target label.
+    if crate::registry::key::RESERVED_LABELS.contains(&out.as_str()) {
+        out.insert_str(0, "exported_");
     }
     out
 }
@@ -295,7 +324,13 @@ impl MetricsRecorder {
                 .collect();
             Key::from_parts(key.name().to_owned(), folded)
         };
-        map.entry(key).or_insert_with(make).clone()
+        let store = self.store();
+        map.entry(key)
+            .or_insert_with_key(|key| {
+                store.count_rename(key);
+                make()
+            })
+            .clone()
     }
 }
 
@@ -339,7 +374,12 @@ impl Recorder for MetricsRecorder {
         let h = self.new_histogram(key);
         let mut map = map.write().unwrap_or_else(|e| e.into_inner());
         let h = if map.len() < MAX_CACHED {
-            map.entry(key.clone()).or_insert(h).clone()
+            map.entry(key.clone())
+                .or_insert_with(|| {
+                    self.store().count_rename(key);
+                    h
+                })
+                .clone()
         } else {
             h
         };
@@ -359,6 +399,9 @@ mod tests {
         assert_eq!(label_name("__reserved"), "_reserved");
         assert_eq!(label_name("a:b"), "a_b");
         assert_eq!(label_name(""), "_");
+        assert_eq!(label_name("le"), "exported_le");
+        assert_eq!(label_name("quantile"), "exported_quantile");
+        assert_eq!(label_name("lease"), "lease");
     }
 
     #[test]

@@ -18,6 +18,13 @@ pub enum RegistryError {
          with a digit or with \"__\" (reserved by Prometheus)"
     )]
     InvalidLabelName(String),
+    /// A label name the exposition writes itself (`le`, `quantile`).
+    #[error(
+        "label name {0:?} is reserved: Prometheus writes `le` on histogram buckets and \
+         `quantile` on summaries, and refuses a scrape where a series has its own; \
+         rename the label (e.g. \"{0}_bound\")"
+    )]
+    ReservedLabelName(String),
     /// The same label name appears twice in one label set.
     #[error("label {0:?} is given twice: each label name may appear once per series")]
     DuplicateLabel(String),

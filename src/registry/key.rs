@@ -185,12 +185,19 @@ fn validate_label_name(name: &str) -> Result<(), RegistryError> {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with("__");
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::InvalidLabelName(name.to_owned()))
+    if !ok {
+        return Err(RegistryError::InvalidLabelName(name.to_owned()));
     }
+    if RESERVED_LABELS.contains(&name) {
+        return Err(RegistryError::ReservedLabelName(name.to_owned()));
+    }
+    Ok(())
 }
+
+/// Label names the exposition itself writes: a series carrying one would
+/// make Prometheus refuse the whole scrape (`le` on histogram buckets,
+/// `quantile` on the window summaries).
+pub(crate) const RESERVED_LABELS: [&str; 2] = ["le", "quantile"];
 
 #[cfg(all(test, not(tailwatch_loom)))]
 mod tests {

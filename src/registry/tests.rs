@@ -41,6 +41,13 @@ fn names_are_validated_with_a_clear_error() {
         r.histogram("ok", &[("a-b", "v")]),
         Err(RegistryError::InvalidLabelName(_))
     ));
+    for reserved in ["le", "quantile"] {
+        let e = r.histogram("ok", &[(reserved, "1")]).unwrap_err();
+        assert_eq!(e, RegistryError::ReservedLabelName(reserved.into()));
+        assert!(e.to_string().contains("reserved"), "{e}");
+        assert!(r.gauge("g", &[(reserved, "1")]).is_err());
+        assert!(r.counter("c_total", &[(reserved, "1")]).is_err());
+    }
     // Any UTF-8 label value is fine.
     r.histogram("ok", &[("path", "/ünïcode/\"quoted\"\n\\")])
         .unwrap();
