@@ -63,18 +63,33 @@ async fn eventually(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_disconnects_mid_response_is_counted_as_cancelled() {
-    let m = Monitor::new();
+/// An app in the middleware on a real socket: `/page` answers a short
+/// body, `/stream` one that never ends.
+async fn serve(
+    m: &Monitor,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let app = Router::new()
+        .route("/page", get(|| async { "hello" }))
         .route(
             "/stream",
             get(|| async { Body::new(Endless(tokio::time::interval(Duration::from_millis(5)))) }),
         )
-        .layer(HttpMetricsLayer::new(&m));
+        .layer(HttpMetricsLayer::new(m));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    (
+        addr,
+        tokio::spawn(async move { axum::serve(listener, app).await }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_response_is_counted_as_cancelled() {
+    let m = Monitor::new();
+    let (addr, server) = serve(&m).await;
 
     for round in 1..=3_u64 {
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -140,16 +155,7 @@ fn recorded(m: &Monitor, method: &str, status: &str) -> (u64, Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_responses_are_recorded_with_their_status_not_as_cancelled() {
     let m = Monitor::new();
-    let app = Router::new()
-        .route("/page", get(|| async { "hello" }))
-        .route(
-            "/stream",
-            get(|| async { Body::new(Endless(tokio::time::interval(Duration::from_millis(5)))) }),
-        )
-        .layer(HttpMetricsLayer::new(&m));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (addr, server) = serve(&m).await;
 
     for (round, path) in [(1, "/page"), (2, "/stream"), (3, "/page")] {
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
