@@ -9,6 +9,19 @@ use tailwatch::export::proto::{self, MetricFamily, MetricType};
 use tailwatch::export::{self, Buckets, DEFAULT_BUCKETS, Format, NativeBuckets};
 use tailwatch::{Ended, Histogram, HistogramBuilder, Monitor, Snapshot};
 
+/// A protobuf scrape of `monitor`, decoded.
+fn scrape(monitor: &Monitor, buckets: &Buckets) -> Vec<MetricFamily> {
+    decode(&export::encode(monitor, buckets, Format::Protobuf))
+}
+
+/// The family `name` of a decoded scrape.
+fn family<'a>(families: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
+    families
+        .iter()
+        .find(|f| f.name() == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
+
 fn decode(bytes: &[u8]) -> Vec<MetricFamily> {
     let mut rest = bytes;
     let mut out = Vec::new();
@@ -97,19 +110,12 @@ fn fixture() -> (Monitor, Vec<u64>) {
 #[test]
 fn histograms_carry_native_and_classic_buckets_from_the_hdr_data() {
     let (monitor, values) = fixture();
-    let families = decode(&export::encode(
-        &monitor,
-        &Buckets::default(),
-        Format::Protobuf,
-    ));
-    let family = families
-        .iter()
-        .find(|f| f.name() == "job_duration_seconds")
-        .expect("the histogram family");
-    assert_eq!(family.r#type(), MetricType::Histogram);
-    assert!(!family.help().is_empty());
-    assert_eq!(family.metric.len(), 1);
-    let m = &family.metric[0];
+    let families = scrape(&monitor, &Buckets::default());
+    let job = family(&families, "job_duration_seconds");
+    assert_eq!(job.r#type(), MetricType::Histogram);
+    assert!(!job.help().is_empty());
+    assert_eq!(job.metric.len(), 1);
+    let m = &job.metric[0];
     assert_eq!(labels(m), BTreeMap::from([("queue", "mail")]));
     let h = m.histogram.as_ref().expect("a histogram");
 
@@ -201,18 +207,12 @@ fn bucket_limit_and_schema_are_per_metric() {
                 .with_zero_threshold(1e-3)
                 .unwrap(),
         );
-    let families = decode(&export::encode(&monitor, &buckets, Format::Protobuf));
-    let job = families
-        .iter()
-        .find(|f| f.name() == "job_duration_seconds")
-        .unwrap();
+    let families = scrape(&monitor, &buckets);
+    let job = family(&families, "job_duration_seconds");
     let h = job.metric[0].histogram.as_ref().unwrap();
     assert!(h.schema() < 6, "the resolution was halved");
     assert!(native_buckets(h).len() <= 50);
-    let op = families
-        .iter()
-        .find(|f| f.name() == "operation_duration_seconds")
-        .unwrap();
+    let op = family(&families, "operation_duration_seconds");
     let h = op.metric[0].histogram.as_ref().unwrap();
     assert_eq!(h.schema(), 2);
     assert_eq!(h.zero_threshold(), 1e-3);
@@ -230,23 +230,19 @@ fn a_protobuf_scrape_has_every_family_of_the_text_one() {
             (name.to_owned(), kind.to_owned())
         })
         .collect();
-    let proto_families: BTreeMap<String, String> = decode(&export::encode(
-        &monitor,
-        &Buckets::default(),
-        Format::Protobuf,
-    ))
-    .iter()
-    .map(|f| {
-        let kind = match f.r#type() {
-            MetricType::Counter => "counter",
-            MetricType::Gauge => "gauge",
-            MetricType::Summary => "summary",
-            MetricType::Histogram => "histogram",
-            other => panic!("unexpected type {other:?}"),
-        };
-        (f.name().to_owned(), kind.to_owned())
-    })
-    .collect();
+    let proto_families: BTreeMap<String, String> = scrape(&monitor, &Buckets::default())
+        .iter()
+        .map(|f| {
+            let kind = match f.r#type() {
+                MetricType::Counter => "counter",
+                MetricType::Gauge => "gauge",
+                MetricType::Summary => "summary",
+                MetricType::Histogram => "histogram",
+                other => panic!("unexpected type {other:?}"),
+            };
+            (f.name().to_owned(), kind.to_owned())
+        })
+        .collect();
     assert_eq!(proto_families, text_families);
     assert!(proto_families.contains_key("cache_requests_total"));
 }
@@ -254,15 +250,8 @@ fn a_protobuf_scrape_has_every_family_of_the_text_one() {
 #[test]
 fn window_quantiles_follow_the_configured_quantiles_in_every_format() {
     let (monitor, values) = fixture();
-    let families = decode(&export::encode(
-        &monitor,
-        &Buckets::default(),
-        Format::Protobuf,
-    ));
-    let summary = families
-        .iter()
-        .find(|f| f.name() == "job_duration_quantile_seconds")
-        .expect("the window summary");
+    let families = scrape(&monitor, &Buckets::default());
+    let summary = family(&families, "job_duration_quantile_seconds");
     assert_eq!(summary.r#type(), MetricType::Summary);
     let s = summary.metric[0].summary.as_ref().unwrap();
     let qs: Vec<f64> = s.quantile.iter().map(|q| q.quantile()).collect();

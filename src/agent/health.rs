@@ -23,14 +23,14 @@ pub(super) enum Check {
 /// A closure check, and whether a run of it is still going.
 pub(super) struct SyncCheck {
     check: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
-    running: Arc<AtomicBool>,
+    running: AtomicBool,
 }
 
 impl SyncCheck {
     pub(super) fn new(check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         Self {
             check: Box::new(check),
-            running: Arc::new(AtomicBool::new(false)),
+            running: AtomicBool::new(false),
         }
     }
 }
@@ -51,7 +51,7 @@ async fn run_check(check: Check, timeout: Duration) -> Result<(), String> {
                     "the check took longer than {timeout:?} and is still running"
                 ));
             }
-            let running = c.running.clone();
+            let waiting = c.clone();
             let task = tokio::task::spawn_blocking(move || {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (c.check)()))
                     .unwrap_or_else(|_| Err("the check panicked".to_owned()));
@@ -61,7 +61,7 @@ async fn run_check(check: Check, timeout: Duration) -> Result<(), String> {
             match tokio::time::timeout(timeout, task).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => {
-                    running.store(false, Ordering::Release);
+                    waiting.running.store(false, Ordering::Release);
                     Err("the check panicked".to_owned())
                 }
                 Err(_) => Err(format!("the check took longer than {timeout:?}")),

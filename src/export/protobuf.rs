@@ -11,10 +11,10 @@
 use prost::Message as _;
 use prost::encoding::{encode_varint, message};
 
-use super::native::Native;
+use super::native::{Native, NativeBuckets};
 use super::proto::{self, MetricType};
 use super::text::{MAX_HELP, QUANTILE_HELP, derived};
-use super::walk::{GroupView, HistogramSeries, Labels, Num, Sink};
+use super::walk::{GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink};
 use crate::registry::Label;
 
 /// `MetricFamily.metric` is field 4.
@@ -28,6 +28,9 @@ pub(super) struct ProtoSink {
     body: Vec<u8>,
     /// One metric, refilled for every series.
     metric: proto::Metric,
+    /// The current histogram family's classic boundaries and native settings.
+    bounds: Vec<f64>,
+    settings: NativeBuckets,
     native: Native,
 }
 
@@ -38,6 +41,8 @@ impl ProtoSink {
             head: None,
             body: Vec::new(),
             metric: proto::Metric::default(),
+            bounds: Vec::new(),
+            settings: NativeBuckets::new(),
             native: Native::default(),
         }
     }
@@ -107,29 +112,31 @@ fn set(slot: &mut Option<String>, value: &str) {
 }
 
 impl Sink for ProtoSink {
-    fn histogram_family(&mut self, name: &str, help: &str) {
-        self.begin(name, help, MetricType::Histogram);
+    fn histogram_family(&mut self, f: &HistogramFamily<'_>) {
+        self.begin(f.name, f.help, MetricType::Histogram);
+        self.bounds.clear();
+        self.bounds.extend_from_slice(f.bounds);
+        self.settings = *f.native;
     }
 
     fn histogram<'l>(&mut self, labels: impl Iterator<Item = Label<'l>>, s: &HistogramSeries<'_>) {
         self.labels(labels);
-        self.native.fill(s.snap, s.scale, s.native);
+        self.native.fill(s.snap, s.scale, &self.settings);
         let n = &self.native;
         let h = self.metric.histogram.get_or_insert_with(Default::default);
         h.sample_count = Some(s.snap.count());
         h.sample_sum = Some(s.snap.sum() as f64 / s.scale);
         h.bucket.clear();
-        h.bucket
-            .extend(
-                s.bounds
-                    .iter()
-                    .zip(s.counts)
-                    .map(|(&upper_bound, &count)| proto::Bucket {
-                        cumulative_count: Some(count),
-                        upper_bound: Some(upper_bound),
-                        ..Default::default()
-                    }),
-            );
+        h.bucket.extend(
+            self.bounds
+                .iter()
+                .zip(s.counts)
+                .map(|(&upper_bound, &count)| proto::Bucket {
+                    cumulative_count: Some(count),
+                    upper_bound: Some(upper_bound),
+                    ..Default::default()
+                }),
+        );
         h.schema = Some(i32::from(n.schema));
         h.zero_threshold = Some(n.zero_threshold);
         h.zero_count = Some(n.zero_count);

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::buckets::format_le;
-use super::walk::{GroupView, HistogramSeries, Labels, Num, Sink};
+use super::walk::{GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink};
 use crate::registry::Label;
 
 /// Escapes a label value for the text formats.
@@ -113,7 +113,6 @@ pub(super) struct TextSink {
     sum_name: String,
     count_name: String,
     les: Vec<String>,
-    les_of: Vec<f64>,
     /// Labels of the series being written.
     body: String,
 }
@@ -127,7 +126,6 @@ impl TextSink {
             sum_name: String::new(),
             count_name: String::new(),
             les: Vec::new(),
-            les_of: Vec::new(),
             body: String::new(),
         }
     }
@@ -142,19 +140,16 @@ impl TextSink {
 }
 
 impl Sink for TextSink {
-    fn histogram_family(&mut self, name: &str, help: &str) {
-        header(&mut self.out, name, "histogram", help);
-        self.bucket_name = format!("{name}_bucket");
-        self.sum_name = format!("{name}_sum");
-        self.count_name = format!("{name}_count");
-        self.les_of.clear();
+    fn histogram_family(&mut self, f: &HistogramFamily<'_>) {
+        header(&mut self.out, f.name, "histogram", f.help);
+        self.bucket_name = format!("{}_bucket", f.name);
+        self.sum_name = format!("{}_sum", f.name);
+        self.count_name = format!("{}_count", f.name);
+        self.les.clear();
+        self.les.extend(f.bounds.iter().map(|b| format_le(*b)));
     }
 
     fn histogram<'l>(&mut self, labels: impl Iterator<Item = Label<'l>>, s: &HistogramSeries<'_>) {
-        if self.les_of != s.bounds {
-            self.les_of = s.bounds.to_vec();
-            self.les = s.bounds.iter().map(|b| format_le(*b)).collect();
-        }
         let out = &mut self.out;
         label_body(&mut self.body, labels);
         for (le, c) in self.les.iter().zip(s.counts) {

@@ -32,16 +32,23 @@ impl Num {
     }
 }
 
+/// A histogram family: what every one of its series is written with.
+pub(super) struct HistogramFamily<'a> {
+    pub(super) name: &'a str,
+    pub(super) help: &'a str,
+    /// Classic boundaries, in base units.
+    pub(super) bounds: &'a [f64],
+    pub(super) native: &'a NativeBuckets,
+}
+
 /// One series of a histogram family, read once.
 pub(super) struct HistogramSeries<'a> {
     /// Its cumulative counts.
     pub(super) snap: &'a Snapshot,
     /// Recorded units per base unit.
     pub(super) scale: f64,
-    /// Classic boundaries (base units) and the cumulative count at each.
-    pub(super) bounds: &'a [f64],
+    /// The cumulative count at each of the family's classic boundaries.
     pub(super) counts: &'a [u64],
-    pub(super) native: &'a NativeBuckets,
 }
 
 /// The window of one group (a route, an operation): the series that differ
@@ -61,7 +68,7 @@ pub(super) struct GroupView<'a> {
 /// What a format writes.
 pub(super) trait Sink {
     /// A histogram family starts; its series follow.
-    fn histogram_family(&mut self, name: &str, help: &str);
+    fn histogram_family(&mut self, family: &HistogramFamily<'_>);
     /// One series of the current histogram family.
     fn histogram<'l>(
         &mut self,
@@ -170,7 +177,12 @@ fn histograms(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
         let name = members[0].id.name().to_owned();
         let bounds = buckets.of(&name);
         let native = buckets.native_of(&name);
-        sink.histogram_family(&name, help_of(&name));
+        sink.histogram_family(&HistogramFamily {
+            name: &name,
+            help: help_of(&name),
+            bounds,
+            native,
+        });
         let ranges = groups(&mut members);
         let mut views: Vec<GroupView<'_>> = Vec::with_capacity(ranges.len());
         for range in ranges {
@@ -205,9 +217,7 @@ fn histograms(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
                 let series = HistogramSeries {
                     snap: &snap,
                     scale: m.histogram.unit_scale(),
-                    bounds,
                     counts: &counts,
-                    native,
                 };
                 sink.histogram(m.labels(), &series);
             }

@@ -32,7 +32,7 @@ impl<B: Body> ResponseBody<B> {
     pub(crate) fn measured(inner: B, finish: Finish) -> Self {
         // Nothing more to wait for: an empty body, a response that has none
         // (HEAD, 204, 304, 1xx), or latency to headers.
-        if finish.to_headers() || finish.complete_at_head() || inner.is_end_stream() {
+        if finish.ends_at_head() || inner.is_end_stream() {
             finish.done();
             return Self::unmeasured(inner);
         }

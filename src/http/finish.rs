@@ -39,16 +39,14 @@ impl Finish {
         }
     }
 
-    pub(crate) fn to_headers(&self) -> bool {
+    /// Whether the measurement ends with the response head: latency to
+    /// headers was asked for, or the response has no body (the answer to a
+    /// `HEAD`, a 1xx, 204 or 304), which the server drops without polling
+    /// it (hyper does), and that is not a client going away.
+    pub(crate) fn ends_at_head(&self) -> bool {
         self.entry.settings.to_headers
-    }
-
-    /// Whether the response is complete with its head: the answer to a
-    /// `HEAD`, a 1xx, 204 or 304 has no body, and the server drops the
-    /// body without polling it (hyper does), which is not a client going
-    /// away.
-    pub(crate) fn complete_at_head(&self) -> bool {
-        self.entry.method == HEAD || matches!(self.status, Some(100..=199 | 204 | 304))
+            || self.entry.method == HEAD
+            || matches!(self.status, Some(100..=199 | 204 | 304))
     }
 
     /// The rule that decides which responses are errors.

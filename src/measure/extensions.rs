@@ -18,10 +18,7 @@ impl Extensions {
     /// The value of type `T`, created by `init` if there is none yet.
     pub(crate) fn get_or_init<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = values
-            .iter()
-            .find_map(|v| Arc::clone(v).downcast::<T>().ok())
-        {
+        if let Some(found) = find(&values) {
             return found;
         }
         let value = Arc::new(init());
@@ -31,11 +28,14 @@ impl Extensions {
 
     /// The value of type `T`, if one was created.
     pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        values
-            .iter()
-            .find_map(|v| Arc::clone(v).downcast::<T>().ok())
+        find(&self.values.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// The value of type `T` among `values`.
+fn find<T: Any + Send + Sync>(values: &[Arc<dyn Any + Send + Sync>]) -> Option<Arc<T>> {
+    let value = values.iter().find(|v| (***v).is::<T>())?;
+    Arc::clone(value).downcast::<T>().ok()
 }
 
 #[cfg(all(test, not(tailwatch_loom)))]
