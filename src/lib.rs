@@ -71,8 +71,8 @@ pub use export as expo;
 // The agent.
 #[cfg(feature = "agent")]
 pub use agent::{
-    Agent, AgentBuilder, AgentError, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent,
-    parse_listen,
+    Agent, AgentBuilder, AgentError, CONNECTIONS_CLOSED, CONNECTIONS_OPEN, DEFAULT_LISTEN,
+    HEALTH_CHECK_TIMEOUT, LISTEN_ENV, MIN_HEADER_BYTES, ServerLimits, agent, parse_listen,
 };
 
 /// The README's examples, compiled and run as doctests.

@@ -11,7 +11,9 @@ use axum::Router;
 use super::error::AgentError;
 use super::handle::Agent;
 use super::health::{Check, CheckFuture, SyncCheck};
+use super::limits::ServerLimits;
 use super::routes::{self, AgentState};
+use super::server;
 use crate::export::Buckets;
 use crate::measure::Monitor;
 
@@ -32,12 +34,14 @@ pub struct AgentBuilder {
     buckets: Buckets,
     checks: Vec<(String, Check)>,
     check_timeout: Duration,
+    limits: ServerLimits,
 }
 
 impl std::fmt::Debug for AgentBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentBuilder")
             .field("listen", &self.listen)
+            .field("limits", &self.limits)
             .field(
                 "checks",
                 &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -54,6 +58,7 @@ pub fn agent(monitor: &Monitor) -> AgentBuilder {
         buckets: Buckets::default(),
         checks: Vec::new(),
         check_timeout: HEALTH_CHECK_TIMEOUT,
+        limits: ServerLimits::default(),
     }
 }
 
@@ -128,25 +133,79 @@ impl AgentBuilder {
         self
     }
 
+    /// How long a client may take to send a request's headers (10 s by
+    /// default); a slower one is disconnected. See [`ServerLimits`].
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may move no byte either way in the middle of
+    /// a request (a client that stops reading its answer, or stops sending
+    /// its request) before it is closed (60 s by default).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// How many connections may be open at once (256 by default); past
+    /// it, new connections are closed as soon as accepted.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max;
+        self
+    }
+
+    /// How many bytes a request's line and headers may take (16 KiB by
+    /// default, at least [`MIN_HEADER_BYTES`](crate::MIN_HEADER_BYTES));
+    /// a larger head is answered 431 and its connection closed.
+    pub fn max_header_bytes(mut self, max: usize) -> Self {
+        self.limits.max_header_bytes = max;
+        self
+    }
+
+    /// How long [`Agent::stop`] waits for the requests in progress before
+    /// it closes their connections (5 s by default).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The server limits set so far.
+    pub fn limits(&self) -> ServerLimits {
+        self.limits
+    }
+
     fn address(&self) -> Result<SocketAddr, AgentError> {
         resolve_listen(self.listen, std::env::var(LISTEN_ENV).ok())
     }
 
     /// The agent's routes, to serve yourself (e.g. merged into your app).
+    /// The server limits and TLS are not part of them: they are the
+    /// server's, and apply only to [`start`](Self::start).
     pub fn router(self) -> Router {
-        routes::router(AgentState {
+        self.into_parts().0
+    }
+
+    fn into_parts(self) -> (Router, ServerLimits, Monitor) {
+        let monitor = self.monitor.clone();
+        let limits = self.limits;
+        let router = routes::router(AgentState {
             monitor: self.monitor,
             buckets: self.buckets,
             checks: self.checks,
             check_timeout: self.check_timeout,
-        })
+        });
+        (router, limits, monitor)
     }
 
-    /// Binds the address and serves in the background (needs a tokio runtime).
+    /// Binds the address and serves in the background (needs a tokio
+    /// runtime), within the [server limits](ServerLimits).
     ///
     /// # Errors
-    /// [`AgentError`] when the address is invalid or cannot be bound.
+    /// [`AgentError`] when the address is invalid or cannot be bound, or a
+    /// limit cannot be used.
     pub async fn start(self) -> Result<Agent, AgentError> {
+        self.limits.check()?;
         let addr = self.address()?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -154,18 +213,19 @@ impl AgentBuilder {
         let local = listener
             .local_addr()
             .map_err(|source| AgentError::Bind { addr, source })?;
-        let app = self.router();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let (router, limits, monitor) = self.into_parts();
+        let shared = server::Shared {
+            router,
+            limits,
+            metrics: server::ConnectionMetrics::new(&monitor),
+            #[cfg(feature = "tls")]
+            tls: None,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, shared, stopped));
         Ok(Agent {
             addr: local,
-            stop: Some(stop),
+            stop,
             task: Some(task),
         })
     }

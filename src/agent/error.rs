@@ -32,4 +32,13 @@ pub enum AgentError {
          0.0.0.0:9464) or a port (9464, :9464)"
     )]
     InvalidAddress(String),
+    /// A server limit that cannot work (a zero timeout, no connections,
+    /// a header limit below hyper's minimum).
+    #[error("the agent's {limit} cannot be used: {reason}; set another with AgentBuilder::{limit}")]
+    InvalidLimit {
+        /// The setter of the limit.
+        limit: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 #[must_use = "dropping the agent stops it: keep it for as long as it should serve"]
 pub struct Agent {
     pub(super) addr: SocketAddr,
-    pub(super) stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub(super) stop: tokio::sync::watch::Sender<bool>,
     pub(super) task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -18,11 +18,12 @@ impl Agent {
         self.addr
     }
 
-    /// Stops accepting, finishes the requests in progress, and returns.
+    /// Stops accepting, lets the requests in progress finish for up to the
+    /// [shutdown timeout](crate::AgentBuilder::shutdown_timeout), closes the
+    /// connections still open then (a client that never finishes its
+    /// request cannot hold it up), and returns.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -31,8 +32,8 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        // Stops accepting; the requests in progress finish in the
+        // background, within the shutdown timeout.
+        let _ = self.stop.send(true);
     }
 }

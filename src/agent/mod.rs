@@ -31,8 +31,16 @@
 //! A port already in use is an [`AgentError`] returned to the caller; the
 //! application keeps running.
 //!
+//! Hostile and broken clients: the server has a header-read timeout, an
+//! idle timeout, a connection limit and a header size limit, and
+//! [`Agent::stop`] closes what is still open after a deadline (see
+//! [`ServerLimits`]); each close on a limit is counted in
+//! `tailwatch_agent_connections_closed_total{reason}`.
+//!
 //! Files: `builder.rs` ([`AgentBuilder`], starting), `routes.rs` (the
-//! handlers), `health.rs` (checks), `handle.rs` ([`Agent`]), `error.rs`.
+//! handlers), `health.rs` (checks), `handle.rs` ([`Agent`]), `limits.rs`
+//! ([`ServerLimits`]), `server.rs` (the accept loop and connections),
+//! `watched.rs` (a socket that notes when bytes move), `error.rs`.
 //!
 //! Uses every piece below it: export for `/metrics`, the measure piece and
 //! saturation for `/stats`.
@@ -41,10 +49,15 @@ mod builder;
 mod error;
 mod handle;
 mod health;
+mod limits;
 mod routes;
+mod server;
+mod watched;
 
 pub use builder::{
     AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent, parse_listen,
 };
 pub use error::AgentError;
 pub use handle::Agent;
+pub use limits::{MIN_HEADER_BYTES, ServerLimits};
+pub use server::{CONNECTIONS_CLOSED, CONNECTIONS_OPEN};

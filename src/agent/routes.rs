@@ -27,7 +27,12 @@ pub(super) struct AgentState {
 pub(super) fn router(state: AgentState) -> Router {
     let state = Arc::new(state);
     Router::new()
-        .route("/metrics", get(metrics))
+        // gzip when the client asks (Prometheus does): a text scrape
+        // shrinks ~10×.
+        .route(
+            "/metrics",
+            get(metrics).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/stats", get(stats))
         .route("/health", get(health))
         .fallback(|| async {

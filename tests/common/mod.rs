@@ -56,7 +56,7 @@ pub async fn request_bytes(
 }
 
 /// The payload of a chunked body.
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
+pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let line = body
