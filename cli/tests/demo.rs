@@ -105,6 +105,39 @@ impl Drop for Demo {
     }
 }
 
+/// SIGTERM and SIGINT, each with a client holding a half-sent request open
+/// on the app and one on the agent: the demo drains, closes them and exits
+/// 0 within its drain deadline.
+#[test]
+fn demo_exits_0_on_sigterm_and_sigint_with_half_open_clients() {
+    use std::io::Write;
+    for signal in ["TERM", "INT"] {
+        let demo = start(&["--rps", "200"]);
+        let half_open: Vec<_> = [demo.app, demo.agent]
+            .into_iter()
+            .map(|addr| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET /users/1 HTTP/1.1\r\nHost: loc").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let sent = Instant::now();
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &demo.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let (status, out) = demo.wait(Duration::from_secs(15));
+        let took = sent.elapsed();
+        assert!(status.success(), "SIG{signal}: {status:?}\n{out}");
+        assert!(out.contains(&format!("SIG{signal}: draining")), "{out}");
+        // Within the drain deadline (3 s, the app and the agent together).
+        assert!(took < Duration::from_secs(6), "SIG{signal}: {took:?}");
+        drop(half_open);
+    }
+}
+
 #[test]
 fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     let demo = start(&["--duration", "5", "--interval", "1", "--rps", "400"]);

@@ -47,6 +47,10 @@ pub(super) fn help_of(name: &str) -> &'static str {
         "tailwatch_facade_renamed_total" => {
             "Series the metrics facade registered under another name than given (invalid or reserved names and label names)."
         }
+        "tailwatch_agent_connections" => "Connections open to the tailwatch agent.",
+        "tailwatch_agent_connections_closed_total" => {
+            "Connections the tailwatch agent closed on a limit (reason: limit, header_timeout, idle_timeout, header_too_large, shutdown, tls_handshake)."
+        }
         _ => "Recorded by tailwatch.",
     }
 }

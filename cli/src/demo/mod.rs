@@ -49,7 +49,13 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         .enable_all()
         .build();
     match runtime {
-        Ok(rt) => rt.block_on(serve(args)),
+        Ok(rt) => {
+            let code = rt.block_on(serve(args));
+            // A user callback still blocking a thread of the pool must
+            // not keep the process from exiting.
+            rt.shutdown_timeout(Duration::from_secs(1));
+            code
+        }
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");
             ExitCode::FAILURE
@@ -87,6 +93,7 @@ async fn serve(args: &Args) -> ExitCode {
             Err("the demo app stopped serving".to_owned())
         }
     });
+    let agent = agent.shutdown_timeout(DRAIN);
     let agent = match agent.start().await {
         Ok(agent) => agent,
         Err(tailwatch::AgentError::Bind { addr, source }) => {
@@ -132,34 +139,72 @@ async fn serve(args: &Args) -> ExitCode {
     let every = Duration::from_secs(args.interval);
     let mut ticker = tokio::time::interval_at(started + every, every);
     let deadline = (args.duration > 0).then(|| started + Duration::from_secs(args.duration));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
     loop {
         tokio::select! {
             _ = ticker.tick() => table::print(&monitor, started.elapsed(), &client),
-            _ = &mut ctrl_c => break,
+            name = &mut signal => {
+                println!("{name}: draining (at most {} s)", DRAIN.as_secs());
+                break;
+            }
             () = sleep_until(deadline) => break,
         }
     }
 
-    // Stop the traffic first (its requests in progress finish), then the app.
+    // Stop the traffic first (its requests in progress finish), then the
+    // app and the agent, each within the drain deadline: a client that
+    // never finishes its request cannot hold the demo up.
     let _ = stop.send(true);
     if let Some(g) = generator {
-        let _ = g.await;
+        let _ = tokio::time::timeout(DRAIN, g).await;
     }
-    let served = server.await;
-    agent.stop().await;
+    let (served, ()) = tokio::join!(tokio::time::timeout(DRAIN, server), agent.stop());
     table::print(&monitor, started.elapsed(), &client);
     match served {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
+        Err(_) => {
+            println!(
+                "closed the connections still open after {} s",
+                DRAIN.as_secs()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(e))) => {
             eprintln!("error: the demo app failed: {e}");
             ExitCode::FAILURE
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             eprintln!("error: the demo app's task failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// How long the app's requests in progress may take to finish on stop.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// The first of SIGINT (Ctrl-C) and SIGTERM; its name.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            eprintln!("note: cannot listen for signals; stop with --duration");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 
