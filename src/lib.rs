@@ -60,7 +60,7 @@ pub use saturation::runtime;
 pub use saturation::{
     CACHE_REQUESTS, Cache, CacheStats, Held, QUEUE_DEPTH, Queue, QueueStats, RESOURCE_CAPACITY,
     RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING, Resource, ResourceStats,
-    Usage,
+    SAMPLER_STALLED, SAMPLER_STALLS, Usage,
 };
 
 // Export: the old name of the module, kept so that code written against

@@ -422,3 +422,40 @@ async fn metrics_are_gzipped_when_asked() {
         plain.len()
     );
 }
+
+/// With the README's few lines, the process and runtime figures are there
+/// (the dashboard's process row and the CPU/memory/fd alerts have data);
+/// each can be turned off; a runtime the user named is not sampled twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_and_runtime_figures_are_on_by_default() {
+    let m = Monitor::new();
+    let a = agent(&m).listen(local()).start().await.unwrap();
+    let text = common::get_ok(a.local_addr(), "/metrics").await;
+    if cfg!(target_os = "linux") {
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+        assert!(text.contains("\nprocess_open_fds "));
+    }
+    assert!(
+        text.contains("\ntokio_workers{runtime=\"main\"} 2\n"),
+        "{text}"
+    );
+
+    let m = Monitor::new();
+    let a = agent(&m)
+        .listen(local())
+        .process_metrics(false)
+        .tokio_metrics(false)
+        .start()
+        .await
+        .unwrap();
+    let text = common::get_ok(a.local_addr(), "/metrics").await;
+    assert!(!text.contains("process_resident_memory_bytes"), "{text}");
+    assert!(!text.contains("tokio_workers"), "{text}");
+
+    let m = Monitor::new();
+    m.tokio_metrics("app", &tokio::runtime::Handle::current());
+    let a = agent(&m).listen(local()).start().await.unwrap();
+    let text = common::get_ok(a.local_addr(), "/metrics").await;
+    assert!(text.contains("tokio_workers{runtime=\"app\"}"), "{text}");
+    assert!(!text.contains("runtime=\"main\""), "{text}");
+}

@@ -117,7 +117,7 @@ fn sampled_resources_and_queues_follow_their_source() {
     }
     // The sampler thread catches up within a few intervals.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while (pool.in_use(), queue.depth()) != (7, 5) {
+    while (pool.in_use(), queue.depth()) != (7, 5) || explosions.load(Ordering::Relaxed) < 2 {
         assert!(Instant::now() < deadline, "sampler never caught up");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -277,4 +277,101 @@ fn registering_a_sampled_resource_again_replaces_its_sampler() {
     calls.store(0, Ordering::Relaxed);
     m.sample_now();
     assert_eq!(calls.load(Ordering::Relaxed), 5);
+}
+
+/// A sampler closure that blocks for good (a pool's lock held elsewhere):
+/// registering more samplers does not wait on it, the other gauges keep
+/// moving, the app and `/metrics` answer within 1 s, and it is visible
+/// (`tailwatch_sampler_stalled`, its stall count, `/health` naming it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocking_sampler_stales_only_its_own_gauges_visibly() {
+    let m = Monitor::builder()
+        .sample_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let blocked = std::sync::Mutex::new(blocked);
+    let runs = Arc::new(AtomicI64::new(0));
+    let r = runs.clone();
+    let stuck = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stuck.clone();
+    m.resource_sampled("db", move || {
+        r.fetch_add(1, Ordering::SeqCst);
+        if s.load(Ordering::SeqCst) {
+            let _ = blocked.lock().unwrap().recv(); // blocks until released
+        }
+        Usage::new(1, 10)
+    });
+    stuck.store(true, Ordering::SeqCst);
+    // Wait until the sampler thread is inside the blocked closure.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while m.samplers_stalled().is_empty() {
+        assert!(Instant::now() < deadline, "the closure never stalled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let runs_when_stalled = runs.load(Ordering::SeqCst);
+    // Registering does not wait on it; the new sampler keeps moving.
+    let started = Instant::now();
+    let ticks = Arc::new(AtomicI64::new(0));
+    let t = ticks.clone();
+    let queue = m.queue_sampled("jobs", move || t.fetch_add(1, Ordering::SeqCst));
+    m.process_metrics().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let before = queue.depth();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        queue.depth() >= before + 3,
+        "{before} then {}",
+        queue.depth()
+    );
+    // The blocked closure is not started again while it hangs.
+    assert_eq!(runs.load(Ordering::SeqCst), runs_when_stalled);
+
+    let a = agent(&m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let within = Duration::from_secs(1);
+    let (status, _, text) = tokio::time::timeout(
+        within,
+        common::request(a.local_addr(), "GET", "/metrics", None),
+    )
+    .await
+    .expect("/metrics answers while a sampler blocks");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("tailwatch_sampler_stalled{sampler=\"resource:db\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("tailwatch_sampler_stalled{sampler=\"queue:jobs\"} 0\n"));
+    assert!(text.contains("tailwatch_sampler_stalls_total{sampler=\"resource:db\"} 1\n"));
+    let (status, _, body) = tokio::time::timeout(
+        within,
+        common::request(a.local_addr(), "GET", "/health", None),
+    )
+    .await
+    .expect("/health answers while a sampler blocks");
+    assert_eq!(status, 200, "a stalled sampler is detail, not ill health");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let stalled = json["samplers_stalled"].as_array().unwrap();
+    assert_eq!(stalled.len(), 1, "{body}");
+    assert_eq!(stalled[0]["sampler"], "resource:db");
+    assert!(stalled[0]["reason"].as_str().unwrap().contains("stale"));
+
+    // Released: it runs again, and is no longer stalled.
+    stuck.store(false, Ordering::SeqCst);
+    release.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs.load(Ordering::SeqCst) < runs_when_stalled + 2 || !m.samplers_stalled().is_empty() {
+        assert!(Instant::now() < deadline, "never resumed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let text = common::get_ok(a.local_addr(), "/metrics").await;
+    assert!(text.contains("tailwatch_sampler_stalled{sampler=\"resource:db\"} 0\n"));
 }

@@ -167,7 +167,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         r#"queue_depth{queue="emails"}"#,
         "# TYPE process_cpu_seconds_total counter",
         "process_resident_memory_bytes ",
-        r#"tokio_workers{runtime="demo"} 2"#,
+        r#"tokio_workers{runtime="main"} 2"#,
     ] {
         assert!(metrics.contains(expected), "{expected} not in\n{metrics}");
     }

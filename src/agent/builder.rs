@@ -35,6 +35,8 @@ pub struct AgentBuilder {
     checks: Vec<(String, Check)>,
     check_timeout: Duration,
     limits: ServerLimits,
+    process_metrics: bool,
+    tokio_metrics: bool,
 }
 
 impl std::fmt::Debug for AgentBuilder {
@@ -59,6 +61,8 @@ pub fn agent(monitor: &Monitor) -> AgentBuilder {
         checks: Vec::new(),
         check_timeout: HEALTH_CHECK_TIMEOUT,
         limits: ServerLimits::default(),
+        process_metrics: true,
+        tokio_metrics: true,
     }
 }
 
@@ -170,6 +174,24 @@ impl AgentBuilder {
         self
     }
 
+    /// Whether [`start`](Self::start) also samples the process figures
+    /// ([`Monitor::process_metrics`]: CPU, memory, file descriptors,
+    /// threads; Linux). On by default, so the dashboard's process row and
+    /// the CPU, memory and fd alerts have data; `false` to opt out.
+    pub fn process_metrics(mut self, on: bool) -> Self {
+        self.process_metrics = on;
+        self
+    }
+
+    /// Whether [`start`](Self::start) also samples the tokio runtime it is
+    /// called on, as `runtime="main"` ([`Monitor::tokio_metrics`]). On by
+    /// default, unless the monitor already samples a runtime (registered
+    /// by name with `tokio_metrics`); `false` to opt out.
+    pub fn tokio_metrics(mut self, on: bool) -> Self {
+        self.tokio_metrics = on;
+        self
+    }
+
     /// The server limits set so far.
     pub fn limits(&self) -> ServerLimits {
         self.limits
@@ -213,6 +235,15 @@ impl AgentBuilder {
         let local = listener
             .local_addr()
             .map_err(|source| AgentError::Bind { addr, source })?;
+        if self.process_metrics {
+            // Not Linux, or the `process` feature off: nothing to sample,
+            // and the agent serves the rest.
+            let _ = self.monitor.process_metrics();
+        }
+        if self.tokio_metrics && !self.monitor.samples_a_runtime() {
+            self.monitor
+                .tokio_metrics("main", &tokio::runtime::Handle::current());
+        }
         let (router, limits, monitor) = self.into_parts();
         let shared = server::Shared {
             router,

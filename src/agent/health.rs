@@ -85,7 +85,11 @@ async fn run_check(check: Check, timeout: Duration) -> Result<(), String> {
 
 /// Runs every check at once and answers `/health`: 200 when all pass,
 /// 503 naming those that failed.
-pub(super) async fn report(checks: &[(String, Check)], timeout: Duration) -> Response {
+pub(super) async fn report(
+    checks: &[(String, Check)],
+    timeout: Duration,
+    monitor: &crate::measure::Monitor,
+) -> Response {
     // All checks at once: /health takes as long as the slowest, not the sum.
     let running: Vec<_> = checks
         .iter()
@@ -111,9 +115,23 @@ pub(super) async fn report(checks: &[(String, Check)], timeout: Duration) -> Res
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Samplers past their deadline: their gauges are stale. Detail, not
+    // health: the application may be fine.
+    let stalled: Vec<_> = monitor
+        .samplers_stalled()
+        .into_iter()
+        .map(|(name, took)| {
+            serde_json::json!({
+                "sampler": name,
+                "running_seconds": took.as_secs_f64(),
+                "reason": format!("has not returned for {took:.1?}; its values are stale"),
+            })
+        })
+        .collect();
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "failing" },
         "checks": states,
+        "samplers_stalled": stalled,
     });
     (
         status,

@@ -117,5 +117,5 @@ async fn stats(State(state): State<Arc<AgentState>>) -> Response {
 }
 
 async fn health(State(state): State<Arc<AgentState>>) -> Response {
-    report(&state.checks, state.check_timeout).await
+    report(&state.checks, state.check_timeout, &state.monitor).await
 }

@@ -51,6 +51,12 @@ pub(super) fn help_of(name: &str) -> &'static str {
         "tailwatch_agent_connections_closed_total" => {
             "Connections the tailwatch agent closed on a limit (reason: limit, header_timeout, idle_timeout, header_too_large, shutdown, tls_handshake)."
         }
+        "tailwatch_sampler_stalls_total" => {
+            "Sampler runs that took longer than the sample interval (their values went stale)."
+        }
+        "tailwatch_sampler_stalled" => {
+            "1 while a sampler's run is past the sample interval: its values are stale."
+        }
         _ => "Recorded by tailwatch.",
     }
 }

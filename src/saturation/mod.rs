@@ -16,7 +16,8 @@
 //! gauges and counters: no lock, no allocation). Everything read from
 //! elsewhere (a pool's own counts, a channel's length, `/proc`, the tokio
 //! runtime) is sampled off the request path by the monitor's sampler
-//! thread (`sampler.rs`). In-flight request gauges are kept by the
+//! thread (`sampler.rs`), each closure isolated: one that blocks stales
+//! only its own values, visibly (`tailwatch_sampler_stalled`). In-flight request gauges are kept by the
 //! middleware that sees the requests (`http`, `measure`).
 //!
 //! Uses the measure piece (a [`Monitor`](crate::Monitor) and its registry)
@@ -38,3 +39,4 @@ pub use resource::{
     Held, RESOURCE_CAPACITY, RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING,
     Resource, ResourceStats, Usage,
 };
+pub use sampler::{SAMPLER_STALLED, SAMPLER_STALLS};

@@ -1,67 +1,221 @@
 //! Sampling off the request path: closures registered on a monitor run on
-//! one background thread per monitor, every interval (1 s by default).
+//! a background thread every interval (1 s by default), each isolated from
+//! the others.
+//!
+//! A sampler closure is user code (a pool's `status()`, a channel's
+//! length, `/proc`): it may block. Each run goes to a runner thread and is
+//! waited for at most one interval; a run past that is left on its runner
+//! (which is replaced), counted in `tailwatch_sampler_stalls_total`, shown
+//! in `tailwatch_sampler_stalled` and in the agent's `/health`, and the
+//! closure is not started again until it returns. Only its own gauges go
+//! stale: the others keep being sampled, and registering (which takes the
+//! list's lock only to insert) never waits on a running closure.
 
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak, mpsc};
+use std::time::{Duration, Instant};
 
+use crate::engine::counter::{Counter, Gauge};
 use crate::measure::Monitor;
+use crate::registry::Registry;
+
+/// The self-metric counting sampler runs that passed their deadline.
+pub const SAMPLER_STALLS: &str = "tailwatch_sampler_stalls_total";
+/// The self-metric that is 1 while a sampler's run is past its deadline.
+pub const SAMPLER_STALLED: &str = "tailwatch_sampler_stalled";
 
 type Task = Box<dyn Fn() + Send + Sync>;
 
+/// A registered closure and the state of its runs.
+struct Entry {
+    /// The key it was registered under (registering again under it
+    /// replaces it), if any.
+    key: Option<String>,
+    /// Its name in self-metrics and `/health`.
+    name: String,
+    task: Task,
+    /// Whether a run is going (a stalled one included).
+    running: AtomicBool,
+    /// When the current run started, in ns since the sampler was made.
+    started: AtomicU64,
+    stalls: Counter,
+    stalled: Gauge,
+}
+
+/// A thread that runs entries one at a time; replaced when a run stalls.
+struct Runner {
+    jobs: mpsc::Sender<Arc<Entry>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Runner {
+    fn spawn() -> Option<Runner> {
+        let (jobs, todo) = mpsc::channel::<Arc<Entry>>();
+        let (finished, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tailwatch-sampler-run".into())
+            .spawn(move || {
+                for entry in todo {
+                    run(&entry.task);
+                    entry.running.store(false, Ordering::Release);
+                    // The driver gave up on this runner: end.
+                    if finished.send(()).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Runner { jobs, done })
+    }
+}
+
 /// The sampled closures of a monitor and the thread that runs them.
 pub(crate) struct Sampler {
-    /// Each closure with the key it was registered under, if any: a
-    /// closure registered again under its key replaces the old one, so
-    /// re-registering a resource (say, per request by mistake) never
-    /// piles up samplers.
-    tasks: Mutex<Vec<(Option<String>, Task)>>,
+    entries: Mutex<Vec<Arc<Entry>>>,
     interval: Duration,
+    /// How long one run may take before it counts as stalled.
+    deadline: Duration,
+    registry: Registry,
+    made: Instant,
+    unnamed: AtomicU64,
     started: std::sync::Once,
 }
 
 impl Sampler {
-    fn new(interval: Duration) -> Self {
+    fn new(interval: Duration, registry: Registry) -> Self {
         Self {
-            tasks: Mutex::new(Vec::new()),
+            entries: Mutex::new(Vec::new()),
             interval,
+            deadline: interval.max(Duration::from_millis(10)),
+            registry,
+            made: Instant::now(),
+            unnamed: AtomicU64::new(0),
             started: std::sync::Once::new(),
         }
     }
 
-    /// Adds `task`, runs it once now (so its values exist at once), and
-    /// starts the thread on first use. The thread ends when the monitor
-    /// is dropped.
-    pub(crate) fn add(self: &Arc<Self>, key: Option<String>, task: Task) {
-        run(&task);
+    fn now(&self) -> u64 {
+        u64::try_from(self.made.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Adds `task` (replacing the one under the same key), runs it once now
+    /// (so its values exist at once; waited for at most the deadline), and
+    /// starts the thread on first use. The thread ends when the monitor is
+    /// dropped.
+    pub(crate) fn add(self: &Arc<Self>, key: Option<String>, name: Option<String>, task: Task) {
+        let name = name
+            .unwrap_or_else(|| format!("sample#{}", self.unnamed.fetch_add(1, Ordering::Relaxed)));
+        let labels = [("sampler", name.as_str())];
+        let entry = Arc::new(Entry {
+            stalls: self
+                .registry
+                .counter(SAMPLER_STALLS, &labels)
+                .unwrap_or_default(),
+            stalled: self
+                .registry
+                .gauge(SAMPLER_STALLED, &labels)
+                .unwrap_or_default(),
+            key,
+            name,
+            task,
+            running: AtomicBool::new(false),
+            started: AtomicU64::new(0),
+        });
         {
-            let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-            match tasks.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
-                Some(slot) => slot.1 = task,
-                None => tasks.push((key, task)),
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let same = entries
+                .iter_mut()
+                .find(|e| entry.key.is_some() && e.key == entry.key);
+            match same {
+                Some(slot) => *slot = entry.clone(),
+                None => entries.push(entry.clone()),
             }
         }
+        self.round(&[entry], &mut None);
         self.started.call_once(|| {
             let weak: Weak<Self> = Arc::downgrade(self);
             let interval = self.interval;
             let _ = std::thread::Builder::new()
                 .name("tailwatch-sampler".into())
                 .spawn(move || {
+                    let mut runner = None;
                     loop {
                         std::thread::sleep(interval);
                         let Some(sampler) = weak.upgrade() else {
                             return;
                         };
-                        sampler.sample_now();
+                        let entries = sampler.entries();
+                        sampler.round(&entries, &mut runner);
                     }
                 });
         });
     }
 
-    /// Runs every task now.
-    pub(crate) fn sample_now(&self) {
-        for (_, task) in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            run(task);
+    fn entries(&self) -> Vec<Arc<Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs `entries` one after the other on `runner`, each waited for at
+    /// most the deadline; one still running from before is skipped.
+    fn round(&self, entries: &[Arc<Entry>], runner: &mut Option<Runner>) {
+        for entry in entries {
+            if entry.running.swap(true, Ordering::AcqRel) {
+                entry.stalled.set(1);
+                continue;
+            }
+            entry.started.store(self.now(), Ordering::Relaxed);
+            if runner.is_none() {
+                *runner = Runner::spawn();
+            }
+            let Some(r) = runner.as_ref() else {
+                // No thread to be had: run here rather than not at all.
+                run(&entry.task);
+                entry.running.store(false, Ordering::Release);
+                continue;
+            };
+            let sent = r.jobs.send(entry.clone()).is_ok();
+            match sent.then(|| r.done.recv_timeout(self.deadline)) {
+                Some(Ok(())) => entry.stalled.set(0),
+                Some(Err(mpsc::RecvTimeoutError::Timeout)) => {
+                    entry.stalls.increment();
+                    entry.stalled.set(1);
+                    *runner = None;
+                }
+                _ => {
+                    entry.running.store(false, Ordering::Release);
+                    *runner = None;
+                }
+            }
         }
+    }
+
+    /// Runs every closure now, each waited for at most the deadline.
+    pub(crate) fn sample_now(&self) {
+        self.round(&self.entries(), &mut None);
+    }
+
+    /// Whether a closure is registered under a key starting with `prefix`.
+    fn has_key_prefix(&self, prefix: &str) -> bool {
+        self.entries()
+            .iter()
+            .any(|e| e.key.as_deref().is_some_and(|k| k.starts_with(prefix)))
+    }
+
+    /// The closures running past their deadline, and for how long.
+    fn stalled(&self) -> Vec<(String, Duration)> {
+        let now = self.now();
+        self.entries()
+            .iter()
+            .filter(|e| e.running.load(Ordering::Acquire))
+            .map(|e| {
+                let took = now.saturating_sub(e.started.load(Ordering::Relaxed));
+                (e.name.clone(), Duration::from_nanos(took))
+            })
+            .filter(|(_, took)| *took > self.deadline)
+            .collect()
     }
 }
 
@@ -70,29 +224,58 @@ impl Monitor {
     /// the first closure).
     fn sampler(&self) -> Arc<Sampler> {
         let interval = self.inner.sample_interval;
-        self.inner.extensions.get_or_init(|| Sampler::new(interval))
+        let registry = self.registry().clone();
+        self.inner
+            .extensions
+            .get_or_init(|| Sampler::new(interval, registry))
     }
 
     /// Runs `sample` on the monitor's sampler thread every sample interval
-    /// (and once now, on the caller's thread): for values read from
-    /// elsewhere (a pool's own counts, a channel's length) into gauges,
-    /// off the request path. A panicking closure is skipped that round.
+    /// (and once now, waited for at most one interval): for values read
+    /// from elsewhere (a pool's own counts, a channel's length) into
+    /// gauges, off the request path. A panicking closure is skipped that
+    /// round; one that blocks past the interval stales only its own values
+    /// (see [`samplers_stalled`](Self::samplers_stalled)).
     pub fn sample(&self, sample: impl Fn() + Send + Sync + 'static) {
-        self.sampler().add(None, Box::new(sample));
+        self.sampler().add(None, None, Box::new(sample));
     }
 
     /// [`sample`](Self::sample) under `key`: registering again under the
-    /// same key replaces the previous closure.
+    /// same key replaces the previous closure. `key` is `kind\0name`
+    /// (`resource\0db`); the sampler is named `kind:name` in self-metrics.
     pub(crate) fn sample_as(&self, key: String, sample: impl Fn() + Send + Sync + 'static) {
-        self.sampler().add(Some(key), Box::new(sample));
+        let name = key.replace('\0', ":");
+        self.sampler().add(Some(key), Some(name), Box::new(sample));
     }
 
     /// Runs every sampling closure now (the sampler thread does it every
-    /// interval).
+    /// interval), each waited for at most one sample interval.
     pub fn sample_now(&self) {
         if let Some(sampler) = self.inner.extensions.get::<Sampler>() {
             sampler.sample_now();
         }
+    }
+
+    /// Whether a tokio runtime is sampled ([`tokio_metrics`](Self::tokio_metrics)).
+    #[cfg(feature = "agent")]
+    pub(crate) fn samples_a_runtime(&self) -> bool {
+        self.inner
+            .extensions
+            .get::<Sampler>()
+            .is_some_and(|s| s.has_key_prefix("tokio\0"))
+    }
+
+    /// The sampling closures whose current run has taken longer than the
+    /// sample interval (blocked on a lock, a socket, a slow `/proc`), with
+    /// how long it has run: their values are stale. Named `process`,
+    /// `tokio:NAME`, `resource:NAME`, `queue:NAME`, or `sample#N` for
+    /// [`sample`](Self::sample)'s closures in registration order.
+    pub fn samplers_stalled(&self) -> Vec<(String, Duration)> {
+        self.inner
+            .extensions
+            .get::<Sampler>()
+            .map(|s| s.stalled())
+            .unwrap_or_default()
     }
 }
 

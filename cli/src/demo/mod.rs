@@ -65,10 +65,6 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 
 async fn serve(args: &Args) -> ExitCode {
     let monitor = Monitor::new();
-    if let Err(e) = monitor.process_metrics() {
-        eprintln!("note: no process metrics: {e}");
-    }
-    monitor.tokio_metrics("demo", &tokio::runtime::Handle::current());
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
