@@ -69,6 +69,8 @@ pub use saturation::{
 pub use export as expo;
 
 // The agent.
+#[cfg(feature = "tls")]
+pub use agent::{AUTH_FAILURES, WebConfig};
 #[cfg(feature = "agent")]
 pub use agent::{
     Agent, AgentBuilder, AgentError, CONNECTIONS_CLOSED, CONNECTIONS_OPEN, DEFAULT_LISTEN,

@@ -138,6 +138,54 @@ fn demo_exits_0_on_sigterm_and_sigint_with_half_open_clients() {
     }
 }
 
+/// `--web-config-file`: basic auth on the agent (401 without credentials,
+/// `/health` without details); a file that cannot be used is a clear
+/// error naming the option, exit 2.
+#[test]
+fn demo_takes_a_web_config_file() {
+    let dir = common::temp_dir("demo-web-config");
+    let file = dir.join("web.yml");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&file, format!("basic_auth_users:\n  prom: '{hash}'\n")).unwrap();
+    let file_arg = file.to_str().unwrap();
+    let demo = start(&["--no-traffic", "--web-config-file", file_arg]);
+    block_on(async {
+        let (status, head, _) = request(demo.agent, "GET", "/metrics", None).await;
+        assert_eq!(status, 401, "{head}");
+        assert!(
+            head.to_lowercase().contains("www-authenticate: basic"),
+            "{head}"
+        );
+        let (status, _, body) = request(demo.agent, "GET", "/health", None).await;
+        assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+        assert!(!get_ok(demo.app, "/users/1").await.is_empty());
+    });
+    drop(demo);
+
+    std::fs::write(
+        &file,
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--web-config-file", file_arg])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("missing.crt") && err.contains("--web-config-file"),
+        "{err}"
+    );
+}
+
 #[test]
 fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     let demo = start(&["--duration", "5", "--interval", "1", "--rps", "400"]);

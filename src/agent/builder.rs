@@ -37,6 +37,8 @@ pub struct AgentBuilder {
     limits: ServerLimits,
     process_metrics: bool,
     tokio_metrics: bool,
+    #[cfg(feature = "tls")]
+    web_config: Option<super::web_config::WebConfig>,
 }
 
 impl std::fmt::Debug for AgentBuilder {
@@ -63,6 +65,8 @@ pub fn agent(monitor: &Monitor) -> AgentBuilder {
         limits: ServerLimits::default(),
         process_metrics: true,
         tokio_metrics: true,
+        #[cfg(feature = "tls")]
+        web_config: None,
     }
 }
 
@@ -192,6 +196,34 @@ impl AgentBuilder {
         self
     }
 
+    /// TLS and basic auth from a [`WebConfig`](crate::WebConfig) (a
+    /// Prometheus exporter web-config file).
+    #[cfg(feature = "tls")]
+    pub fn web_config(mut self, config: super::web_config::WebConfig) -> Self {
+        self.web_config = Some(config);
+        self
+    }
+
+    /// TLS and basic auth from the web-config file at `path` (the format of
+    /// node_exporter's `--web.config.file`; see [`WebConfig`](crate::WebConfig)).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tailwatch::AgentError> {
+    /// let monitor = tailwatch::Monitor::new();
+    /// let _agent = tailwatch::agent(&monitor)
+    ///     .web_config_file("/etc/tailwatch/web.yml")?
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`AgentError::WebConfig`] naming the file and what is wrong with it.
+    #[cfg(feature = "tls")]
+    pub fn web_config_file(self, path: impl AsRef<std::path::Path>) -> Result<Self, AgentError> {
+        Ok(self.web_config(super::web_config::WebConfig::from_file(path)?))
+    }
+
     /// The server limits set so far.
     pub fn limits(&self) -> ServerLimits {
         self.limits
@@ -211,12 +243,29 @@ impl AgentBuilder {
     fn into_parts(self) -> (Router, ServerLimits, Monitor) {
         let monitor = self.monitor.clone();
         let limits = self.limits;
+        #[cfg(feature = "tls")]
+        let web = self.web_config;
         let router = routes::router(AgentState {
             monitor: self.monitor,
             buckets: self.buckets,
             checks: self.checks,
             check_timeout: self.check_timeout,
         });
+        #[cfg(feature = "tls")]
+        let router = match web {
+            Some(w) if !w.users.is_empty() || !w.headers.is_empty() => {
+                let failures = monitor
+                    .registry()
+                    .counter(super::auth::AUTH_FAILURES, &[])
+                    .unwrap_or_default();
+                let auth = super::auth::BasicAuth::new(w.users, w.headers, failures);
+                router.layer(axum::middleware::from_fn_with_state(
+                    auth,
+                    super::auth::middleware,
+                ))
+            }
+            _ => router,
+        };
         (router, limits, monitor)
     }
 
@@ -244,13 +293,15 @@ impl AgentBuilder {
             self.monitor
                 .tokio_metrics("main", &tokio::runtime::Handle::current());
         }
+        #[cfg(feature = "tls")]
+        let tls = self.web_config.as_ref().and_then(|w| w.tls.clone());
         let (router, limits, monitor) = self.into_parts();
         let shared = server::Shared {
             router,
             limits,
             metrics: server::ConnectionMetrics::new(&monitor),
             #[cfg(feature = "tls")]
-            tls: None,
+            tls,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(server::serve(listener, shared, stopped));

@@ -41,4 +41,12 @@ pub enum AgentError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A web-config file (TLS, basic auth) that cannot be used.
+    #[error("the web-config file {path} cannot be used: {reason}")]
+    WebConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

@@ -11,6 +11,12 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// Marks a request from a client that has not authenticated while basic
+/// auth is on: `/health` then gives its status only, no check names or
+/// reasons (they can say what the service depends on and how it fails).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Anonymous;
+
 pub(super) type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// A registered health check.
@@ -89,6 +95,7 @@ pub(super) async fn report(
     checks: &[(String, Check)],
     timeout: Duration,
     monitor: &crate::measure::Monitor,
+    anonymous: bool,
 ) -> Response {
     // All checks at once: /health takes as long as the slowest, not the sum.
     let running: Vec<_> = checks
@@ -128,11 +135,16 @@ pub(super) async fn report(
             })
         })
         .collect();
-    let body = serde_json::json!({
-        "status": if healthy { "ok" } else { "failing" },
-        "checks": states,
-        "samplers_stalled": stalled,
-    });
+    let status_text = if healthy { "ok" } else { "failing" };
+    let body = if anonymous {
+        serde_json::json!({ "status": status_text })
+    } else {
+        serde_json::json!({
+            "status": status_text,
+            "checks": states,
+            "samplers_stalled": stalled,
+        })
+    };
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -45,6 +45,8 @@
 //! Uses every piece below it: export for `/metrics`, the measure piece and
 //! saturation for `/stats`.
 
+#[cfg(feature = "tls")]
+mod auth;
 mod builder;
 mod error;
 mod handle;
@@ -53,6 +55,8 @@ mod limits;
 mod routes;
 mod server;
 mod watched;
+#[cfg(feature = "tls")]
+mod web_config;
 
 pub use builder::{
     AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent, parse_listen,
@@ -61,3 +65,5 @@ pub use error::AgentError;
 pub use handle::Agent;
 pub use limits::{MIN_HEADER_BYTES, ServerLimits};
 pub use server::{CONNECTIONS_CLOSED, CONNECTIONS_OPEN};
+#[cfg(feature = "tls")]
+pub use {auth::AUTH_FAILURES, web_config::WebConfig};

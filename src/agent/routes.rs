@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
-use super::health::{Check, report};
+use super::health::{Anonymous, Check, report};
 use crate::engine::stats::SeriesStats;
 use crate::export::{self, Buckets, Format};
 use crate::measure::Monitor;
@@ -116,6 +116,15 @@ async fn stats(State(state): State<Arc<AgentState>>) -> Response {
     }
 }
 
-async fn health(State(state): State<Arc<AgentState>>) -> Response {
-    report(&state.checks, state.check_timeout, &state.monitor).await
+async fn health(
+    State(state): State<Arc<AgentState>>,
+    anonymous: Option<axum::Extension<Anonymous>>,
+) -> Response {
+    report(
+        &state.checks,
+        state.check_timeout,
+        &state.monitor,
+        anonymous.is_some(),
+    )
+    .await
 }

@@ -198,6 +198,7 @@ impl Sampler {
     }
 
     /// Whether a closure is registered under a key starting with `prefix`.
+    #[cfg(feature = "agent")]
     fn has_key_prefix(&self, prefix: &str) -> bool {
         self.entries()
             .iter()

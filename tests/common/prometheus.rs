@@ -40,15 +40,31 @@ impl Prometheus {
         rule_file: Option<&Path>,
         features: &[&str],
     ) -> Prometheus {
-        let dir = temp_dir("prometheus");
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let scrape = format!(
+            "  - job_name: tailwatch\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        );
+        Self::start_config(&scrape, rule_file, features, |_| {}).await
+    }
+
+    /// Prometheus with `scrape` as the body of its `scrape_configs:` list;
+    /// `prepare` may write files into its directory first (certificates
+    /// the config names, relative to it).
+    pub async fn start_config(
+        scrape: &str,
+        rule_file: Option<&Path>,
+        features: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Prometheus {
+        let dir = temp_dir("prometheus");
+        prepare(&dir);
         let rules = rule_file.map_or(String::new(), |f| {
             format!("rule_files:\n  - '{}'\n", f.display())
         });
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-             {rules}scrape_configs:\n  - job_name: tailwatch\n    static_configs:\n      - targets: [{}]\n",
-            targets.join(", ")
+             {rules}scrape_configs:\n{scrape}"
         );
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();

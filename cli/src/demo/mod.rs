@@ -25,6 +25,10 @@ pub(crate) struct Args {
     /// host:port, localhost:9464, or a port for loopback).
     #[arg(long, value_parser = listen_address)]
     agent_listen: Option<SocketAddr>,
+    /// TLS and basic auth for the agent: a Prometheus exporter web-config
+    /// file (tls_server_config, basic_auth_users), as node_exporter reads.
+    #[arg(long, value_name = "FILE")]
+    web_config_file: Option<std::path::PathBuf>,
     /// Requests per second the generator sends, all routes together.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     rps: u64,
@@ -89,7 +93,22 @@ async fn serve(args: &Args) -> ExitCode {
             Err("the demo app stopped serving".to_owned())
         }
     });
-    let agent = agent.shutdown_timeout(DRAIN);
+    let mut agent = agent.shutdown_timeout(DRAIN);
+    let mut scheme = "http";
+    if let Some(file) = &args.web_config_file {
+        match tailwatch::WebConfig::from_file(file) {
+            Ok(config) => {
+                if config.tls() {
+                    scheme = "https";
+                }
+                agent = agent.web_config(config);
+            }
+            Err(e) => {
+                eprintln!("error: {e} (--web-config-file)");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let agent = match agent.start().await {
         Ok(agent) => agent,
         Err(tailwatch::AgentError::Bind { addr, source }) => {
@@ -119,7 +138,7 @@ async fn serve(args: &Args) -> ExitCode {
         result
     });
 
-    print_banner(args, app_addr, agent_addr);
+    print_banner(args, app_addr, agent_addr, scheme);
     let client = Arc::new(traffic::ClientStats::default());
     let generator = (!args.no_traffic).then(|| {
         tokio::spawn(traffic::generate(
@@ -212,12 +231,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-fn print_banner(args: &Args, app: SocketAddr, agent: SocketAddr) {
+fn print_banner(args: &Args, app: SocketAddr, agent: SocketAddr, scheme: &str) {
     println!("tailwatch demo");
     println!(
         "  app      http://{app}/  (GET /users/{{id}} fast, GET /orders/{{id}} slow \"db\", POST /checkout flaky)"
     );
-    println!("  metrics  http://{agent}/metrics  (also /stats and /health)");
+    println!("  metrics  {scheme}://{agent}/metrics  (also /stats and /health)");
     let traffic = if args.no_traffic {
         "none generated (--no-traffic): send your own".to_owned()
     } else {
