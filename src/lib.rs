@@ -26,8 +26,8 @@ pub use engine::stats::{QuantileValue, SeriesStats, Stats};
 
 // The registry.
 pub use registry::{
-    DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, Label, OVERFLOW_VALUE, Registry,
-    RegistryBuilder, RegistryError, SeriesId, THREAD_CACHE_SLOTS,
+    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, Label,
+    OVERFLOW_VALUE, Registry, RegistryBuilder, RegistryError, SeriesId, THREAD_CACHE_SLOTS,
 };
 
 // Measuring.

@@ -33,6 +33,9 @@ pub(super) fn help_of(name: &str) -> &'static str {
             "Values recorded at the edge of the range instead of their own value."
         }
         "tailwatch_values_rejected_total" => "Values refused (NaN).",
+        "tailwatch_label_values_truncated_total" => {
+            "Label sets with a value cut to the length limit (it ends in …)."
+        }
         "tailwatch_scrape_duration_seconds" => "Time the previous scrape took to render.",
         "tokio_workers" => "Worker threads of the tokio runtime.",
         "tokio_alive_tasks" => "Tasks alive in the tokio runtime.",

@@ -86,13 +86,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// `x_seconds` → `x_<part>_seconds`; other names → `x_<part>`.
-pub(super) fn derived(name: &str, part: &str) -> String {
-    match name.strip_suffix("_seconds") {
-        Some(base) => format!("{base}_{part}_seconds"),
-        None => format!("{name}_{part}"),
-    }
-}
+pub(super) use crate::registry::names::derived;
 
 /// The `quantile` label value of `q` (`0.5`, `0.99`, `0.999`).
 pub(super) fn quantile_label(q: f64) -> String {

@@ -126,8 +126,9 @@ pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
 
     // Self-metrics.
     let info = registry.families();
-    let per_metric = |read: fn(&FamilyInfo) -> u64| -> Vec<(Labels, Num)> {
+    let of = |keep: fn(&FamilyInfo) -> bool, read: fn(&FamilyInfo) -> u64| -> Vec<(Labels, Num)> {
         info.iter()
+            .filter(|f| keep(f))
             .map(|f| {
                 (
                     vec![("metric".to_owned(), f.name.clone())],
@@ -136,6 +137,9 @@ pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
             })
             .collect()
     };
+    let per_metric = |read| of(|_| true, read);
+    // Only histograms clamp or refuse values.
+    let histograms_only = |read| of(|f| f.histogram, read);
     let mut series = Scalars::new();
     series.insert("tailwatch_series".into(), per_metric(|f| f.series as u64));
     let mut counters = Scalars::new();
@@ -143,13 +147,40 @@ pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
         "tailwatch_series_overflow_total".into(),
         per_metric(|f| f.overflow_total),
     );
+    // Operation names past the monitor's cap fold into one operation.
+    let folded_ops = monitor.operations_folded();
+    if folded_ops > 0 {
+        let overflow = counters
+            .get_mut("tailwatch_series_overflow_total")
+            .and_then(|v| {
+                v.iter_mut()
+                    .find(|(l, _)| l[0].1 == crate::measure::OPERATION_DURATION)
+            });
+        match overflow {
+            Some((_, Num::Int(n))) => *n += i128::from(folded_ops),
+            _ => counters
+                .entry("tailwatch_series_overflow_total".into())
+                .or_default()
+                .push((
+                    vec![(
+                        "metric".to_owned(),
+                        crate::measure::OPERATION_DURATION.to_owned(),
+                    )],
+                    Num::Int(folded_ops.into()),
+                )),
+        }
+    }
+    counters.insert(
+        "tailwatch_label_values_truncated_total".into(),
+        per_metric(|f| f.truncated),
+    );
     counters.insert(
         "tailwatch_values_clamped_total".into(),
-        per_metric(|f| f.clamped),
+        histograms_only(|f| f.clamped),
     );
     counters.insert(
         "tailwatch_values_rejected_total".into(),
-        per_metric(|f| f.rejected),
+        histograms_only(|f| f.rejected),
     );
     let mut gauges = Scalars::new();
     gauges.insert(

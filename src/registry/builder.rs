@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::caps::{DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore};
+use super::caps::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore,
+};
+use super::names::{Kind, Names};
 use super::store::{Inner, NEXT_REGISTRY_ID, Registry, SeriesMap};
 use crate::engine::error::BuildError;
 use crate::engine::histogram::HistogramBuilder;
@@ -23,6 +26,7 @@ pub struct RegistryBuilder {
     defaults: HistogramBuilder,
     cap: Option<usize>,
     max_metrics: Option<usize>,
+    max_label_value: Option<usize>,
     label_caps: HashMap<String, usize>,
     metrics: HashMap<String, (HistogramBuilder, Option<usize>)>,
 }
@@ -50,10 +54,21 @@ impl RegistryBuilder {
         self
     }
 
-    /// The limit on metric names (default [`DEFAULT_MAX_METRICS`]).
+    /// The limit on metric names of each kind, histograms, counters and
+    /// gauges apart (default [`DEFAULT_MAX_METRICS`]).
     #[must_use]
     pub fn max_metrics(mut self, limit: usize) -> Self {
         self.max_metrics = Some(limit);
+        self
+    }
+
+    /// The longest label value kept, in bytes (default
+    /// [`DEFAULT_MAX_LABEL_VALUE_BYTES`]); a longer value is cut at a
+    /// character boundary, ends in `…`, and is counted in
+    /// `tailwatch_label_values_truncated_total`. At least 16.
+    #[must_use]
+    pub fn max_label_value_bytes(mut self, max: usize) -> Self {
+        self.max_label_value = Some(max.max(16));
         self
     }
 
@@ -72,12 +87,16 @@ impl RegistryBuilder {
         let cap = self.cap.unwrap_or(DEFAULT_SERIES_CAP);
         self.defaults.validate()?;
         let mut families = HashMap::new();
+        let max_metrics = self.max_metrics.unwrap_or(DEFAULT_MAX_METRICS);
+        let mut names = Names::new(max_metrics);
         for (name, (template, metric_cap)) in self.metrics {
             template.validate()?;
             let cap = metric_cap.unwrap_or(cap);
             if cap == 0 {
                 return Err(BuildError::ZeroCap);
             }
+            // A clash or an invalid name shows when the metric is used.
+            let _ = names.claim(&name, Kind::Histogram);
             families.insert(name, Family::new(template, cap));
         }
         if cap == 0 || self.label_caps.values().any(|&c| c == 0) {
@@ -94,8 +113,11 @@ impl RegistryBuilder {
                 families: Mutex::new(families),
                 defaults: self.defaults,
                 cap,
-                max_metrics: self.max_metrics.unwrap_or(DEFAULT_MAX_METRICS),
                 label_caps: self.label_caps,
+                names: Mutex::new(names),
+                max_label_value: self
+                    .max_label_value
+                    .unwrap_or(DEFAULT_MAX_LABEL_VALUE_BYTES),
             }),
         })
     }

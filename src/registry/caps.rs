@@ -11,20 +11,42 @@ use std::sync::Mutex;
 
 use super::error::RegistryError;
 use super::key::{Label, SeriesId, canonical};
+use super::names::{Kind, Names};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
 
 /// The label value of a metric's overflow series.
 pub const OVERFLOW_VALUE: &str = "__overflow__";
 /// Label sets per metric unless configured otherwise.
 pub const DEFAULT_SERIES_CAP: usize = 1000;
-/// Metric names per registry unless configured otherwise.
+/// Metric names per kind (histograms, counters, gauges) unless configured
+/// otherwise.
 pub const DEFAULT_MAX_METRICS: usize = 10_000;
+/// Bytes a label value may have unless configured otherwise; a longer one
+/// is cut (at a character boundary, ending in `…`) and counted.
+pub const DEFAULT_MAX_LABEL_VALUE_BYTES: usize = 1024;
+
+/// Per metric of a [`HandleStore`]: label sets, folds and truncations.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    pub(super) used: usize,
+    pub(super) folded: u64,
+    pub(super) truncated: u64,
+    pub(super) overflow: bool,
+}
+
+/// What creating a handle needs from the registry.
+pub(super) struct Limits<'a> {
+    pub(super) names: &'a Mutex<Names>,
+    pub(super) kind: Kind,
+    pub(super) cap: usize,
+    pub(super) max_value_bytes: usize,
+}
 
 /// Gauges or counters of the registry: `(name, labels)` → handle, with
 /// the number of label sets per metric (capped like histograms).
 pub(super) struct HandleStore<T> {
     by_id: HashMap<SeriesId, T>,
-    per_metric: HashMap<String, usize>,
+    per_metric: HashMap<String, Counts>,
 }
 
 impl<T> Default for HandleStore<T> {
@@ -38,30 +60,50 @@ impl<T> Default for HandleStore<T> {
 
 impl<T: Clone + Default> HandleStore<T> {
     /// The handle of `name{labels}`, created if needed; past `cap` label
-    /// sets for `name`, the labels all become [`OVERFLOW_VALUE`].
+    /// sets for `name`, the labels all become [`OVERFLOW_VALUE`] (counted).
+    /// A new metric name claims its written names first.
     pub(super) fn get_or_create(
         store: &Mutex<Self>,
         name: &str,
         labels: &[Label<'_>],
-        cap: usize,
+        limits: &Limits<'_>,
     ) -> Result<T, RegistryError> {
+        let (labels, truncated) = canonical(name, labels, limits.max_value_bytes)?;
         let mut id = SeriesId {
             name: name.into(),
-            labels: canonical(name, labels)?.into(),
+            labels: labels.into(),
         };
         let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = store.by_id.get(&id) {
-            return Ok(h.clone());
+            let h = h.clone();
+            if truncated {
+                store
+                    .per_metric
+                    .entry(name.to_owned())
+                    .or_default()
+                    .truncated += 1;
+            }
+            return Ok(h);
         }
-        let used = store.per_metric.entry(name.to_owned()).or_insert(0);
-        if *used >= cap {
+        if !store.per_metric.contains_key(name) {
+            limits
+                .names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .claim(name, limits.kind)?;
+        }
+        let counts = store.per_metric.entry(name.to_owned()).or_default();
+        counts.truncated += u64::from(truncated);
+        if counts.used >= limits.cap {
+            counts.folded += 1;
+            counts.overflow = true;
             id.labels = id
                 .labels
                 .iter()
                 .map(|(k, _)| (k.clone(), Box::from(OVERFLOW_VALUE)))
                 .collect();
         } else {
-            *used += 1;
+            counts.used += 1;
         }
         Ok(store.by_id.entry(id).or_default().clone())
     }
@@ -74,6 +116,25 @@ impl<T: Clone + Default> HandleStore<T> {
             .map(|(k, h)| (k.clone(), h.clone()))
             .collect()
     }
+
+    /// The figures of each metric, for the self-metrics.
+    pub(super) fn infos(store: &Mutex<Self>, cap: usize) -> Vec<FamilyInfo> {
+        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        store
+            .per_metric
+            .iter()
+            .map(|(name, c)| FamilyInfo {
+                name: name.clone(),
+                series: c.used + usize::from(c.overflow),
+                cap,
+                overflow_total: c.folded,
+                truncated: c.truncated,
+                histogram: false,
+                clamped: 0,
+                rejected: 0,
+            })
+            .collect()
+    }
 }
 
 /// Per-metric bookkeeping, touched only when a label set is new.
@@ -84,6 +145,7 @@ pub(super) struct Family {
     pub(super) live: usize,
     pub(super) overflow: Option<Histogram>,
     pub(super) folded: u64,
+    pub(super) truncated: u64,
     /// Distinct values seen, for the labels that have a cap.
     pub(super) values: HashMap<Box<str>, hashbrown::HashSet<Box<str>>>,
     /// Every series of the metric, for the aggregated figures.
@@ -102,6 +164,10 @@ pub struct FamilyInfo {
     pub cap: usize,
     /// Label-set resolutions folded into an overflow series or value.
     pub overflow_total: u64,
+    /// Label-set resolutions with a value cut to the length limit.
+    pub truncated: u64,
+    /// Whether it is a histogram (only histograms clamp or refuse values).
+    pub histogram: bool,
     /// Values clamped to the range, over all the metric's series.
     pub clamped: u64,
     /// Values refused (NaN), over all the metric's series.
@@ -116,6 +182,7 @@ impl Family {
             live: 0,
             overflow: None,
             folded: 0,
+            truncated: 0,
             values: HashMap::new(),
             members: Vec::new(),
         }
@@ -157,6 +224,8 @@ pub(super) fn info(name: &str, f: &Family) -> FamilyInfo {
         series: f.live + usize::from(f.overflow.is_some()),
         cap: f.cap,
         overflow_total: f.folded,
+        truncated: f.truncated,
+        histogram: true,
         clamped: f.members.iter().map(Histogram::clamped).sum(),
         rejected: f.members.iter().map(Histogram::rejected).sum(),
     }

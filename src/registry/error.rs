@@ -28,7 +28,8 @@ pub enum RegistryError {
     /// The same label name appears twice in one label set.
     #[error("label {0:?} is given twice: each label name may appear once per series")]
     DuplicateLabel(String),
-    /// A new metric name would exceed the registry's limit on metric names.
+    /// A new metric name would exceed the registry's limit on metric names
+    /// (per kind: histograms, counters, gauges).
     #[error(
         "metric {name:?} not created: the registry already holds {limit} metric names; \
          metric names should be fixed strings (put variable parts in label values), \
@@ -39,5 +40,26 @@ pub enum RegistryError {
         name: String,
         /// The configured limit.
         limit: usize,
+    },
+    /// Another metric is written under one of this metric's names (the
+    /// same name as another kind, or a name the other derives: a
+    /// histogram's `_bucket`/`_count`/`_sum`, a counter's family without
+    /// `_total`). Prometheus would refuse the scrape.
+    #[error(
+        "{kind} {name:?} cannot be created: it would be written as {written:?}, which {owner_kind} \
+         {owner:?} already writes, and Prometheus refuses a scrape with a name twice; \
+         choose another name"
+    )]
+    NameClash {
+        /// The refused metric name.
+        name: String,
+        /// Its kind.
+        kind: &'static str,
+        /// The name both would write.
+        written: String,
+        /// The metric that writes it already.
+        owner: String,
+        /// That metric's kind.
+        owner_kind: &'static str,
     },
 }

@@ -150,19 +150,48 @@ impl Hasher for PassThrough {
 }
 
 /// Validates a metric name and label set and returns the labels owned and
-/// sorted by name (the form a [`SeriesId`] keeps).
-pub(super) fn canonical(name: &str, labels: &[Label<'_>]) -> Result<OwnedLabels, RegistryError> {
+/// sorted by name (the form a [`SeriesId`] keeps), each value cut to
+/// `max_value` bytes; and whether one was cut.
+pub(super) fn canonical(
+    name: &str,
+    labels: &[Label<'_>],
+    max_value: usize,
+) -> Result<(OwnedLabels, bool), RegistryError> {
     validate_metric_name(name)?;
     let mut owned: OwnedLabels = Vec::with_capacity(labels.len());
+    let mut truncated = false;
     for &(k, v) in labels {
         validate_label_name(k)?;
-        owned.push((k.into(), v.into()));
+        let v = match cut(v, max_value) {
+            Some(short) => {
+                truncated = true;
+                short.into()
+            }
+            None => v.into(),
+        };
+        owned.push((k.into(), v));
     }
     owned.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if let Some(w) = owned.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
     }
-    Ok(owned)
+    Ok((owned, truncated))
+}
+
+/// The mark that ends a value cut to the length limit.
+const CUT_MARK: &str = "…";
+
+/// `value` cut to at most `max` bytes at a character boundary and ending
+/// in `…`, if it is longer.
+pub(crate) fn cut(value: &str, max: usize) -> Option<String> {
+    if value.len() <= max {
+        return None;
+    }
+    let mut end = max.saturating_sub(CUT_MARK.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(format!("{}{CUT_MARK}", &value[..end]))
 }
 
 fn validate_metric_name(name: &str) -> Result<(), RegistryError> {
@@ -202,6 +231,21 @@ pub(crate) const RESERVED_LABELS: [&str; 2] = ["le", "quantile"];
 #[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("short", 10), None);
+        assert_eq!(cut("abcdefghij", 10), None);
+        assert_eq!(cut("abcdefghijk", 10).unwrap(), "abcdefg…");
+        // "é" is two bytes: never cut in half.
+        let v = "éééééé";
+        let c = cut(v, 8).unwrap();
+        assert!(c.len() <= 8 && c.ends_with('…'), "{c}");
+        assert_eq!(c, "éé…");
+        let (labels, cut_one) = canonical("m", &[("a", &"x".repeat(5000))], 1024).unwrap();
+        assert!(cut_one);
+        assert_eq!(labels[0].1.len(), 1024);
+    }
 
     #[test]
     fn same_agrees_with_string_equality() {

@@ -16,15 +16,24 @@
 //!   - each metric holds at most `cap` label sets (1000 unless configured).
 //!     Past it, a new label set is folded into the metric's one overflow
 //!     series, whose every label value is [`OVERFLOW_VALUE`];
-//!   - at most [`DEFAULT_MAX_METRICS`] metric names (configurable); a new
-//!     name past it is an error, since names should be fixed strings.
+//!   - at most [`DEFAULT_MAX_METRICS`] metric names per kind (configurable);
+//!     a new name past it is an error, since names should be fixed strings;
+//!   - label values of at most [`DEFAULT_MAX_LABEL_VALUE_BYTES`]
+//!     (configurable): a longer one is cut and counted.
+//! * One family per name: every metric claims each name it is written
+//!   under (a histogram's `_bucket`, `_count`, `_sum` and window families,
+//!   a counter's OpenMetrics family), whatever its kind; a metric that
+//!   would write a name another writes is refused
+//!   ([`RegistryError::NameClash`]), since Prometheus refuses a scrape
+//!   with two `# TYPE` lines for one name ([`names`]).
 //!
 //!   Each fold is counted in [`Registry::overflow_total`] (exported as
 //!   `tailwatch_series_overflow_total`). Nothing is dropped: the values are
 //!   recorded in the series they were folded into. A metric never has more
 //!   than `cap + 1` series, whatever the traffic.
 //!
-//! Files: [`key`] (names, label sets, borrowed lookups), [`store`] (the
+//! Files: [`key`] (names, label sets, borrowed lookups), [`names`] (the
+//! names each metric is written under), [`store`] (the
 //! [`Registry`] and its lookup paths), [`caps`] (caps and overflow),
 //! [`builder`] (settings), [`group`] (series grouped over their outcome
 //! labels, for `/stats` and the window gauges), [`error`].
@@ -36,12 +45,16 @@ pub(crate) mod caps;
 pub(crate) mod error;
 pub(crate) mod group;
 pub(crate) mod key;
+pub(crate) mod names;
 pub(crate) mod store;
 #[cfg(all(test, not(tailwatch_loom)))]
 mod tests;
 
 pub use builder::RegistryBuilder;
-pub use caps::{DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, OVERFLOW_VALUE};
+pub use caps::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo,
+    OVERFLOW_VALUE,
+};
 pub use error::RegistryError;
 pub(crate) use key::same;
 pub use key::{Label, SeriesId};

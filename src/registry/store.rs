@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::Equivalent;
 
-use super::caps::{Family, FamilyInfo, HandleStore, OVERFLOW_VALUE, info};
+use super::caps::{Family, FamilyInfo, HandleStore, Limits, OVERFLOW_VALUE, info};
 use super::error::RegistryError;
 use super::key::{Key, Label, Lookup, OwnedLabels, PassThrough, SeriesId, canonical};
+use super::names::{Kind, Names};
 use crate::engine::counter::{Counter, Gauge, Value};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
 use crate::engine::thread_cache;
@@ -64,8 +65,10 @@ pub(super) struct Inner {
     pub(super) families: Mutex<HashMap<String, Family>>,
     pub(super) defaults: HistogramBuilder,
     pub(super) cap: usize,
-    pub(super) max_metrics: usize,
     pub(super) label_caps: HashMap<String, usize>,
+    /// Written names and their owners; the cap on names per kind.
+    pub(super) names: Mutex<Names>,
+    pub(super) max_label_value: usize,
 }
 
 impl std::fmt::Debug for Inner {
@@ -207,7 +210,8 @@ impl Registry {
         lookup: Lookup<'_, '_>,
         template: Option<F>,
     ) -> Result<Histogram, RegistryError> {
-        let mut labels = canonical(lookup.name, lookup.labels)?;
+        let (mut labels, truncated) =
+            canonical(lookup.name, lookup.labels, self.inner.max_label_value)?;
 
         let mut families = self
             .inner
@@ -218,11 +222,8 @@ impl Registry {
         if let Some(h) = self.get(&lookup) {
             return Ok(h);
         }
-        if !families.contains_key(lookup.name) && families.len() >= self.inner.max_metrics {
-            return Err(RegistryError::TooManyMetrics {
-                name: lookup.name.to_owned(),
-                limit: self.inner.max_metrics,
-            });
+        if !families.contains_key(lookup.name) {
+            self.claim(lookup.name, Kind::Histogram)?;
         }
         let family = families.entry(lookup.name.to_owned()).or_insert_with(|| {
             let template = template.map_or_else(|| self.inner.defaults.clone(), |t| t());
@@ -235,8 +236,23 @@ impl Registry {
             Family::new(template, self.inner.cap)
         });
 
-        // Per-label caps: a value past its label's cap becomes the overflow value.
+        // A value cut to the length limit: the series is the cut one.
         let mut hash = lookup.hash;
+        if truncated {
+            family.truncated += 1;
+            let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+            hash = self.hash(lookup.name, &pairs);
+            let cut = Lookup {
+                hash,
+                name: lookup.name,
+                labels: &pairs,
+            };
+            if let Some(h) = self.get(&cut) {
+                return Ok(h);
+            }
+        }
+
+        // Per-label caps: a value past its label's cap becomes the overflow value.
         if family.cap_label_values(&self.inner.label_caps, &mut labels) {
             family.folded += 1;
             let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -301,13 +317,14 @@ impl Registry {
 
     /// The gauge `name{labels}`, created if needed. Gauges are capped per
     /// metric like histograms: past the cap, the labels all become
-    /// [`OVERFLOW_VALUE`]. Resolve once and keep the handle: this takes a lock.
+    /// [`OVERFLOW_VALUE`] (counted). Resolve once and keep the handle: this
+    /// takes a lock.
     ///
     /// # Errors
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn gauge(&self, name: &str, labels: &[Label<'_>]) -> Result<Gauge, RegistryError> {
-        HandleStore::get_or_create(&self.inner.gauges, name, labels, self.inner.cap)
+        HandleStore::get_or_create(&self.inner.gauges, name, labels, &self.limits(Kind::Gauge))
     }
 
     /// Every gauge, as `(id, handle)` pairs, in no particular order.
@@ -323,7 +340,12 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn counter(&self, name: &str, labels: &[Label<'_>]) -> Result<Counter, RegistryError> {
-        HandleStore::get_or_create(&self.inner.counters, name, labels, self.inner.cap)
+        HandleStore::get_or_create(
+            &self.inner.counters,
+            name,
+            labels,
+            &self.limits(Kind::Counter),
+        )
     }
 
     /// Every counter, as `(id, handle)` pairs, in no particular order.
@@ -339,7 +361,12 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn value(&self, name: &str, labels: &[Label<'_>]) -> Result<Value, RegistryError> {
-        HandleStore::get_or_create(&self.inner.values, name, labels, self.inner.cap)
+        let kind = if name.ends_with("_total") {
+            Kind::Counter
+        } else {
+            Kind::Gauge
+        };
+        HandleStore::get_or_create(&self.inner.values, name, labels, &self.limits(kind))
     }
 
     /// Every sampled value, as `(id, handle)` pairs, in no particular order.
@@ -373,16 +400,45 @@ impl Registry {
         families.get(name).map(|f| info(name, f))
     }
 
-    /// Cardinality figures of every metric.
+    /// Cardinality figures of every metric, of every kind, by name.
     pub fn families(&self) -> Vec<FamilyInfo> {
-        let families = self
-            .inner
-            .families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<_> = families.iter().map(|(n, f)| info(n, f)).collect();
+        let mut out: Vec<_> = {
+            let families = self
+                .inner
+                .families
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            families.iter().map(|(n, f)| info(n, f)).collect()
+        };
+        let cap = self.inner.cap;
+        out.extend(HandleStore::infos(&self.inner.gauges, cap));
+        out.extend(HandleStore::infos(&self.inner.counters, cap));
+        out.extend(HandleStore::infos(&self.inner.values, cap));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+
+    /// Claims the names metric `name` of `kind` is written under (see
+    /// [`RegistryError::NameClash`]), for metrics kept outside the
+    /// registry (the `metrics` facade's); the registry claims its own.
+    ///
+    /// # Errors
+    /// [`RegistryError::NameClash`] or [`RegistryError::TooManyMetrics`].
+    pub(crate) fn claim(&self, name: &str, kind: Kind) -> Result<(), RegistryError> {
+        self.inner
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .claim(name, kind)
+    }
+
+    fn limits(&self, kind: Kind) -> Limits<'_> {
+        Limits {
+            names: &self.inner.names,
+            kind,
+            cap: self.inner.cap,
+            max_value_bytes: self.inner.max_label_value,
+        }
     }
 
     /// Rotates every series' window that is due (see [`Histogram::rotate`]);

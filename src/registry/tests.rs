@@ -195,3 +195,86 @@ fn zero_cap_is_refused() {
         BuildError::ZeroCap
     );
 }
+
+#[test]
+fn folds_of_every_kind_are_counted() {
+    let r = Registry::builder().series_cap(2).build().unwrap();
+    for route in ["/a", "/b", "/c", "/d", "/c"] {
+        r.gauge("active", &[("route", route)]).unwrap();
+        r.counter("hits_total", &[("route", route)]).unwrap();
+        r.value("load", &[("route", route)]).unwrap();
+    }
+    for name in ["active", "hits_total", "load"] {
+        let f = r.families().into_iter().find(|f| f.name == name);
+        let f = f.unwrap_or_else(|| panic!("{name} has no figures"));
+        assert_eq!((f.series, f.overflow_total), (3, 3), "{name}");
+    }
+}
+
+#[test]
+fn names_clash_across_kinds_and_derived_names_with_a_clear_error() {
+    let r = Registry::new();
+    r.histogram("req_seconds", &[]).unwrap();
+    r.counter("jobs_total", &[]).unwrap();
+    for (result, written) in [
+        (r.gauge("req_seconds", &[]).map(drop), "req_seconds"),
+        (
+            r.counter("req_seconds_count", &[]).map(drop),
+            "req_seconds_count",
+        ),
+        (r.value("req_max_seconds", &[]).map(drop), "req_max_seconds"),
+        (r.gauge("jobs", &[]).map(drop), "jobs"),
+        (r.histogram("jobs", &[]).map(drop), "jobs"),
+    ] {
+        let e = result.unwrap_err();
+        assert!(
+            matches!(&e, RegistryError::NameClash { written: w, .. } if w == written),
+            "{e}"
+        );
+        assert!(e.to_string().contains("choose another name"), "{e}");
+    }
+    // The same metric again is no clash.
+    r.counter("jobs_total", &[("a", "b")]).unwrap();
+}
+
+#[test]
+fn names_are_capped_per_kind() {
+    let r = Registry::builder().max_metrics(3).build().unwrap();
+    for i in 0..3 {
+        r.counter(&format!("c{i}_total"), &[]).unwrap();
+        r.gauge(&format!("g{i}"), &[]).unwrap();
+        r.histogram(&format!("h{i}"), &[]).unwrap();
+    }
+    assert!(matches!(
+        r.counter("c3_total", &[]),
+        Err(RegistryError::TooManyMetrics { limit: 3, .. })
+    ));
+    assert!(r.gauge("g3", &[]).is_err());
+    assert!(r.histogram("h3", &[]).is_err());
+    assert!(r.record("h4", &[], 1).is_err());
+    // Existing names still resolve.
+    r.counter("c0_total", &[("x", "y")]).unwrap();
+}
+
+#[test]
+fn long_label_values_are_cut_and_counted() {
+    let r = Registry::new();
+    let long = "v".repeat(1 << 20);
+    let h = r.histogram("m", &[("k", &long)]).unwrap();
+    h.record(5);
+    for _ in 0..3 {
+        r.record("m", &[("k", &long)], 7).unwrap();
+    }
+    let series = r.series();
+    assert_eq!(series.len(), 1, "the cut value is one series");
+    let value = series[0].0.label("k").unwrap().to_owned();
+    assert_eq!(value.len(), crate::DEFAULT_MAX_LABEL_VALUE_BYTES);
+    assert!(value.ends_with('…'));
+    assert_eq!(h.stats().total_count, 4);
+    assert_eq!(r.family("m").unwrap().truncated, 4);
+    let g = r.gauge("g", &[("k", &long)]).unwrap();
+    g.increment();
+    assert_eq!(r.gauge("g", &[("k", &long)]).unwrap().value(), 1);
+    let info = r.families().into_iter().find(|f| f.name == "g").unwrap();
+    assert_eq!(info.truncated, 2);
+}
