@@ -4,10 +4,7 @@
 //!
 //! Run with: `cargo test --release --test memory -- --nocapture`
 //! (One test in this binary, so nothing else allocates meanwhile.)
-#![allow(unsafe_code)] // the counting allocator
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -15,39 +12,11 @@ use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, LogNormal};
 use tailwatch::{Histogram, ManualClock};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod common;
+use common::counting::live;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::SeqCst)
-}
+static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 const PER_THREAD: usize = 300_000;
 const HIGHEST_NS: u64 = 3_600_000_000_000;

@@ -172,6 +172,14 @@ impl Value {
             .store(v.to_bits(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Adds `delta` (negative to subtract); exact under concurrent adds.
+    pub fn add(&self, delta: f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self.0.fetch_update(Relaxed, Relaxed, |bits| {
+            Some((f64::from_bits(bits) + delta).to_bits())
+        });
+    }
+
     /// Reads it.
     pub fn get(&self) -> f64 {
         f64::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))

@@ -147,28 +147,19 @@ pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
         "tailwatch_series_overflow_total".into(),
         per_metric(|f| f.overflow_total),
     );
-    // Operation names past the monitor's cap fold into one operation.
-    let folded_ops = monitor.operations_folded();
-    if folded_ops > 0 {
-        let overflow = counters
-            .get_mut("tailwatch_series_overflow_total")
-            .and_then(|v| {
-                v.iter_mut()
-                    .find(|(l, _)| l[0].1 == crate::measure::OPERATION_DURATION)
-            });
-        match overflow {
-            Some((_, Num::Int(n))) => *n += i128::from(folded_ops),
-            _ => counters
-                .entry("tailwatch_series_overflow_total".into())
-                .or_default()
-                .push((
-                    vec![(
-                        "metric".to_owned(),
-                        crate::measure::OPERATION_DURATION.to_owned(),
-                    )],
-                    Num::Int(folded_ops.into()),
-                )),
-        }
+    // Names folded outside the registry: operations past the monitor's
+    // cap, facade names that could not be had.
+    let overflow = counters
+        .entry("tailwatch_series_overflow_total".into())
+        .or_default();
+    add_to(
+        overflow,
+        crate::measure::OPERATION_DURATION,
+        monitor.operations_folded(),
+    );
+    #[cfg(feature = "metrics")]
+    for (metric, n) in monitor.metrics_folded() {
+        add_to(overflow, &metric, n);
     }
     counters.insert(
         "tailwatch_label_values_truncated_total".into(),
@@ -270,6 +261,21 @@ fn histograms(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
     }
 }
 
+/// Adds `n` to the sample labelled `metric="<metric>"` of a self-metric,
+/// creating it if needed (and `n` is not 0).
+fn add_to(samples: &mut Vec<(Labels, Num)>, metric: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match samples.iter_mut().find(|(l, _)| l[0].1 == metric) {
+        Some((_, Num::Int(v))) => *v += i128::from(n),
+        _ => samples.push((
+            vec![("metric".to_owned(), metric.to_owned())],
+            Num::Int(n.into()),
+        )),
+    }
+}
+
 /// Scalar samples (gauges, counters) by metric name.
 type Scalars = std::collections::BTreeMap<String, Vec<(Labels, Num)>>;
 
@@ -301,32 +307,7 @@ fn scalars(
 
 #[cfg(feature = "metrics")]
 fn facade(monitor: &Monitor, sink: &mut impl Sink) {
-    let mut counters = Scalars::new();
-    for c in monitor.metrics_counters() {
-        counters
-            .entry(c.name)
-            .or_default()
-            .push((c.labels, Num::Int(c.value.into())));
-    }
-    scalars(
-        sink,
-        counters,
-        |_| true,
-        |_| "Counted through the metrics facade.",
-    );
-    let mut gauges = Scalars::new();
-    for g in monitor.metrics_gauges() {
-        gauges
-            .entry(g.name)
-            .or_default()
-            .push((g.labels, Num::Float(g.value)));
-    }
-    scalars(
-        sink,
-        gauges,
-        |_| false,
-        |_| "Set through the metrics facade.",
-    );
+    // Its counters and gauges are the registry's; what it renamed is its own.
     let mut renamed = Scalars::new();
     renamed.insert(
         "tailwatch_facade_renamed_total".into(),

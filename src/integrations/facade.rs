@@ -9,14 +9,30 @@
 //!   and counts, and × 1e3 (three decimals) for anything else. The unit is
 //!   the one given to `describe_histogram!`, else guessed from a
 //!   `_seconds`/`_milliseconds`/`_bytes` name suffix.
-//! * Counters and gauges are kept in the monitor
-//!   ([`Monitor::metrics_counters`], [`Monitor::metrics_gauges`]) for
-//!   exposition with everything else.
-//! * Names and label names are made valid for Prometheus (any character
-//!   outside `[a-zA-Z0-9_:]` becomes `_`); label values are kept as given.
-//! * Bounded: the registry's caps apply to histograms; counters and gauges
-//!   are capped per name (the registry's series cap) and fold into an
-//!   `__overflow__` label set past it.
+//! * Counters and gauges go into the monitor's registry too (listed by
+//!   [`Monitor::metrics_counters`], [`Monitor::metrics_gauges`]).
+//! * The facade cannot return an error, so it renames visibly what would
+//!   break a scrape, counting each renamed series in
+//!   `tailwatch_facade_renamed_total` ([`Monitor::metrics_renamed`]):
+//!   names and label names are made valid for Prometheus (any character
+//!   outside `[a-zA-Z0-9_:]` becomes `_`; `le` and `quantile` become
+//!   `exported_le`, `exported_quantile`); label names equal after that
+//!   (`a.b` and `a-b`) get `_2`, `_3`; counters end in `_total` and
+//!   gauges and histograms do not (`requests` → `requests_total`, a gauge
+//!   `open_total` → `open`), as OpenMetrics and promtool want; names that
+//!   come out the same (`req.count`, `req_count`) are one metric; a name
+//!   another metric already writes (a counter and a gauge named alike, a
+//!   counter named like a histogram's `_count`) is prefixed `exported_`,
+//!   as Prometheus renames a clashing label. So every name has one
+//!   `# TYPE` and `promtool check metrics` finds nothing. Label values
+//!   are kept as given, up to the registry's length limit.
+//! * Bounded: the registry's caps apply to every kind: label sets per name
+//!   fold into an `__overflow__` label set, and names past the cap on
+//!   names (or whose rename is taken too) fold into
+//!   `tailwatch_facade_overflow_histogram`, `tailwatch_facade_overflow_total`
+//!   or `tailwatch_facade_overflow_gauge`; every fold is counted in
+//!   `tailwatch_series_overflow_total` ([`Monitor::metrics_folded`]), and
+//!   nothing recorded is dropped.
 //!
 //! Only one global recorder can be installed. With no other:
 //! [`Monitor::install_metrics_recorder`]. Next to another (an exporter you
@@ -41,44 +57,43 @@
 //! metrics::set_global_recorder(both).expect("no recorder installed yet");
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use metrics::{CounterFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
 
-use crate::engine::counter::Counter;
+use crate::engine::counter::{Counter, Value};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
 use crate::measure::Monitor;
-use crate::registry::{DEFAULT_SERIES_CAP, Label, OVERFLOW_VALUE};
+use crate::registry::names::{FACADE_OVERFLOW, Kind};
+use crate::registry::{DEFAULT_SERIES_CAP, Label, RegistryError};
 
-/// Handles cached by key: the facade calls `register_*` on every macro use.
-/// One per monitor, kept in its extensions and shared by its recorders.
+/// What the facade keeps: handles cached by the facade's key (it calls
+/// `register_*` on every macro use), the names it settled on, and what it
+/// had to change. One per monitor, kept in its extensions and shared by
+/// its recorders.
 #[derive(Default)]
 struct Store {
     histograms: RwLock<hashbrown::HashMap<Key, Arc<FacadeHistogram>>>,
     counters: RwLock<hashbrown::HashMap<Key, Arc<FacadeCounter>>>,
-    gauges: RwLock<hashbrown::HashMap<Key, Arc<AtomicU64>>>,
-    /// Label sets per counter/gauge name, for the cap.
-    per_name: Mutex<HashMap<String, usize>>,
+    gauges: RwLock<hashbrown::HashMap<Key, Arc<FacadeGauge>>>,
+    /// The name each given name (and kind) is written under, for the
+    /// names that got one; by kind.
+    names: Mutex<[HashMap<String, String>; 3]>,
     units: RwLock<HashMap<String, Unit>>,
     /// Series whose name or label names had to be changed to be valid.
     renamed: AtomicU64,
+    /// Registrations folded into a `tailwatch_facade_overflow_*` metric
+    /// (no name to be had), by that metric.
+    folded: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-impl Store {
-    /// Counts `key` if its name or a label name is not written as given.
-    fn count_rename(&self, key: &Key) {
-        let changed =
-            name(key) != key.name() || key.labels().any(|l| label_name(l.key()) != l.key());
-        if changed {
-            self.renamed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Most histogram handles cached; past it, `register_histogram` resolves
-/// through the registry each time (still bounded by the registry's caps).
+/// Most handles cached per kind, names remembered per kind, units kept:
+/// past it, `register_*` resolves through the registry each time (still
+/// bounded by the registry's caps).
 const MAX_CACHED: usize = 10 * DEFAULT_SERIES_CAP;
 
 struct FacadeHistogram {
@@ -108,12 +123,28 @@ impl CounterFn for FacadeCounter {
     }
 }
 
+struct FacadeGauge(Value);
+
+impl GaugeFn for FacadeGauge {
+    fn increment(&self, value: f64) {
+        self.0.add(value);
+    }
+
+    fn decrement(&self, value: f64) {
+        self.0.add(-value);
+    }
+
+    fn set(&self, value: f64) {
+        self.0.set(value);
+    }
+}
+
 /// A counter or gauge kept from the `metrics` facade.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricValue<T> {
-    /// Metric name (sanitized).
+    /// Metric name (as written: sanitized, or renamed on a clash).
     pub name: String,
-    /// Labels (names sanitized), in the order given.
+    /// Labels (names sanitized), sorted by name.
     pub labels: Vec<(String, String)>,
     /// The current value.
     pub value: T,
@@ -153,19 +184,48 @@ impl Monitor {
         metrics::set_global_recorder(self.metrics_recorder())
     }
 
-    /// Counters recorded through the `metrics` facade, sorted.
-    pub fn metrics_counters(&self) -> Vec<MetricValue<u64>> {
+    /// The names the facade writes, of `kind`.
+    fn facade_names(&self, kind: Kind) -> Vec<String> {
         let Some(store) = self.inner.extensions.get::<Store>() else {
             return Vec::new();
         };
-        let map = store.counters.read().unwrap_or_else(|e| e.into_inner());
-        sorted(map.iter().map(|(k, c)| value(k, c.0.value())))
+        let names = store.names.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<String> = names[kind.index()].values().cloned().collect();
+        out.push(FACADE_OVERFLOW[kind.index()].to_owned());
+        out
+    }
+
+    /// Counters recorded through the `metrics` facade, sorted.
+    pub fn metrics_counters(&self) -> Vec<MetricValue<u64>> {
+        let names = self.facade_names(Kind::Counter);
+        sorted(
+            self.registry()
+                .counters()
+                .into_iter()
+                .filter(|(id, _)| names.iter().any(|n| n == id.name()))
+                .map(|(id, c)| metric_value(&id, c.value())),
+        )
+    }
+
+    /// Gauges recorded through the `metrics` facade, sorted.
+    pub fn metrics_gauges(&self) -> Vec<MetricValue<f64>> {
+        let names = self.facade_names(Kind::Gauge);
+        sorted(
+            self.registry()
+                .values()
+                .into_iter()
+                .filter(|(id, _)| names.iter().any(|n| n == id.name()))
+                .map(|(id, v)| metric_value(&id, v.get())),
+        )
     }
 
     /// Series the `metrics` facade registered under another name than given
     /// (characters outside `[a-zA-Z0-9_:]`, a leading digit, a `__` or
-    /// reserved label name: `le` becomes `exported_le`), each counted once;
-    /// exported as `tailwatch_facade_renamed_total`.
+    /// reserved label name: `le` becomes `exported_le`; label names equal
+    /// after that: `_2`, `_3` appended; a counter without `_total`, a gauge
+    /// or histogram with it; a metric name another metric writes:
+    /// `exported_` prefixed), each counted once; exported as
+    /// `tailwatch_facade_renamed_total`.
     pub fn metrics_renamed(&self) -> u64 {
         self.inner
             .extensions
@@ -173,16 +233,34 @@ impl Monitor {
             .map_or(0, |s| s.renamed.load(Ordering::Relaxed))
     }
 
-    /// Gauges recorded through the `metrics` facade, sorted.
-    pub fn metrics_gauges(&self) -> Vec<MetricValue<f64>> {
-        let Some(store) = self.inner.extensions.get::<Store>() else {
-            return Vec::new();
-        };
-        let map = store.gauges.read().unwrap_or_else(|e| e.into_inner());
-        sorted(
-            map.iter()
-                .map(|(k, g)| value(k, f64::from_bits(g.load(Ordering::Relaxed)))),
-        )
+    /// Registrations the `metrics` facade folded into one of the
+    /// `tailwatch_facade_overflow_*` metrics because no name could be had
+    /// (the registry's cap on names of that kind reached, or the name and
+    /// its rename both written by other metrics), by that metric; counted
+    /// in `tailwatch_series_overflow_total`.
+    pub fn metrics_folded(&self) -> Vec<(String, u64)> {
+        self.inner
+            .extensions
+            .get::<Store>()
+            .map_or(Vec::new(), |s| {
+                s.folded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), *v))
+                    .collect()
+            })
+    }
+}
+
+fn metric_value<T>(id: &crate::registry::SeriesId, value: T) -> MetricValue<T> {
+    MetricValue {
+        name: id.name().to_owned(),
+        labels: id
+            .labels()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        value,
     }
 }
 
@@ -222,28 +300,47 @@ fn label_name(name: &str) -> String {
     out
 }
 
-fn value<T>(key: &Key, value: T) -> MetricValue<T> {
-    MetricValue {
-        name: name(key),
-        labels: labels(key),
-        value,
-    }
-}
-
 fn sorted<T>(values: impl Iterator<Item = MetricValue<T>>) -> Vec<MetricValue<T>> {
     let mut out: Vec<_> = values.collect();
     out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
     out
 }
 
-fn name(key: &Key) -> String {
-    sanitize(key.name(), true)
+/// The labels of `key` with valid names, distinct after sanitizing (a
+/// name equal to an earlier one gets `_2`, `_3`, …); and whether any name
+/// was changed.
+fn labels(key: &Key) -> (Vec<(String, String)>, bool) {
+    let mut changed = false;
+    let mut out: Vec<(String, String)> = Vec::with_capacity(key.labels().len());
+    for l in key.labels() {
+        let base = label_name(l.key());
+        let mut name = base.clone();
+        let mut n = 1;
+        while out.iter().any(|(k, _)| *k == name) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        changed |= name != l.key();
+        out.push((name, l.value().to_owned()));
+    }
+    (out, changed)
 }
 
-fn labels(key: &Key) -> Vec<(String, String)> {
-    key.labels()
-        .map(|l| (label_name(l.key()), l.value().to_owned()))
-        .collect()
+/// The name a metric of `kind` is written under, from its sanitized name:
+/// counters end in `_total` and nothing else does (as OpenMetrics and
+/// promtool want).
+fn conventional(name: String, kind: Kind) -> String {
+    match (kind, name.strip_suffix("_total")) {
+        (Kind::Counter, None) => format!("{name}_total"),
+        (Kind::Gauge | Kind::Histogram, Some(base)) if !base.is_empty() => base.to_owned(),
+        _ => name,
+    }
+}
+
+/// The name a metric takes when its own is written by another metric, as
+/// Prometheus renames a clashing label.
+fn exported(name: &str) -> String {
+    format!("exported_{name}")
 }
 
 /// Recorded units per unit of the metric.
@@ -266,71 +363,100 @@ impl MetricsRecorder {
         &self.store
     }
 
-    fn new_histogram(&self, key: &Key) -> Arc<FacadeHistogram> {
-        let name = name(key);
-        let owned = labels(key);
+    /// Resolves `key` as a metric of `kind` through `make` (which creates
+    /// or finds the handle under a name and labels in the registry): under
+    /// its sanitized name, else (taken by another metric) renamed, else
+    /// (no name to be had) folded into the kind's overflow metric, counted.
+    fn resolve<T: Default>(
+        &self,
+        key: &Key,
+        kind: Kind,
+        make: impl Fn(&str, &[Label<'_>]) -> Result<T, RegistryError>,
+    ) -> T {
+        let store = self.store();
+        let given = sanitize(key.name(), true);
+        let (owned, mut changed) = labels(key);
         let pairs: Vec<Label<'_>> = owned
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let unit = self
-            .store()
-            .units
-            .read()
+        let known = store.names.lock().unwrap_or_else(|e| e.into_inner())[kind.index()]
+            .get(key.name())
+            .cloned();
+        let candidates = match &known {
+            Some(name) => vec![name.clone()],
+            None => {
+                let first = conventional(given, kind);
+                let second = exported(&first);
+                vec![first, second]
+            }
+        };
+        for name in candidates {
+            match make(&name, &pairs) {
+                Ok(handle) => {
+                    changed |= name != key.name();
+                    if changed {
+                        store.renamed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if known.is_none() {
+                        let mut names = store.names.lock().unwrap_or_else(|e| e.into_inner());
+                        let names = &mut names[kind.index()];
+                        if names.len() < MAX_CACHED {
+                            names.insert(key.name().to_owned(), name);
+                        }
+                    }
+                    return handle;
+                }
+                // Taken by another metric: try the rename.
+                Err(RegistryError::NameClash { .. }) => {}
+                // No room for another name of this kind, or (not expected
+                // after sanitizing) refused: fold.
+                Err(_) => break,
+            }
+        }
+        let overflow = FACADE_OVERFLOW[kind.index()];
+        *store
+            .folded
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&name)
-            .copied();
-        let scale = scale_for(&name, unit);
-        let histogram = self
-            .monitor
-            .registry()
-            .histogram_or_new_metric(&name, &pairs, || HistogramBuilder::new().unit_scale(scale))
-            // Sanitized names are valid; only the metric-name limit can
-            // refuse. Keep recording into a detached histogram then.
-            .unwrap_or_default();
+            .entry(overflow)
+            .or_insert(0) += 1;
+        // Claimed by every registry from the start, without labels: cannot fail.
+        make(overflow, &[]).unwrap_or_default()
+    }
+
+    fn new_histogram(&self, key: &Key) -> Arc<FacadeHistogram> {
+        let units = self.store().units.read().unwrap_or_else(|e| e.into_inner());
+        let unit = units.get(&sanitize(key.name(), true)).copied();
+        drop(units);
+        let registry = self.monitor.registry();
+        let histogram: Histogram = self.resolve(key, Kind::Histogram, |name, labels| {
+            let scale = scale_for(name, unit);
+            registry
+                .histogram_or_new_metric(name, labels, || HistogramBuilder::new().unit_scale(scale))
+        });
         let scale = histogram.unit_scale();
         Arc::new(FacadeHistogram { histogram, scale })
     }
 
-    /// The counter or gauge handle for `key`, created (within the per-name
-    /// cap) if needed.
+    /// The handle for `key` in `map`, resolved by `make` on a miss and
+    /// cached while the map has room.
     fn cached<T>(
         &self,
         map: &RwLock<hashbrown::HashMap<Key, Arc<T>>>,
         key: &Key,
-        make: impl Fn() -> Arc<T>,
+        make: impl FnOnce() -> Arc<T>,
     ) -> Arc<T> {
         if let Some(h) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
             return h.clone();
         }
-        let mut per_name = self
-            .store()
-            .per_name
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let h = make();
         let mut map = map.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = map.get(key) {
-            return h.clone();
-        }
-        let cap = DEFAULT_SERIES_CAP;
-        let used = per_name.entry(key.name().to_owned()).or_insert(0);
-        let key = if *used < cap {
-            *used += 1;
-            key.clone()
+        if map.len() < MAX_CACHED {
+            map.entry(key.clone()).or_insert(h).clone()
         } else {
-            let folded: Vec<metrics::Label> = key
-                .labels()
-                .map(|l| metrics::Label::new(l.key().to_owned(), OVERFLOW_VALUE))
-                .collect();
-            Key::from_parts(key.name().to_owned(), folded)
-        };
-        let store = self.store();
-        map.entry(key)
-            .or_insert_with_key(|key| {
-                store.count_rename(key);
-                make()
-            })
-            .clone()
+            h
+        }
     }
 }
 
@@ -353,36 +479,29 @@ impl Recorder for MetricsRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
+        let registry = self.monitor.registry();
         let c = self.cached(&self.store().counters, key, || {
-            Arc::new(FacadeCounter(Counter::new()))
+            let counter = self.resolve(key, Kind::Counter, |name, labels| {
+                registry.counter(name, labels)
+            });
+            Arc::new(FacadeCounter(counter))
         });
         metrics::Counter::from_arc(c)
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
+        let registry = self.monitor.registry();
         let g = self.cached(&self.store().gauges, key, || {
-            Arc::new(AtomicU64::new(0_f64.to_bits()))
+            let value = self.resolve(key, Kind::Gauge, |name, labels| {
+                registry.value(name, labels)
+            });
+            Arc::new(FacadeGauge(value))
         });
         metrics::Gauge::from_arc(g)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> metrics::Histogram {
-        let map = &self.store().histograms;
-        if let Some(h) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
-            return metrics::Histogram::from_arc(h.clone());
-        }
-        let h = self.new_histogram(key);
-        let mut map = map.write().unwrap_or_else(|e| e.into_inner());
-        let h = if map.len() < MAX_CACHED {
-            map.entry(key.clone())
-                .or_insert_with(|| {
-                    self.store().count_rename(key);
-                    h
-                })
-                .clone()
-        } else {
-            h
-        };
+        let h = self.cached(&self.store().histograms, key, || self.new_histogram(key));
         metrics::Histogram::from_arc(h)
     }
 }

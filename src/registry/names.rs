@@ -21,7 +21,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Kind::Histogram => 0,
             Kind::Counter => 1,
@@ -41,7 +41,7 @@ impl Kind {
 
 /// The names tailwatch writes itself (self-metrics and the in-flight
 /// operations gauge), claimed by every registry from the start.
-const OWN: [(&str, Kind); 9] = [
+const OWN: [(&str, Kind); 11] = [
     ("tailwatch_series", Kind::Gauge),
     ("tailwatch_series_overflow_total", Kind::Counter),
     ("tailwatch_values_clamped_total", Kind::Counter),
@@ -49,8 +49,20 @@ const OWN: [(&str, Kind); 9] = [
     ("tailwatch_label_values_truncated_total", Kind::Counter),
     ("tailwatch_scrape_duration_seconds", Kind::Gauge),
     ("tailwatch_facade_renamed_total", Kind::Counter),
-    ("tailwatch_metric_names_refused_total", Kind::Counter),
     ("operation_active", Kind::Gauge),
+    // Where the `metrics` facade folds names past the caps.
+    (FACADE_OVERFLOW[0], Kind::Histogram),
+    (FACADE_OVERFLOW[1], Kind::Counter),
+    (FACADE_OVERFLOW[2], Kind::Gauge),
+];
+
+/// The metrics the `metrics` facade folds names into when a name cannot be
+/// had (the kind at its cap, or the name and its rename both taken), by
+/// [`Kind`] order: histogram, counter, gauge.
+pub(crate) const FACADE_OVERFLOW: [&str; 3] = [
+    "tailwatch_facade_overflow_histogram",
+    "tailwatch_facade_overflow_total",
+    "tailwatch_facade_overflow_gauge",
 ];
 
 /// `x_seconds` → `x_<part>_seconds`; other names → `x_<part>`: the window
@@ -139,6 +151,12 @@ impl Names {
         if self.has(name, kind) {
             return Ok(());
         }
+        if self.per_kind[kind.index()] >= self.max_per_kind {
+            return Err(RegistryError::TooManyMetrics {
+                name: name.to_owned(),
+                limit: self.max_per_kind,
+            });
+        }
         let names = exposed(name, kind);
         if let Some((written, (owner, owner_kind))) = names
             .iter()
@@ -150,12 +168,6 @@ impl Names {
                 written: written.clone(),
                 owner: owner.to_string(),
                 owner_kind: owner_kind.as_str(),
-            });
-        }
-        if self.per_kind[kind.index()] >= self.max_per_kind {
-            return Err(RegistryError::TooManyMetrics {
-                name: name.to_owned(),
-                limit: self.max_per_kind,
             });
         }
         self.per_kind[kind.index()] += 1;

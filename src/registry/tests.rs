@@ -268,7 +268,7 @@ fn long_label_values_are_cut_and_counted() {
     let series = r.series();
     assert_eq!(series.len(), 1, "the cut value is one series");
     let value = series[0].0.label("k").unwrap().to_owned();
-    assert_eq!(value.len(), crate::DEFAULT_MAX_LABEL_VALUE_BYTES);
+    assert_eq!(value.len(), super::DEFAULT_MAX_LABEL_VALUE_BYTES);
     assert!(value.ends_with('…'));
     assert_eq!(h.stats().total_count, 4);
     assert_eq!(r.family("m").unwrap().truncated, 4);

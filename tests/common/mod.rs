@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod counting;
 pub mod prometheus;
 
 /// A minimal HTTP/1.1 request without a body: (status, head, body).
@@ -221,4 +222,11 @@ pub fn dashboard_queries(d: &serde_json::Value) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The value of the sample `series` (name and labels as written) in
+/// Prometheus text, if present.
+pub fn sample_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -1,0 +1,53 @@
+//! One million `metrics` facade counter names, memory measured by a
+//! counting allocator (one test in this binary, so nothing else allocates
+//! meanwhile).
+
+use tailwatch::export::{Format, render};
+use tailwatch::{DEFAULT_MAX_METRICS, Monitor};
+
+mod common;
+
+#[global_allocator]
+static GLOBAL: common::counting::Counting = common::counting::Counting;
+
+/// One million counter names: memory stops growing at the cap on names
+/// (measured by the counting allocator between 20,000 names and
+/// 1,000,000), and every fold past it is counted.
+#[test]
+fn a_million_counter_names_hold_bounded_memory_and_every_fold_is_counted() {
+    let m = Monitor::new();
+    let recorder = m.metrics_recorder();
+    let register = |from: usize, to: usize| {
+        metrics::with_local_recorder(&recorder, || {
+            for i in from..to {
+                metrics::counter!(format!("c{i}_total")).increment(1);
+            }
+        });
+    };
+    register(0, 20_000);
+    let at_20k = common::counting::live();
+    register(20_000, 1_000_000);
+    let grown = common::counting::live() - at_20k;
+    println!("live bytes at 20,000 names: {at_20k}; grown by {grown} over the next 980,000");
+    assert!(
+        grown < 64 * 1024,
+        "memory grew by {grown} bytes past the cap"
+    );
+    let folded = 1_000_000 - DEFAULT_MAX_METRICS as u64;
+    assert_eq!(
+        m.metrics_folded(),
+        vec![("tailwatch_facade_overflow_total".to_owned(), folded)]
+    );
+    let counters = m.metrics_counters();
+    assert_eq!(counters.len(), DEFAULT_MAX_METRICS + 1);
+    let sum: u64 = counters.iter().map(|c| c.value).sum();
+    assert_eq!(sum, 1_000_000, "nothing lost");
+    let text = render(&m, &Default::default(), Format::Prometheus);
+    assert_eq!(
+        common::sample_value(
+            &text,
+            "tailwatch_series_overflow_total{metric=\"tailwatch_facade_overflow_total\"}"
+        ),
+        Some(folded as f64)
+    );
+}
