@@ -150,13 +150,15 @@ impl Snapshot {
     /// Largest recorded value (to the layout's precision, rounded up),
     /// `None` when empty.
     pub fn max(&self) -> Option<u64> {
-        let last_page = touched_pages(&self.touched).last()?;
-        let page = &self.counts[last_page * PAGE_LEN..(last_page + 1) * PAGE_LEN];
-        let offset = page.iter().rposition(|&c| c > 0)?;
-        Some(
-            self.layout
-                .highest_equivalent_of_index(last_page * PAGE_LEN + offset),
-        )
+        // The highest touched page that still holds a count: a page can be
+        // touched and hold none (a window slice whose values rotated out).
+        let highest = touched_pages(&self.touched)
+            .filter_map(|p| {
+                let page = &self.counts[p * PAGE_LEN..(p + 1) * PAGE_LEN];
+                page.iter().rposition(|&c| c > 0).map(|o| p * PAGE_LEN + o)
+            })
+            .last()?;
+        Some(self.layout.highest_equivalent_of_index(highest))
     }
 
     /// The value at quantile `q` (`0.0..=1.0`), `None` when the snapshot is
@@ -321,4 +323,24 @@ pub(crate) fn touched_pages(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
             })
         })
     })
+}
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::*;
+
+    /// A window can hold a touched page whose counts all rotated out,
+    /// above the values still in it: the max is the highest count, not
+    /// "none" (the demo's table showed `-` for a busy route's max).
+    #[test]
+    fn max_skips_touched_pages_without_counts() {
+        let mut s = Snapshot::new(Layout::default());
+        let (counts, touched) = s.parts_mut();
+        counts[3] = 2; // page 0
+        touched[0] = 0b101; // pages 0 and 2 touched; page 2 holds nothing
+        s.set_totals(10, None);
+        assert_eq!(s.count(), 2);
+        assert_eq!(s.max(), Some(s.layout.highest_equivalent_of_index(3)));
+        assert_eq!(s.value_at_quantile(1.0), s.max());
+    }
 }

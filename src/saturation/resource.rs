@@ -145,6 +145,7 @@ impl Drop for WaitTimer<'_> {
 /// A unit of a [`Resource`] in use; dereferences to it, and stops counting
 /// when dropped (or [`release`](Self::release)d).
 #[derive(Debug)]
+#[must_use = "dropping it releases the unit at once: keep it while the unit is in use"]
 pub struct Held<T> {
     unit: Option<T>,
     in_use: Gauge,
