@@ -136,11 +136,19 @@ async fn everything_exposed() -> String {
     m.cache("users").hit();
     m.process_metrics().expect("process metrics on Linux");
     m.tokio_metrics("main", &tokio::runtime::Handle::current());
+    // The agent's own figures (connections, closes on a limit).
+    let agent = tailwatch::agent(&m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
     // A value past the range: clamped and counted.
     let _ = m.registry().record("clamped_seconds", &[], u64::MAX);
     // A second render also carries the first one's scrape duration.
     export::render(&m, &Buckets::default(), Format::Prometheus);
-    export::render(&m, &Buckets::default(), Format::Prometheus)
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
+    agent.stop().await;
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
