@@ -16,18 +16,6 @@ fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// `tailwatch_agent_connections_closed_total{reason}` as the monitor has it.
-fn closed(m: &Monitor, reason: &str) -> u64 {
-    m.registry()
-        .counters()
-        .into_iter()
-        .find(|(id, _)| {
-            id.name() == tailwatch::CONNECTIONS_CLOSED
-                && id.labels().any(|(k, v)| k == "reason" && v == reason)
-        })
-        .map_or(0, |(_, c)| c.value())
-}
-
 /// Waits until the server closes `s` (a read returns end of file or an
 /// error), reading and dropping whatever it answers; the time it took.
 async fn closed_by_server(s: &mut TcpStream, within: Duration) -> Option<Duration> {
@@ -92,9 +80,9 @@ async fn slowloris_connections_are_closed_at_the_header_timeout() {
         assert!(lived < Duration::from_millis(2_500), "{lived:?}");
     }
     assert!(
-        closed(&m, "header_timeout") >= 120,
+        common::closed_connections(&m, "header_timeout") >= 120,
         "{}",
-        closed(&m, "header_timeout")
+        common::closed_connections(&m, "header_timeout")
     );
 }
 
@@ -129,7 +117,7 @@ async fn connections_past_the_limit_are_refused_and_the_app_is_unaffected() {
         .await
         .expect("a connection past the limit is closed");
     assert!(took < Duration::from_secs(1), "{took:?}");
-    assert_eq!(closed(&m, "limit"), 1);
+    assert_eq!(common::closed_connections(&m, "limit"), 1);
     assert_eq!(request(app_addr, "GET", "/ping", None).await.0, 200);
     // Connections freed: the agent serves again.
     idle.truncate(10);
@@ -171,7 +159,7 @@ async fn an_oversized_head_is_refused_with_431() {
     let _ = s.read_to_end(&mut answer).await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    assert_eq!(closed(&m, "header_too_large"), 1);
+    assert_eq!(common::closed_connections(&m, "header_too_large"), 1);
     // A bad limit is a clear error at start.
     let e = agent(&m)
         .listen(local())
@@ -200,7 +188,7 @@ async fn a_client_that_stops_reading_is_closed_at_the_idle_timeout() {
         .await
         .unwrap();
     until(Duration::from_secs(10), "an idle timeout", || {
-        closed(&m, "idle_timeout") == 1
+        common::closed_connections(&m, "idle_timeout") == 1
     })
     .await;
     // The connection is gone: reading drains what was sent, then ends.

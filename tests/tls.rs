@@ -122,17 +122,6 @@ fn hash(password: &str) -> String {
     bcrypt::hash(password, 4).unwrap()
 }
 
-fn closed_total(m: &Monitor, reason: &str) -> u64 {
-    m.registry()
-        .counters()
-        .into_iter()
-        .find(|(id, _)| {
-            id.name() == tailwatch::CONNECTIONS_CLOSED
-                && id.labels().any(|(k, v)| k == "reason" && v == reason)
-        })
-        .map_or(0, |(_, c)| c.value())
-}
-
 /// TLS with basic auth: right credentials 200, wrong or none 401 and
 /// counted, `/health` without credentials gives its status only, plain
 /// HTTP to the port is refused.
@@ -201,7 +190,7 @@ async fn tls_with_basic_auth() {
         !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200"),
         "{answer:?}"
     );
-    assert!(closed_total(&m, "tls_handshake") >= 1);
+    assert!(common::closed_connections(&m, "tls_handshake") >= 1);
     a.stop().await;
 }
 

@@ -240,30 +240,18 @@ impl Registry {
         let mut hash = lookup.hash;
         if truncated {
             family.truncated += 1;
-            let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
-            hash = self.hash(lookup.name, &pairs);
-            let cut = Lookup {
-                hash,
-                name: lookup.name,
-                labels: &pairs,
-            };
-            if let Some(h) = self.get(&cut) {
-                return Ok(h);
+            match self.get_changed(lookup.name, &labels) {
+                (_, Some(h)) => return Ok(h),
+                (h, None) => hash = h,
             }
         }
 
         // Per-label caps: a value past its label's cap becomes the overflow value.
         if family.cap_label_values(&self.inner.label_caps, &mut labels) {
             family.folded += 1;
-            let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
-            hash = self.hash(lookup.name, &pairs);
-            let capped = Lookup {
-                hash,
-                name: lookup.name,
-                labels: &pairs,
-            };
-            if let Some(h) = self.get(&capped) {
-                return Ok(h);
+            match self.get_changed(lookup.name, &labels) {
+                (_, Some(h)) => return Ok(h),
+                (h, None) => hash = h,
             }
         }
 
@@ -297,6 +285,19 @@ impl Registry {
         family.overflow = Some(histogram.clone());
         family.members.push(histogram.clone());
         Ok(histogram)
+    }
+
+    /// The hash of `name{labels}` (labels changed from the caller's: cut or
+    /// capped) and its series, if it exists.
+    fn get_changed(&self, name: &str, labels: &OwnedLabels) -> (u64, Option<Histogram>) {
+        let pairs: Vec<Label<'_>> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+        let hash = self.hash(name, &pairs);
+        let found = self.get(&Lookup {
+            hash,
+            name,
+            labels: &pairs,
+        });
+        (hash, found)
     }
 
     fn get(&self, lookup: &Lookup<'_, '_>) -> Option<Histogram> {

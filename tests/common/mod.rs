@@ -230,3 +230,16 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// `tailwatch_agent_connections_closed_total{reason}` as `m` has it.
+#[cfg(feature = "agent")]
+pub fn closed_connections(m: &tailwatch::Monitor, reason: &str) -> u64 {
+    m.registry()
+        .counters()
+        .into_iter()
+        .find(|(id, _)| {
+            id.name() == tailwatch::CONNECTIONS_CLOSED
+                && id.labels().any(|(k, v)| k == "reason" && v == reason)
+        })
+        .map_or(0, |(_, c)| c.value())
+}
