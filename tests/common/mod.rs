@@ -232,7 +232,6 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
 }
 
 /// `tailwatch_agent_connections_closed_total{reason}` as `m` has it.
-#[cfg(feature = "agent")]
 pub fn closed_connections(m: &tailwatch::Monitor, reason: &str) -> u64 {
     m.registry()
         .counters()
