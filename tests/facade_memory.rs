@@ -1,6 +1,6 @@
-//! One million `metrics` facade counter names, memory measured by a
-//! counting allocator (one test in this binary, so nothing else allocates
-//! meanwhile).
+//! One million `metrics` facade counter names and 40,000 histogram names,
+//! memory measured by a counting allocator (one test in this binary, so
+//! nothing else allocates meanwhile).
 
 use tailwatch::export::{Format, render};
 use tailwatch::{DEFAULT_MAX_METRICS, Monitor};
@@ -14,7 +14,7 @@ static GLOBAL: common::counting::Counting = common::counting::Counting;
 /// (measured by the counting allocator between 20,000 names and
 /// 1,000,000), and every fold past it is counted.
 #[test]
-fn a_million_counter_names_hold_bounded_memory_and_every_fold_is_counted() {
+fn past_the_caps_more_names_hold_no_more_memory_and_every_fold_is_counted() {
     let m = Monitor::new();
     let recorder = m.metrics_recorder();
     let register = |from: usize, to: usize| {
@@ -50,4 +50,34 @@ fn a_million_counter_names_hold_bounded_memory_and_every_fold_is_counted() {
         ),
         Some(folded as f64)
     );
+
+    // Histograms: past the cap on names, 20,000 more names hold no more
+    // memory either, and every fold is counted.
+    let histograms = |from: usize, to: usize| {
+        metrics::with_local_recorder(&recorder, || {
+            for i in from..to {
+                metrics::histogram!(format!("h{i}_seconds")).record(0.001);
+            }
+        });
+    };
+    histograms(0, 20_000);
+    let at_20k = common::counting::live();
+    histograms(20_000, 40_000);
+    let grown = common::counting::live() - at_20k;
+    println!(
+        "histograms: live bytes at 20,000 names: {at_20k}; grown by {grown} over the next 20,000"
+    );
+    assert!(
+        grown < 64 * 1024,
+        "memory grew by {grown} bytes past the cap"
+    );
+    let named = DEFAULT_MAX_METRICS - 1; // the monitor's operation histogram holds one name
+    let folded = m
+        .metrics_folded()
+        .into_iter()
+        .find(|(n, _)| n == "tailwatch_facade_overflow_histogram")
+        .map(|(_, n)| n);
+    assert_eq!(folded, Some((40_000 - named) as u64));
+    let total: u64 = m.all_stats().iter().map(|s| s.count).sum();
+    assert_eq!(total, 40_000, "nothing lost");
 }

@@ -337,6 +337,16 @@ async fn a_blocking_sampler_stales_only_its_own_gauges_visibly() {
         .await
         .unwrap();
     let within = Duration::from_secs(1);
+    // The app, on the same one-worker runtime, answers.
+    let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, _, body) =
+        tokio::time::timeout(within, common::request(app_addr, "GET", "/ping", None))
+            .await
+            .expect("the app answers while a sampler blocks");
+    assert_eq!((status, body.as_str()), (200, "pong"));
     let (status, _, text) = tokio::time::timeout(
         within,
         common::request(a.local_addr(), "GET", "/metrics", None),
