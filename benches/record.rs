@@ -281,6 +281,21 @@ fn record_by_name(c: &mut Criterion) {
         })
     });
 
+    let tw = tailwatch::Monitor::new().metrics_recorder();
+    group.bench_function("tailwatch_metrics_macro", |b| {
+        b.iter_custom(|iters| {
+            metrics::with_local_recorder(&tw, || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let k = next();
+                    metrics::histogram!("db_query_duration_seconds", "table" => black_box("users"), "op" => "select")
+                        .record(s[k]);
+                }
+                start.elapsed()
+            })
+        })
+    });
+
     let prom = prometheus::HistogramVec::new(
         prometheus::HistogramOpts::new("db_query_duration_seconds", "bench")
             .buckets(OTEL_BUCKETS.to_vec()),
@@ -325,21 +340,32 @@ fn record_by_name_2_threads(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
     fn two<F: Fn(usize) + Sync>(iters: u64, f: F) -> Duration {
+        two_in(iters, |run| run(), f)
+    }
+    /// Two threads each run `f` `iters` times inside `within` (e.g. with a
+    /// thread-local `metrics` recorder set); the slower thread's time.
+    fn two_in<F, W>(iters: u64, within: W, f: F) -> Duration
+    where
+        F: Fn(usize) + Sync,
+        W: Fn(&mut dyn FnMut() -> Duration) -> Duration + Sync,
+    {
         let barrier = Barrier::new(2);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..2)
                 .map(|t| {
-                    let (f, barrier) = (&f, &barrier);
+                    let (f, barrier, within) = (&f, &barrier, &within);
                     scope.spawn(move || {
-                        for i in 0..VALUES {
-                            f(i);
-                        }
-                        barrier.wait();
-                        let start = Instant::now();
-                        for i in 0..iters as usize {
-                            f(i.wrapping_mul(31).wrapping_add(t));
-                        }
-                        start.elapsed()
+                        within(&mut || {
+                            for i in 0..VALUES {
+                                f(i);
+                            }
+                            barrier.wait();
+                            let start = Instant::now();
+                            for i in 0..iters as usize {
+                                f(i.wrapping_mul(31).wrapping_add(t));
+                            }
+                            start.elapsed()
+                        })
                     })
                 })
                 .collect();
@@ -350,6 +376,33 @@ fn record_by_name_2_threads(c: &mut Criterion) {
                 .unwrap()
         })
     }
+    let macro_call = |i: usize| {
+        metrics::histogram!("db_query_duration_seconds", "table" => black_box("users"), "op" => "select")
+            .record(s[i & (VALUES - 1)]);
+    };
+    let tw = tailwatch::Monitor::new().metrics_recorder();
+    group.bench_function("tailwatch_metrics_macro", |b| {
+        b.iter_custom(|iters| {
+            two_in(
+                iters,
+                |run| metrics::with_local_recorder(&tw, || run()),
+                macro_call,
+            )
+        })
+    });
+    let mep = mep_recorder();
+    let mep_handle = mep.handle();
+    group.bench_function("metrics_exporter_prometheus", |b| {
+        b.iter_custom(|iters| {
+            let took = two_in(
+                iters,
+                |run| metrics::with_local_recorder(&mep, || run()),
+                macro_call,
+            );
+            mep_handle.run_upkeep();
+            took
+        })
+    });
     let registry = Registry::new();
     group.bench_function("tailwatch", |b| {
         b.iter_custom(|iters| {

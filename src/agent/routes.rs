@@ -44,10 +44,29 @@ pub(super) fn router(state: AgentState) -> Router {
         .with_state(state)
 }
 
+/// Runs `render` on tokio's blocking pool: a scrape of many series takes
+/// milliseconds of CPU, which must not delay the application's tasks on
+/// the async workers. A panic in it is a 500 with a reason.
+async fn off_workers<T: Send + 'static>(
+    render: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(render).await.map_err(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the tailwatch agent failed to render: {e}\n"),
+        )
+            .into_response()
+    })
+}
+
 async fn metrics(State(state): State<Arc<AgentState>>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
-    let body = export::encode(&state.monitor, &state.buckets, format);
+    let body =
+        match off_workers(move || export::encode(&state.monitor, &state.buckets, format)).await {
+            Ok(body) => body,
+            Err(failed) => return failed,
+        };
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
@@ -69,7 +88,13 @@ struct StatsBody {
 }
 
 async fn stats(State(state): State<Arc<AgentState>>) -> Response {
-    let m = &state.monitor;
+    off_workers(move || stats_body(&state.monitor))
+        .await
+        .unwrap_or_else(|failed| failed)
+}
+
+/// The `/stats` JSON.
+fn stats_body(m: &Monitor) -> Response {
     let mut gauges: Vec<GaugeValue> = m
         .registry()
         .gauges()

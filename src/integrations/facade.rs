@@ -67,6 +67,7 @@ use metrics::{
 
 use crate::engine::counter::{Counter, Value};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
+use crate::engine::thread_cache;
 use crate::measure::Monitor;
 use crate::registry::names::{FACADE_OVERFLOW, Kind};
 use crate::registry::{DEFAULT_SERIES_CAP, Label, RegistryError};
@@ -75,8 +76,9 @@ use crate::registry::{DEFAULT_SERIES_CAP, Label, RegistryError};
 /// `register_*` on every macro use), the names it settled on, and what it
 /// had to change. One per monitor, kept in its extensions and shared by
 /// its recorders.
-#[derive(Default)]
 struct Store {
+    /// Tells stores apart in the per-thread caches (addresses are reused).
+    id: u64,
     histograms: RwLock<hashbrown::HashMap<Key, Arc<FacadeHistogram>>>,
     counters: RwLock<hashbrown::HashMap<Key, Arc<FacadeCounter>>>,
     gauges: RwLock<hashbrown::HashMap<Key, Arc<FacadeGauge>>>,
@@ -91,11 +93,42 @@ struct Store {
     folded: Mutex<BTreeMap<&'static str, u64>>,
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            histograms: RwLock::default(),
+            counters: RwLock::default(),
+            gauges: RwLock::default(),
+            names: Mutex::default(),
+            units: RwLock::default(),
+            renamed: AtomicU64::new(0),
+            folded: Mutex::default(),
+        }
+    }
+}
+
+/// A handle in a thread's cache: its own `Arc` (cloning it touches no
+/// cache line another thread writes), over the shared series.
+struct Local<T> {
+    store: u64,
+    key: Key,
+    handle: Arc<T>,
+}
+
+thread_local! {
+    static LOCAL_HISTOGRAMS: thread_cache::Slots<Local<FacadeHistogram>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LOCAL_COUNTERS: thread_cache::Slots<Local<FacadeCounter>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LOCAL_GAUGES: thread_cache::Slots<Local<FacadeGauge>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Most handles cached per kind, names remembered per kind, units kept:
 /// past it, `register_*` resolves through the registry each time (still
 /// bounded by the registry's caps).
 const MAX_CACHED: usize = 10 * DEFAULT_SERIES_CAP;
 
+#[derive(Clone)]
 struct FacadeHistogram {
     histogram: Histogram,
     scale: f64,
@@ -108,6 +141,7 @@ impl HistogramFn for FacadeHistogram {
     }
 }
 
+#[derive(Clone)]
 struct FacadeCounter(Counter);
 
 impl CounterFn for FacadeCounter {
@@ -123,6 +157,7 @@ impl CounterFn for FacadeCounter {
     }
 }
 
+#[derive(Clone)]
 struct FacadeGauge(Value);
 
 impl GaugeFn for FacadeGauge {
@@ -439,24 +474,50 @@ impl MetricsRecorder {
         Arc::new(FacadeHistogram { histogram, scale })
     }
 
-    /// The handle for `key` in `map`, resolved by `make` on a miss and
-    /// cached while the map has room.
-    fn cached<T>(
+    /// The handle for `key`: from the calling thread's cache (no lock, no
+    /// shared cache line: the `metrics` macros call `register_*` on every
+    /// use), else from `map`, else resolved by `make` and kept in `map`
+    /// while it has room; then cached for the thread.
+    fn cached<T: Clone + 'static>(
         &self,
+        local: &'static std::thread::LocalKey<thread_cache::Slots<Local<T>>>,
         map: &RwLock<hashbrown::HashMap<Key, Arc<T>>>,
         key: &Key,
         make: impl FnOnce() -> Arc<T>,
     ) -> Arc<T> {
-        if let Some(h) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
-            return h.clone();
+        let id = self.store.id;
+        let slot = key.get_hash() as usize;
+        let hit = thread_cache::get(local, slot, |e| {
+            (e.store == id && e.key == *key).then(|| e.handle.clone())
+        });
+        if let Some(h) = hit {
+            return h;
         }
-        let h = make();
-        let mut map = map.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() < MAX_CACHED {
-            map.entry(key.clone()).or_insert(h).clone()
-        } else {
-            h
-        }
+        let found = map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        let shared = found.unwrap_or_else(|| {
+            let h = make();
+            let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+            if map.len() < MAX_CACHED {
+                map.entry(key.clone()).or_insert(h).clone()
+            } else {
+                h
+            }
+        });
+        let handle = Arc::new(T::clone(&shared));
+        thread_cache::put(
+            local,
+            slot,
+            Local {
+                store: id,
+                key: key.clone(),
+                handle: handle.clone(),
+            },
+        );
+        handle
     }
 }
 
@@ -480,7 +541,7 @@ impl Recorder for MetricsRecorder {
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
         let registry = self.monitor.registry();
-        let c = self.cached(&self.store().counters, key, || {
+        let c = self.cached(&LOCAL_COUNTERS, &self.store().counters, key, || {
             let counter = self.resolve(key, Kind::Counter, |name, labels| {
                 registry.counter(name, labels)
             });
@@ -491,7 +552,7 @@ impl Recorder for MetricsRecorder {
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
         let registry = self.monitor.registry();
-        let g = self.cached(&self.store().gauges, key, || {
+        let g = self.cached(&LOCAL_GAUGES, &self.store().gauges, key, || {
             let value = self.resolve(key, Kind::Gauge, |name, labels| {
                 registry.value(name, labels)
             });
@@ -501,7 +562,9 @@ impl Recorder for MetricsRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> metrics::Histogram {
-        let h = self.cached(&self.store().histograms, key, || self.new_histogram(key));
+        let h = self.cached(&LOCAL_HISTOGRAMS, &self.store().histograms, key, || {
+            self.new_histogram(key)
+        });
         metrics::Histogram::from_arc(h)
     }
 }

@@ -1,0 +1,70 @@
+//! Rendering a scrape never runs on the application's async workers: on a
+//! one-worker runtime, a 1 ms timer stays on schedule while 10,000 series
+//! are scraped (one test in this binary, so no other test takes the CPU).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tailwatch::{Ended, Monitor, agent};
+
+mod common;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_1ms_timer_stays_on_schedule_while_10_000_series_are_scraped() {
+    let m = Monitor::builder().max_operations(20_000).build().unwrap();
+    for i in 0..10_000_u64 {
+        m.operation(&format!("op{i}"))
+            .record(Duration::from_micros(100 + i), Ended::Ok);
+    }
+    let a = agent(&m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let addr = a.local_addr();
+
+    // The app's task: a 1 ms timer, noting how late each tick is.
+    let done = Arc::new(AtomicBool::new(false));
+    let worst = Arc::new(AtomicU64::new(0));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let timer = {
+        let (done, worst, ticks) = (done.clone(), worst.clone(), ticks.clone());
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(1));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            while !done.load(Ordering::Relaxed) {
+                let due = tokio::time::Instant::now() + Duration::from_millis(1);
+                interval.tick().await;
+                let late = tokio::time::Instant::now().saturating_duration_since(due);
+                worst.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Prometheus, on another thread: three scrapes.
+    let scraper = std::thread::spawn(move || {
+        common::block_on(async move {
+            let mut took = Vec::new();
+            for _ in 0..3 {
+                let started = std::time::Instant::now();
+                let body = common::get_ok(addr, "/metrics").await;
+                took.push(started.elapsed());
+                assert!(body.contains("operation=\"op9999\""));
+            }
+            took
+        })
+    });
+    let took = tokio::task::spawn_blocking(move || scraper.join().unwrap())
+        .await
+        .unwrap();
+    done.store(true, Ordering::Relaxed);
+    timer.await.unwrap();
+    let worst = Duration::from_micros(worst.load(Ordering::Relaxed));
+    println!(
+        "3 scrapes of 10,000 series took {took:?}; the 1 ms timer ticked {} times, at worst {worst:?} late",
+        ticks.load(Ordering::Relaxed)
+    );
+    assert!(worst <= Duration::from_millis(5), "{worst:?} late");
+}
