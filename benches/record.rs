@@ -385,7 +385,7 @@ fn record_by_name_2_threads(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_in(
                 iters,
-                |run| metrics::with_local_recorder(&tw, || run()),
+                |run| metrics::with_local_recorder(&tw, run),
                 macro_call,
             )
         })
@@ -396,7 +396,7 @@ fn record_by_name_2_threads(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let took = two_in(
                 iters,
-                |run| metrics::with_local_recorder(&mep, || run()),
+                |run| metrics::with_local_recorder(&mep, run),
                 macro_call,
             );
             mep_handle.run_upkeep();
