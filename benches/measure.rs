@@ -16,6 +16,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+mod common;
+use common::threads;
 use tailwatch::Monitor;
 
 /// Polls a future that is ready on its first poll.
@@ -113,5 +116,42 @@ fn measure(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, measure);
+/// The same calls from two threads on one operation (2 cores: ideal is
+/// twice the elements per second of one thread).
+fn measure_2_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("measure_2_threads");
+    group.throughput(Throughput::Elements(2));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let monitor = Monitor::new();
+    let op = monitor.operation("db.get_user");
+    group.bench_function("tailwatch_operation_handle", |b| {
+        b.iter_custom(|iters| {
+            threads::two(iters, 1000, |_| {
+                let _ = black_box(poll_ready(op.measure(ready(black_box(Ok::<u32, ()>(1))))));
+            })
+        })
+    });
+    group.bench_function("tailwatch_timer_sync", |b| {
+        b.iter_custom(|iters| {
+            threads::two(iters, 1000, |_| {
+                let t = op.start();
+                black_box(black_box(1_u32) + 1);
+                t.ok()
+            })
+        })
+    });
+    group.bench_function("tailwatch_monitor_by_name", |b| {
+        b.iter_custom(|iters| {
+            threads::two(iters, 1000, |_| {
+                let _ = black_box(poll_ready(
+                    monitor.measure(black_box("db.get_user"), ready(black_box(Ok::<u32, ()>(1)))),
+                ));
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, measure, measure_2_threads);
 criterion_main!(benches);

@@ -11,6 +11,9 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
+
+mod common;
+use common::threads;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -339,43 +342,6 @@ fn record_by_name_2_threads(c: &mut Criterion) {
     group.throughput(Throughput::Elements(2));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    fn two<F: Fn(usize) + Sync>(iters: u64, f: F) -> Duration {
-        two_in(iters, |run| run(), f)
-    }
-    /// Two threads each run `f` `iters` times inside `within` (e.g. with a
-    /// thread-local `metrics` recorder set); the slower thread's time.
-    fn two_in<F, W>(iters: u64, within: W, f: F) -> Duration
-    where
-        F: Fn(usize) + Sync,
-        W: Fn(&mut dyn FnMut() -> Duration) -> Duration + Sync,
-    {
-        let barrier = Barrier::new(2);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..2)
-                .map(|t| {
-                    let (f, barrier, within) = (&f, &barrier, &within);
-                    scope.spawn(move || {
-                        within(&mut || {
-                            for i in 0..VALUES {
-                                f(i);
-                            }
-                            barrier.wait();
-                            let start = Instant::now();
-                            for i in 0..iters as usize {
-                                f(i.wrapping_mul(31).wrapping_add(t));
-                            }
-                            start.elapsed()
-                        })
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .max()
-                .unwrap()
-        })
-    }
     let macro_call = |i: usize| {
         metrics::histogram!("db_query_duration_seconds", "table" => black_box("users"), "op" => "select")
             .record(s[i & (VALUES - 1)]);
@@ -383,8 +349,9 @@ fn record_by_name_2_threads(c: &mut Criterion) {
     let tw = tailwatch::Monitor::new().metrics_recorder();
     group.bench_function("tailwatch_metrics_macro", |b| {
         b.iter_custom(|iters| {
-            two_in(
+            threads::two_in(
                 iters,
+                VALUES,
                 |run| metrics::with_local_recorder(&tw, run),
                 macro_call,
             )
@@ -394,8 +361,9 @@ fn record_by_name_2_threads(c: &mut Criterion) {
     let mep_handle = mep.handle();
     group.bench_function("metrics_exporter_prometheus", |b| {
         b.iter_custom(|iters| {
-            let took = two_in(
+            let took = threads::two_in(
                 iters,
+                VALUES,
                 |run| metrics::with_local_recorder(&mep, run),
                 macro_call,
             );
@@ -406,7 +374,7 @@ fn record_by_name_2_threads(c: &mut Criterion) {
     let registry = Registry::new();
     group.bench_function("tailwatch", |b| {
         b.iter_custom(|iters| {
-            two(iters, |i| {
+            threads::two(iters, VALUES, |i| {
                 registry
                     .record(
                         "db_query_duration_seconds",
@@ -425,7 +393,7 @@ fn record_by_name_2_threads(c: &mut Criterion) {
     .unwrap();
     group.bench_function("prometheus", |b| {
         b.iter_custom(|iters| {
-            two(iters, |i| {
+            threads::two(iters, VALUES, |i| {
                 prom.with_label_values(&[black_box("users"), "select"])
                     .observe(s[i & (VALUES - 1)])
             })

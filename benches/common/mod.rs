@@ -3,6 +3,8 @@
 //! prometheus-client set up alike, and the timing loop.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod threads;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

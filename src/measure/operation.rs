@@ -9,6 +9,13 @@ use quanta::Instant;
 use super::outcome::{Ended, Outcome};
 use crate::engine::counter::Gauge;
 use crate::engine::histogram::Histogram;
+use crate::engine::thread_cache;
+
+thread_local! {
+    /// Each thread's own handle of the operations it timed recently.
+    static PER_THREAD: thread_cache::Slots<(Arc<OperationInner>, Operation)> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
 
 pub(crate) struct OperationInner {
     pub(crate) name: Box<str>,
@@ -78,10 +85,39 @@ impl Operation {
     pub fn start(&self) -> Timer {
         self.inner.active.increment();
         Timer {
-            op: self.clone(),
+            op: self.for_this_thread(),
             start: Instant::now(),
             done: false,
         }
+    }
+
+    /// This operation through a handle of the calling thread's own: the
+    /// same series, but an `Arc` whose count no other thread touches, so
+    /// that timers started on many threads do not fight over one cache
+    /// line (cloning a shared `Arc` is a locked add on it, twice a call).
+    fn for_this_thread(&self) -> Operation {
+        let key = Arc::as_ptr(&self.inner) as usize;
+        let slot = (key >> 4) ^ (key >> 12);
+        let hit = thread_cache::get(&PER_THREAD, slot, |(shared, own)| {
+            Arc::ptr_eq(shared, &self.inner).then(|| own.clone())
+        });
+        if let Some(own) = hit {
+            return own;
+        }
+        let i = &self.inner;
+        let own = Operation {
+            inner: Arc::new(OperationInner {
+                name: i.name.clone(),
+                ok: i.ok.clone(),
+                error: i.error.clone(),
+                cancelled: i.cancelled.clone(),
+                active: i.active.clone(),
+            }),
+        };
+        // The entry keeps the shared handle alive, so its address cannot
+        // be reused by another operation while cached.
+        thread_cache::put(&PER_THREAD, slot, (i.clone(), own.clone()));
+        own
     }
 
     /// Records a duration measured elsewhere (e.g. by a tracing span).
