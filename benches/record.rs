@@ -493,8 +493,47 @@ fn snapshot_200(c: &mut Criterion) {
     group.finish();
 }
 
+/// One window rotation of a busy series (a manual clock moved one slice),
+/// with 64 new values recorded in each slice by 2 threads' shards.
+fn rotate(c: &mut Criterion) {
+    let ns = values_ns();
+    let mut group = c.benchmark_group("rotate");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let clock = Arc::new(tailwatch::ManualClock::new());
+    let h = Histogram::builder().clock(clock.clone()).build().unwrap();
+    // Two threads' shards, with the values' spread.
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| ns.iter().for_each(|&v| h.record(v)));
+        }
+    });
+    let mut k = 0_usize;
+    group.bench_function("one_series_one_slice_64_values", |b| {
+        b.iter(|| {
+            for _ in 0..64 {
+                k = (k + 1) & (VALUES - 1);
+                h.record(ns[k]);
+            }
+            clock.advance(Duration::from_secs(10));
+            h.rotate();
+        })
+    });
+    group.bench_function("record_64_values_alone", |b| {
+        b.iter(|| {
+            for _ in 0..64 {
+                k = (k + 1) & (VALUES - 1);
+                h.record(ns[k]);
+            }
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    rotate,
     record_1_thread,
     record_2_threads,
     record_by_name,

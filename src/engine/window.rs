@@ -12,7 +12,8 @@
 //! `D(j) = B(j + 1) − B(j)`, each as a run-length, LEB128 byte string (a
 //! few bytes per non-empty bucket). Rotating to a new slice reads the
 //! counts once, appends the delta of the slice that ended, and folds the
-//! oldest delta into the base.
+//! oldest delta into the base by merging the two streams (no dense
+//! buffer).
 //!
 //! Rotation happens when someone reads the window or calls
 //! [`Histogram::rotate`](crate::Histogram::rotate) (the registry's upkeep
@@ -35,42 +36,67 @@ pub(crate) struct Encoded {
 impl Encoded {
     /// Encodes the counts of the touched pages of `dense`.
     pub(crate) fn encode(dense: &[u64], touched: &[u64], sum: u128) -> Self {
-        let mut bytes = Vec::new();
-        let mut zeros = 0_u64;
-        let mut next = 0_usize; // first index not yet accounted for
+        let mut w = Writer::default();
         for p in touched_pages(touched) {
             let base = p * PAGE_LEN;
-            zeros += (base - next) as u64;
-            for &c in &dense[base..base + PAGE_LEN] {
-                if c == 0 {
-                    zeros += 1;
-                    continue;
-                }
-                if zeros > 0 {
-                    put_varint(&mut bytes, (u128::from(zeros) << 1) | 1);
-                    zeros = 0;
-                }
-                put_varint(&mut bytes, u128::from(c) << 1);
+            for (i, &c) in dense[base..base + PAGE_LEN].iter().enumerate() {
+                w.push(base + i, c);
             }
-            next = base + PAGE_LEN;
         }
-        Self {
-            bytes: bytes.into_boxed_slice(),
-            sum,
+        w.finish(sum)
+    }
+
+    /// `self + other`, count by count, without a dense buffer: the two
+    /// streams are merged as they are read.
+    pub(crate) fn merged(&self, other: &Encoded) -> Self {
+        let (mut a, mut b) = (self.iter(), other.iter());
+        let (mut x, mut y) = (a.next(), b.next());
+        let mut w = Writer::default();
+        loop {
+            match (x, y) {
+                (Some((i, c)), Some((j, d))) if i == j => {
+                    w.push(i, c.wrapping_add(d));
+                    (x, y) = (a.next(), b.next());
+                }
+                (Some((i, c)), Some((j, _))) if i < j => {
+                    w.push(i, c);
+                    x = a.next();
+                }
+                (Some((i, c)), None) => {
+                    w.push(i, c);
+                    x = a.next();
+                }
+                (_, Some((j, d))) => {
+                    w.push(j, d);
+                    y = b.next();
+                }
+                (None, None) => return w.finish(self.sum.wrapping_add(other.sum)),
+            }
         }
+    }
+
+    /// The non-zero counts, ascending: `(index, count)`.
+    fn iter(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let mut at = 0_usize;
+        let mut bytes = &self.bytes[..];
+        std::iter::from_fn(move || {
+            loop {
+                let token = take_varint(&mut bytes)?;
+                if token & 1 == 1 {
+                    at = at.saturating_add(usize::try_from(token >> 1).unwrap_or(usize::MAX));
+                } else {
+                    let item = (at, u64::try_from(token >> 1).unwrap_or(u64::MAX));
+                    at += 1;
+                    return Some(item);
+                }
+            }
+        })
     }
 
     /// Calls `f(index, count)` for every non-zero count, ascending.
     pub(crate) fn for_each(&self, mut f: impl FnMut(usize, u64)) {
-        let mut at = 0_usize;
-        let mut bytes = &self.bytes[..];
-        while let Some(token) = take_varint(&mut bytes) {
-            if token & 1 == 1 {
-                at = at.saturating_add(usize::try_from(token >> 1).unwrap_or(usize::MAX));
-            } else {
-                f(at, u64::try_from(token >> 1).unwrap_or(u64::MAX));
-                at += 1;
-            }
+        for (i, c) in self.iter() {
+            f(i, c);
         }
     }
 
@@ -84,6 +110,7 @@ impl Encoded {
     }
 
     /// Adds these counts to `dense`, marking touched pages.
+    #[cfg(test)]
     pub(crate) fn add_to(&self, dense: &mut [u64], touched: &mut [u64]) {
         self.for_each(|i, c| {
             if let Some(d) = dense.get_mut(i) {
@@ -96,6 +123,35 @@ impl Encoded {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bytes.len()
+    }
+}
+
+/// Writes non-zero counts in ascending index order as zero runs and counts.
+#[derive(Default)]
+struct Writer {
+    bytes: Vec<u8>,
+    /// The first index not yet accounted for.
+    next: usize,
+}
+
+impl Writer {
+    fn push(&mut self, index: usize, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let zeros = index - self.next;
+        if zeros > 0 {
+            put_varint(&mut self.bytes, ((zeros as u128) << 1) | 1);
+        }
+        put_varint(&mut self.bytes, u128::from(count) << 1);
+        self.next = index + 1;
+    }
+
+    fn finish(self, sum: u128) -> Encoded {
+        Encoded {
+            bytes: self.bytes.into_boxed_slice(),
+            sum,
+        }
     }
 }
 
@@ -112,8 +168,18 @@ fn put_varint(out: &mut Vec<u8>, mut v: u128) {
 }
 
 fn take_varint(bytes: &mut &[u8]) -> Option<u128> {
-    let mut v = 0_u128;
-    let mut shift = 0;
+    // Nearly every token fits in 63 bits (9 bytes): decode those in a u64.
+    let mut v = 0_u64;
+    for shift in (0..63).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(u128::from(v));
+        }
+    }
+    let mut v = u128::from(v);
+    let mut shift = 63;
     loop {
         let (&b, rest) = bytes.split_first()?;
         *bytes = rest;
@@ -188,20 +254,13 @@ impl Window {
             self.deltas.push_back(Encoded::default());
         }
         self.slice = target;
-        if self.deltas.len() > self.slices {
-            let mut base = vec![0_u64; dense.len()];
-            let mut base_touched = vec![0_u64; touched.len()];
-            self.base.add_to(&mut base, &mut base_touched);
-            let mut base_sum = self.base.sum;
-            while self.deltas.len() > self.slices {
-                if let Some(d) = self.deltas.pop_front() {
-                    d.add_to(&mut base, &mut base_touched);
-                    base_sum = base_sum.wrapping_add(d.sum);
-                }
+        // The oldest deltas fold into the base, stream by stream.
+        while self.deltas.len() > self.slices {
+            if let Some(d) = self.deltas.pop_front() {
+                self.base = self.base.merged(&d);
             }
-            self.base = Encoded::encode(&base, &base_touched, base_sum);
-            self.base_ns = (self.slice - self.deltas.len() as u64) * self.slice_ns;
         }
+        self.base_ns = (self.slice - self.deltas.len() as u64) * self.slice_ns;
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -240,6 +299,40 @@ mod tests {
         assert!(back.iter().all(|&c| c == 0));
         // A few bytes per non-empty bucket.
         assert!(e.heap_bytes() < 24, "{} bytes", e.heap_bytes());
+    }
+
+    #[test]
+    fn merging_two_streams_adds_them_count_by_count() {
+        let len = 4 * PAGE_LEN;
+        let pages = |idx: &[(usize, u64)]| {
+            let mut dense = vec![0_u64; len];
+            let mut touched = vec![0_u64; 1];
+            for &(i, c) in idx {
+                dense[i] = c;
+                touched[0] |= 1 << (i / PAGE_LEN);
+            }
+            (dense, touched)
+        };
+        let (a, at) = pages(&[(0, 1), (5, 2), (200, u64::MAX - 1), (300, 4)]);
+        let (b, bt) = pages(&[(5, 3), (6, 1), (200, 1), (3 * PAGE_LEN + 1, 9)]);
+        let m = Encoded::encode(&a, &at, 10).merged(&Encoded::encode(&b, &bt, 5));
+        assert_eq!(m.sum, 15);
+        let got: Vec<(usize, u64)> = m.iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 1),
+                (5, 5),
+                (6, 1),
+                (200, u64::MAX),
+                (300, 4),
+                (3 * PAGE_LEN + 1, 9)
+            ]
+        );
+        // Merging with an empty stream changes nothing.
+        let e = Encoded::encode(&a, &at, 10);
+        assert_eq!(e.merged(&Encoded::default()).bytes, e.bytes);
+        assert_eq!(Encoded::default().merged(&e).bytes, e.bytes);
     }
 
     #[test]
