@@ -62,7 +62,8 @@ fn head(out: &mut String, name: &str, body: &str, extra: Option<(&str, &str)>) {
 
 /// An integer sample value and the end of its line.
 fn int_line(out: &mut String, v: u64) {
-    let _ = writeln!(out, "{v}");
+    out.push_str(itoa::Buffer::new().format(v));
+    out.push('\n');
 }
 
 /// A float sample value and the end of its line.
@@ -76,8 +77,13 @@ fn number(out: &mut String, v: f64) {
         out.push_str("NaN");
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        // Integral values as integers (`2`, not `2.0`), as `{v}` writes them.
+        out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
-        let _ = write!(out, "{v}");
+        // Shortest round-trip digits, as `{v}` writes them but faster;
+        // Prometheus parses either form (`1e-7` or `0.0000001`).
+        out.push_str(ryu::Buffer::new().format_finite(v));
     }
 }
 
