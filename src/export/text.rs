@@ -113,6 +113,8 @@ pub(super) struct TextSink {
     sum_name: String,
     count_name: String,
     les: Vec<String>,
+    /// `quantile` label texts by quantile.
+    quantile_texts: Vec<(f64, String)>,
     /// Labels of the series being written.
     body: String,
 }
@@ -126,6 +128,7 @@ impl TextSink {
             sum_name: String::new(),
             count_name: String::new(),
             les: Vec::new(),
+            quantile_texts: Vec::new(),
             body: String::new(),
         }
     }
@@ -175,11 +178,19 @@ impl Sink for TextSink {
             label_body(&mut self.body, v.labels.iter().copied());
             for (q, value) in v.quantiles.iter().zip(&v.values) {
                 let Some(value) = value else { continue };
+                // The label texts of the few quantiles in use, made once.
+                let i = match self.quantile_texts.iter().position(|(k, _)| k == q) {
+                    Some(i) => i,
+                    None => {
+                        self.quantile_texts.push((*q, quantile_label(*q)));
+                        self.quantile_texts.len() - 1
+                    }
+                };
                 head(
                     out,
                     &qname,
                     &self.body,
-                    Some(("quantile", &quantile_label(*q))),
+                    Some(("quantile", &self.quantile_texts[i].1)),
                 );
                 float_line(out, *value as f64 / v.scale);
             }

@@ -110,7 +110,8 @@ pub(crate) fn families(series: Vec<(SeriesId, Histogram)>) -> Vec<Vec<Member>> {
         .into_iter()
         .map(|(id, h)| Member::new(id, h))
         .collect();
-    members.sort_by(|a, b| a.id.name().cmp(b.id.name()));
+    // Unstable is enough: each family is sorted again by `groups`.
+    members.sort_unstable_by(|a, b| a.id.name().cmp(b.id.name()));
     let mut out: Vec<Vec<Member>> = Vec::new();
     for m in members {
         match out.last_mut() {
