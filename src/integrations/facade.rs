@@ -123,6 +123,20 @@ thread_local! {
     static LOCAL_GAUGES: thread_cache::Slots<Local<FacadeGauge>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// `a == b`, faster for the common case of a macro with static strings:
+/// the cached hashes first, then each string by address before content.
+fn same_key(a: &Key, b: &Key) -> bool {
+    fn same(x: &str, y: &str) -> bool {
+        (x.as_ptr() == y.as_ptr() && x.len() == y.len()) || x == y
+    }
+    a.get_hash() == b.get_hash()
+        && same(a.name(), b.name())
+        && a.labels().len() == b.labels().len()
+        && a.labels()
+            .zip(b.labels())
+            .all(|(x, y)| same(x.key(), y.key()) && same(x.value(), y.value()))
+}
+
 /// Most handles cached per kind, names remembered per kind, units kept:
 /// past it, `register_*` resolves through the registry each time (still
 /// bounded by the registry's caps).
@@ -488,7 +502,7 @@ impl MetricsRecorder {
         let id = self.store.id;
         let slot = key.get_hash() as usize;
         let hit = thread_cache::get(local, slot, |e| {
-            (e.store == id && e.key == *key).then(|| e.handle.clone())
+            (e.store == id && same_key(&e.key, key)).then(|| e.handle.clone())
         });
         if let Some(h) = hit {
             return h;
