@@ -186,3 +186,31 @@ fn reserved_and_invalid_names_are_renamed_and_counted() {
         assert!(report.is_empty(), "promtool: {report}");
     }
 }
+
+/// Handles are cached per thread: two monitors used on one thread with the
+/// same key each get their own series, and keys that differ only in a
+/// label value are told apart.
+#[test]
+fn per_thread_caches_keep_monitors_and_keys_apart() {
+    let (a, b) = (Monitor::new(), Monitor::new());
+    for _ in 0..3 {
+        metrics::with_local_recorder(&a.metrics_recorder(), || {
+            metrics::counter!("hits_total", "k" => "x").increment(1);
+        });
+        metrics::with_local_recorder(&b.metrics_recorder(), || {
+            metrics::counter!("hits_total", "k" => "x").increment(10);
+            metrics::counter!("hits_total", "k" => String::from("y")).increment(100);
+        });
+    }
+    let values = |m: &Monitor| -> Vec<(String, u64)> {
+        m.metrics_counters()
+            .into_iter()
+            .map(|c| (c.labels[0].1.clone(), c.value))
+            .collect()
+    };
+    assert_eq!(values(&a), vec![("x".to_owned(), 3)]);
+    assert_eq!(
+        values(&b),
+        vec![("x".to_owned(), 30), ("y".to_owned(), 300)]
+    );
+}
