@@ -231,9 +231,13 @@ impl Monitor {
         let found = self.read_operations().get(name).cloned();
         let op = found.unwrap_or_else(|| self.create(name));
         // Only exact names are cached: a name folded into `__overflow__`
-        // keeps taking the slow path, so each use is counted.
+        // keeps taking the slow path, so each use is counted. The cache
+        // holds the thread's own handle: handing it out touches no shared
+        // reference count.
         if same(op.name(), name) {
-            thread_cache::put(&OP_CACHE, slot, (id, op.clone()));
+            let own = op.for_this_thread();
+            thread_cache::put(&OP_CACHE, slot, (id, own.clone()));
+            return own;
         }
         op
     }
@@ -280,6 +284,7 @@ impl Monitor {
                 error: histogram(Ended::Error),
                 cancelled: histogram(Ended::Cancelled),
                 active: Gauge::new(),
+                own: false,
             }),
         };
         ops.insert(name.into(), op.clone());

@@ -23,6 +23,8 @@ pub(crate) struct OperationInner {
     pub(crate) error: Histogram,
     pub(crate) cancelled: Histogram,
     pub(crate) active: Gauge,
+    /// Whether this is a thread's own handle (see `for_this_thread`).
+    pub(crate) own: bool,
 }
 
 /// One operation (`operation_duration_seconds{operation="…"}` with its three
@@ -95,7 +97,10 @@ impl Operation {
     /// same series, but an `Arc` whose count no other thread touches, so
     /// that timers started on many threads do not fight over one cache
     /// line (cloning a shared `Arc` is a locked add on it, twice a call).
-    fn for_this_thread(&self) -> Operation {
+    pub(crate) fn for_this_thread(&self) -> Operation {
+        if self.inner.own {
+            return self.clone();
+        }
         let key = Arc::as_ptr(&self.inner) as usize;
         let slot = (key >> 4) ^ (key >> 12);
         let hit = thread_cache::get(&PER_THREAD, slot, |(shared, own)| {
@@ -112,6 +117,7 @@ impl Operation {
                 error: i.error.clone(),
                 cancelled: i.cancelled.clone(),
                 active: i.active.clone(),
+                own: true,
             }),
         };
         // The entry keeps the shared handle alive, so its address cannot
