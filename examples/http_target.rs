@@ -6,6 +6,7 @@
 //! `scripts/wrk_compare.sh`.
 
 use axum::Router;
+use axum::extract::Path;
 use axum::routing::get;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,7 +19,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let routes = Router::new().route("/users/{id}", get(|| async { "user" }));
+        // `/users/{id}` answers 500 for a quarter of the ids (the mixed
+        // workload of `scripts/wrk_compare.sh … mixed`); `/health` is static.
+        let routes = Router::new()
+            .route(
+                "/users/{id}",
+                get(|Path(id): Path<u64>| async move {
+                    if id % 4 == 0 {
+                        Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+                    } else {
+                        Ok("user")
+                    }
+                }),
+            )
+            .route("/health", get(|| async { "ok" }));
         let monitor = tailwatch::Monitor::new();
         let app = match variant.as_str() {
             "bare" => routes,
