@@ -122,23 +122,23 @@ pub(super) async fn report(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    // Samplers past their deadline: their gauges are stale. Detail, not
-    // health: the application may be fine.
-    let stalled: Vec<_> = monitor
-        .samplers_stalled()
-        .into_iter()
-        .map(|(name, took)| {
-            serde_json::json!({
-                "sampler": name,
-                "running_seconds": took.as_secs_f64(),
-                "reason": format!("has not returned for {took:.1?}; its values are stale"),
-            })
-        })
-        .collect();
     let status_text = if healthy { "ok" } else { "failing" };
     let body = if anonymous {
         serde_json::json!({ "status": status_text })
     } else {
+        // Samplers past their deadline: their gauges are stale. Detail,
+        // not health: the application may be fine.
+        let stalled: Vec<_> = monitor
+            .samplers_stalled()
+            .into_iter()
+            .map(|(name, took)| {
+                serde_json::json!({
+                    "sampler": name,
+                    "running_seconds": took.as_secs_f64(),
+                    "reason": format!("has not returned for {took:.1?}; its values are stale"),
+                })
+            })
+            .collect();
         serde_json::json!({
             "status": status_text,
             "checks": states,

@@ -92,6 +92,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+use crate::registry::names::counter_family;
 pub(super) use crate::registry::names::derived;
 
 /// The `quantile` label value of `q` (`0.5`, `0.99`, `0.999`).
@@ -212,7 +213,7 @@ impl Sink for TextSink {
     /// A counter in OpenMetrics is a family named without `_total` whose
     /// samples carry it; in text 0.0.4 both are the full name.
     fn scalar_family(&mut self, name: &str, help: &str, counter: bool, values: &[(Labels, Num)]) {
-        let family = name.strip_suffix("_total").unwrap_or(name);
+        let family = counter_family(name);
         let (type_name, sample_name) = match (counter, self.om) {
             (true, true) => (family.to_owned(), format!("{family}_total")),
             _ => (name.to_owned(), name.to_owned()),

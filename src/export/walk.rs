@@ -10,6 +10,7 @@ use super::native::NativeBuckets;
 use crate::engine::snapshot::Snapshot;
 use crate::measure::{Monitor, OPERATION_ACTIVE};
 use crate::registry::group::{Ending, families, groups};
+use crate::registry::names::{Kind, value_kind};
 use crate::registry::{FamilyInfo, Label, SeriesId};
 
 /// A label set, owned.
@@ -113,7 +114,7 @@ pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
     // Sampled values (process figures, …): counters when named `_total`.
     let mut values = Scalars::new();
     add_scalars(&mut values, registry.values(), |v| Num::Float(v.get()));
-    scalars(sink, values, |n| n.ends_with("_total"), help_of);
+    scalars(sink, values, |n| value_kind(n) == Kind::Counter, help_of);
     // Counters of the registry (cache lookups, …).
     let mut counters = Scalars::new();
     add_scalars(&mut counters, registry.counters(), |c| {

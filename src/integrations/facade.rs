@@ -233,39 +233,38 @@ impl Monitor {
         metrics::set_global_recorder(self.metrics_recorder())
     }
 
-    /// The names the facade writes, of `kind`.
-    fn facade_names(&self, kind: Kind) -> Vec<String> {
+    /// The registry's `series` that the facade wrote (its names of `kind`,
+    /// and the kind's overflow metric), read by `read`, sorted.
+    fn facade_series<H, T>(
+        &self,
+        kind: Kind,
+        series: Vec<(crate::registry::SeriesId, H)>,
+        read: impl Fn(&H) -> T,
+    ) -> Vec<MetricValue<T>> {
         let Some(store) = self.inner.extensions.get::<Store>() else {
             return Vec::new();
         };
-        let names = store.names.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<String> = names[kind.index()].values().cloned().collect();
-        out.push(FACADE_OVERFLOW[kind.index()].to_owned());
-        out
+        let names: std::collections::HashSet<String> = {
+            let names = store.names.lock().unwrap_or_else(|e| e.into_inner());
+            names[kind.index()].values().cloned().collect()
+        };
+        let overflow = FACADE_OVERFLOW[kind.index()];
+        sorted(
+            series
+                .into_iter()
+                .filter(|(id, _)| id.name() == overflow || names.contains(id.name()))
+                .map(|(id, h)| metric_value(&id, read(&h))),
+        )
     }
 
     /// Counters recorded through the `metrics` facade, sorted.
     pub fn metrics_counters(&self) -> Vec<MetricValue<u64>> {
-        let names = self.facade_names(Kind::Counter);
-        sorted(
-            self.registry()
-                .counters()
-                .into_iter()
-                .filter(|(id, _)| names.iter().any(|n| n == id.name()))
-                .map(|(id, c)| metric_value(&id, c.value())),
-        )
+        self.facade_series(Kind::Counter, self.registry().counters(), Counter::value)
     }
 
     /// Gauges recorded through the `metrics` facade, sorted.
     pub fn metrics_gauges(&self) -> Vec<MetricValue<f64>> {
-        let names = self.facade_names(Kind::Gauge);
-        sorted(
-            self.registry()
-                .values()
-                .into_iter()
-                .filter(|(id, _)| names.iter().any(|n| n == id.name()))
-                .map(|(id, v)| metric_value(&id, v.get())),
-        )
+        self.facade_series(Kind::Gauge, self.registry().values(), Value::get)
     }
 
     /// Series the `metrics` facade registered under another name than given

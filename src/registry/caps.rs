@@ -73,18 +73,9 @@ impl<T: Clone + Default> HandleStore<T> {
             name: name.into(),
             labels: labels.into(),
         };
-        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = store.by_id.get(&id) {
-            let h = h.clone();
-            if truncated {
-                store
-                    .per_metric
-                    .entry(name.to_owned())
-                    .or_default()
-                    .truncated += 1;
-            }
-            return Ok(h);
-        }
+        let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
+        let store = &mut *guard;
+        // A series exists only under a metric that claimed its names.
         if !store.per_metric.contains_key(name) {
             limits
                 .names
@@ -94,6 +85,9 @@ impl<T: Clone + Default> HandleStore<T> {
         }
         let counts = store.per_metric.entry(name.to_owned()).or_default();
         counts.truncated += u64::from(truncated);
+        if let Some(h) = store.by_id.get(&id) {
+            return Ok(h.clone());
+        }
         if counts.used >= limits.cap {
             counts.folded += 1;
             counts.overflow = true;

@@ -74,12 +74,27 @@ pub(crate) fn derived(name: &str, part: &str) -> String {
     }
 }
 
+/// What a sampled [`Value`](crate::Value) named `name` is written as: a
+/// counter when it ends in `_total`, else a gauge.
+pub(crate) fn value_kind(name: &str) -> Kind {
+    if name.ends_with("_total") {
+        Kind::Counter
+    } else {
+        Kind::Gauge
+    }
+}
+
+/// The OpenMetrics family of counter `name`: the name without `_total`.
+pub(crate) fn counter_family(name: &str) -> &str {
+    name.strip_suffix("_total").unwrap_or(name)
+}
+
 /// Every name metric `name` of `kind` is written under, in any format.
 pub(crate) fn exposed(name: &str, kind: Kind) -> Vec<String> {
     match kind {
         Kind::Gauge => vec![name.to_owned()],
         Kind::Counter => {
-            let family = name.strip_suffix("_total").unwrap_or(name);
+            let family = counter_family(name);
             vec![
                 name.to_owned(),
                 family.to_owned(),

@@ -362,12 +362,8 @@ impl Registry {
     /// [`RegistryError`] when the name or a label name is invalid or a
     /// label is repeated.
     pub fn value(&self, name: &str, labels: &[Label<'_>]) -> Result<Value, RegistryError> {
-        let kind = if name.ends_with("_total") {
-            Kind::Counter
-        } else {
-            Kind::Gauge
-        };
-        HandleStore::get_or_create(&self.inner.values, name, labels, &self.limits(kind))
+        let limits = self.limits(super::names::value_kind(name));
+        HandleStore::get_or_create(&self.inner.values, name, labels, &limits)
     }
 
     /// Every sampled value, as `(id, handle)` pairs, in no particular order.
