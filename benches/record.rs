@@ -173,7 +173,9 @@ fn peers(threads: usize) -> Vec<Shared> {
 }
 
 /// `threads` threads record `iters` values each into the same series;
-/// returns the wall time from a common start to the last finish.
+/// returns the wall time from their common start to the last one's finish
+/// (with more threads than cores, a thread's own clock would miss the time
+/// it waits for a core).
 fn run(
     shared: &Shared,
     threads: usize,
@@ -182,32 +184,30 @@ fn run(
     s: &Arc<Vec<f64>>,
 ) -> Duration {
     let barrier = Arc::new(Barrier::new(threads + 1));
+    let done = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let mut peer = (shared.make)();
-            let (barrier, ns, s) = (barrier.clone(), ns.clone(), s.clone());
+            let (barrier, done, ns, s) = (barrier.clone(), done.clone(), ns.clone(), s.clone());
             std::thread::spawn(move || {
                 // Warm this thread's state (slot, pages) before the clock starts.
                 for i in 0..VALUES {
                     peer.record(i, &ns, &s);
                 }
                 barrier.wait();
-                let start = Instant::now();
                 for i in 0..iters as usize {
                     peer.record(i.wrapping_mul(31).wrapping_add(t), &ns, &s);
                 }
-                let took = start.elapsed();
+                done.wait();
                 drop(peer); // an hdrhistogram sync recorder must go before refresh
-                took
             })
         })
         .collect();
     barrier.wait();
-    let took = handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .max()
-        .unwrap();
+    let start = Instant::now();
+    done.wait();
+    let took = start.elapsed();
+    handles.into_iter().for_each(|h| h.join().unwrap());
     (shared.drain)();
     took
 }
@@ -236,6 +236,30 @@ fn record_1_thread(c: &mut Criterion) {
 
 fn record_2_threads(c: &mut Criterion) {
     record_threads(c, 2);
+}
+
+/// Many threads (more than this machine's cores, and more than the
+/// exclusive writer slots) on one series: aggregate values per second. The
+/// figure to read is 80 and 128 threads against 64.
+fn record_many_threads(c: &mut Criterion) {
+    let ns = Arc::new(values_ns());
+    let s = Arc::new(values_s(&ns));
+    let mut group = c.benchmark_group("record_many_threads_same_series");
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(20);
+    for threads in [2, 16, 64, 80, 128] {
+        group.throughput(Throughput::Elements(threads as u64));
+        for shared in peers(threads)
+            .into_iter()
+            .filter(|p| matches!(p.name, "tailwatch" | "hdrhistogram_sync_recorder"))
+        {
+            group.bench_with_input(BenchmarkId::new(shared.name, threads), &threads, |b, &t| {
+                b.iter_custom(|iters| run(&shared, t, iters, &ns, &s));
+            });
+        }
+    }
+    group.finish();
 }
 
 /// Record with a name and two labels resolved on every call.
@@ -528,6 +552,7 @@ criterion_group!(
     rotate,
     record_1_thread,
     record_2_threads,
+    record_many_threads,
     record_by_name,
     record_by_name_2_threads,
     snapshot_200

@@ -1,14 +1,14 @@
 //! [`Counter`] and [`Gauge`]: integer counts sharded like histograms.
 //!
-//! Each thread adds to its own cell (its exclusive slot, `slot.rs`),
-//! readers sum the cells. An in-flight gauge incremented on one thread and
+//! Each thread adds to its own cell (its exclusive slot, `slot.rs`) or to
+//! a shared one with `fetch_add`; readers sum the cells. An in-flight gauge incremented on one thread and
 //! decremented on another is still exact: the sum of all cells is. Cells
-//! are allocated (128 bytes each) the first time a thread touches the
-//! counter.
+//! are allocated (128 bytes each) the first time a slot touches the
+//! counter: at most 24 per counter (6 on a 2-core machine), whatever the
+//! number of threads, and kept (a slot's next owner continues its cell).
 
-use once_cell::race::OnceBox;
-
-use crate::engine::slot::{self, SHARDS, SHARED_SLOT};
+use crate::engine::lazy::LazyBox;
+use crate::engine::slot::{self, MAX_EXCLUSIVE, SLOTS};
 use crate::engine::sync::{AtomicU64, Ordering, add_exclusive};
 
 /// One thread's part, on its own cache line.
@@ -16,28 +16,32 @@ use crate::engine::sync::{AtomicU64, Ordering, add_exclusive};
 struct Cell(AtomicU64);
 
 /// Wrapping u64 cells; the sum is exact modulo 2^64.
-struct Cells(Box<[OnceBox<Cell>]>);
+struct Cells([LazyBox<Cell>; SLOTS]);
 
 impl Cells {
     fn new() -> Self {
-        Self((0..SHARDS).map(|_| OnceBox::new()).collect())
+        Self(std::array::from_fn(|_| LazyBox::new()))
     }
 
     #[inline]
     fn add(&self, n: u64) {
         let slot = slot::current();
-        let cell = self.0[slot].get_or_init(|| Box::new(Cell(AtomicU64::new(0))));
-        if slot == SHARED_SLOT {
-            cell.0.fetch_add(n, Ordering::Relaxed);
+        let new = || Box::new(Cell(AtomicU64::new(0)));
+        if slot < MAX_EXCLUSIVE {
+            add_exclusive(&self.0[slot].get_or_init(new).0, n);
         } else {
-            add_exclusive(&cell.0, n);
+            let i = MAX_EXCLUSIVE + slot::shared_index();
+            self.0[i.min(SLOTS - 1)]
+                .get_or_init(new)
+                .0
+                .fetch_add(n, Ordering::Relaxed);
         }
     }
 
     fn sum(&self) -> u64 {
         self.0
             .iter()
-            .filter_map(OnceBox::get)
+            .filter_map(LazyBox::get)
             .fold(0_u64, |acc, c| {
                 acc.wrapping_add(c.0.load(Ordering::Relaxed))
             })

@@ -167,6 +167,7 @@ impl HistogramBuilder {
                 reader: Mutex::new(Reader {
                     window: Window::new(slice_ns, self.slices as usize, now),
                     last_sum: 0,
+                    releases_seen: 0,
                 }),
                 clock: self.clock,
                 quantiles: quantiles.into(),
@@ -234,6 +235,8 @@ struct Reader {
     /// Highest sum reported, so a sum read while a writer carries into its
     /// high word never appears to go backwards.
     last_sum: u128,
+    /// Slot releases already looked at for stripes to fold (`Counts::reclaim`).
+    releases_seen: u64,
 }
 
 thread_local! {
@@ -422,6 +425,10 @@ impl Histogram {
         if !reader.window.due(now) {
             return;
         }
+        // Give back the stripes of threads that exited (under the reader
+        // lock, as `reclaim` requires): at most one slice after the exit.
+        #[cfg(not(tailwatch_loom))]
+        inner.counts.reclaim(&mut reader.releases_seen);
         let layout = inner.counts.layout();
         let mut rotate = |scratch: &mut Snapshot| {
             scratch.clear(layout);

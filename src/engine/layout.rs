@@ -12,7 +12,11 @@
 use crate::engine::error::BuildError;
 
 /// log2 of the number of counters in one page.
+#[cfg(not(tailwatch_loom))]
 pub(crate) const PAGE_BITS: u32 = 7;
+/// Under loom, pages of 4 counters keep the model's state space small.
+#[cfg(tailwatch_loom)]
+pub(crate) const PAGE_BITS: u32 = 2;
 /// Counters per page (128 × 8 bytes = 1 KiB).
 pub(crate) const PAGE_LEN: usize = 1 << PAGE_BITS;
 /// Mask of a counter's offset inside its page.

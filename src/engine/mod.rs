@@ -2,8 +2,9 @@
 //! an allocation, read back as a cumulative view and as a sliding window.
 //!
 //! * [`histogram`]: [`Histogram`](histogram::Histogram) (the handle) and
-//!   its builder; the hot path is [`shard`] (per-thread shards of lazily
-//!   allocated HDR count pages), indexed by [`layout`] (the `hdrhistogram`
+//!   its builder; the hot path is [`shard`] (a bounded set of stripes of
+//!   lazily allocated HDR count pages, freed by [`lazy`] when their thread
+//!   exits), indexed by [`layout`] (the `hdrhistogram`
 //!   crate's bucket arithmetic), with writer slots claimed in [`slot`] over
 //!   the atomics of [`sync`] (loom's under `--cfg tailwatch_loom`).
 //! * [`window`]: the sliding window as compressed slice deltas, rotated by
@@ -21,9 +22,11 @@
 
 pub(crate) mod clock;
 pub(crate) mod counter;
+pub(crate) mod cpu;
 pub(crate) mod error;
 pub(crate) mod histogram;
 pub(crate) mod layout;
+pub(crate) mod lazy;
 pub(crate) mod shard;
 pub(crate) mod slot;
 pub(crate) mod snapshot;

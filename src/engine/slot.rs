@@ -1,89 +1,178 @@
-//! Exclusive writer slots: each recording thread owns one shard of every
-//! series.
+//! Writer slots: which part of a series a recording thread writes.
 //!
-//! A thread claims a slot index the first time it records and gives it back
-//! when it exits. While it holds slot `i`, it is the only writer of shard
-//! `i` of every series, so recording is a plain relaxed load and store
-//! ([`add_exclusive`](super::sync::add_exclusive)): no locked instruction,
-//! and no cache line shared with another writer. The claim (`Acquire`) and
-//! the release (`Release`) order one owner's writes before the next
-//! owner's, so a slot handed from an exited thread to a new one loses
-//! nothing.
+//! A series is split into a bounded number of *stripes* (see `shard.rs`),
+//! whatever the number of threads:
 //!
-//! Threads beyond [`EXCLUSIVE_SLOTS`] (and threads whose thread-locals are
-//! already torn down) use the [`SHARED_SLOT`], whose counters take
-//! `fetch_add`: still exact, just contended.
+//! * [`exclusive_slots`] stripes, each owned by one thread at a time. A
+//!   thread claims the lowest free one the first time it records and gives
+//!   it back when it exits. While it holds slot `i` it is the only writer of
+//!   stripe `i` of every series, so recording is a plain relaxed load and
+//!   store ([`add_exclusive`](super::sync::add_exclusive)): no locked
+//!   instruction, no cache line shared with another writer. The claim
+//!   (`Acquire`) and the release (`Release`) order one owner's writes before
+//!   the next owner's, so a slot handed from an exited thread to a new one
+//!   loses nothing.
+//! * [`shared_stripes`] stripes for every other thread (and for threads
+//!   whose thread-locals are already torn down), written with `fetch_add`.
+//!   A value goes to the stripe of the CPU the thread runs on
+//!   ([`shared_index`]), so threads running at the same moment write
+//!   different lines: more threads than cores cost time-slicing, not
+//!   contention. Exact whichever stripe a moved thread picks.
+//!
+//! The number of exclusive slots follows the machine: the available
+//! parallelism, at least 4 (a main thread and a few workers on a small
+//! machine) and at most [`MAX_EXCLUSIVE`]. A tokio runtime's workers start
+//! first and so own the exclusive stripes; the blocking pool's and other
+//! late threads share.
+//!
+//! Each slot's state word also lets a reader *fold* the stripe of a slot
+//! nobody holds (its thread exited) into a shared stripe and free it
+//! ([`begin_fold`] / [`end_fold`]): the low bit is "held", the rest counts
+//! folders. A claim only succeeds on a word that is 0 (free, no folder),
+//! and a folder backs off from a held slot, so a stripe is never freed
+//! while a writer can reach it.
 
-use crate::engine::sync::{AtomicBool, Ordering};
+use crate::engine::sync::{AtomicU32, AtomicU64, Ordering};
 
-/// Number of exclusive writer slots (and of exclusive shards per series).
-pub(crate) const EXCLUSIVE_SLOTS: usize = 64;
-/// The slot shared, with atomic read-modify-writes, by every other thread.
-pub(crate) const SHARED_SLOT: usize = EXCLUSIVE_SLOTS;
-/// Shards per series: the exclusive ones and the shared one.
-pub(crate) const SHARDS: usize = EXCLUSIVE_SLOTS + 1;
+/// The most exclusive slots (and exclusive stripes per series) on any machine.
+#[cfg(not(tailwatch_loom))]
+pub(crate) const MAX_EXCLUSIVE: usize = 16;
+/// The most shared stripes per series on any machine.
+#[cfg(not(tailwatch_loom))]
+pub(crate) const MAX_SHARED: usize = 8;
+// Under loom, a small table keeps the model's state space small.
+#[cfg(tailwatch_loom)]
+pub(crate) const MAX_EXCLUSIVE: usize = 1;
+#[cfg(tailwatch_loom)]
+pub(crate) const MAX_SHARED: usize = 1;
+/// Slot numbers: `0..MAX_EXCLUSIVE` exclusive, then the shared stripes.
+pub(crate) const SLOTS: usize = MAX_EXCLUSIVE + MAX_SHARED;
+/// The slot number of every thread without an exclusive slot (its stripe
+/// is picked per value by [`shared_index`]).
+pub(crate) const FIRST_SHARED: usize = MAX_EXCLUSIVE;
 
-/// Claims the lowest free slot of `taken`, or [`SHARED_SLOT`] when all are taken.
-pub(crate) fn claim(taken: &[AtomicBool]) -> usize {
-    for (i, flag) in taken.iter().enumerate() {
-        if !flag.load(Ordering::Relaxed)
-            && flag
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            return i;
-        }
-    }
-    SHARED_SLOT
+const HELD: u32 = 1;
+const FOLDER: u32 = 2;
+
+/// How many exclusive slots threads may claim on this machine.
+pub(crate) fn exclusive_slots() -> usize {
+    parallelism().0
 }
 
-/// Gives slot `i` back (no-op for the shared slot).
-pub(crate) fn release(taken: &[AtomicBool], i: usize) {
-    if let Some(flag) = taken.get(i) {
-        flag.store(false, Ordering::Release);
+/// How many shared stripes threads beyond the exclusive slots spread over.
+pub(crate) fn shared_stripes() -> usize {
+    parallelism().1
+}
+
+fn parallelism() -> (usize, usize) {
+    static CACHED: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+    *CACHED.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(4, std::num::NonZero::get);
+        (cores.clamp(4, MAX_EXCLUSIVE), cores.clamp(1, MAX_SHARED))
+    })
+}
+
+/// Which shared stripe a value of a thread without an exclusive slot goes to.
+#[cfg(not(tailwatch_loom))]
+#[inline(always)]
+pub(crate) fn shared_index() -> usize {
+    crate::engine::cpu::current() % shared_stripes()
+}
+
+/// Under loom: the first shared stripe.
+#[cfg(tailwatch_loom)]
+pub(crate) fn shared_index() -> usize {
+    0
+}
+
+/// Claims the lowest free slot among the first `exclusive` of `states`.
+pub(crate) fn claim(states: &[AtomicU32], exclusive: usize) -> Option<usize> {
+    states.iter().take(exclusive).position(|s| {
+        s.load(Ordering::Relaxed) == 0
+            && s.compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    })
+}
+
+/// Gives exclusive slot `i` back and bumps `releases`, so readers look for
+/// stripes to fold.
+pub(crate) fn release(states: &[AtomicU32], releases: &AtomicU64, i: usize) {
+    if let Some(s) = states.get(i) {
+        s.fetch_sub(HELD, Ordering::Release);
+        releases.fetch_add(1, Ordering::Release);
     }
+}
+
+/// Starts folding the stripe of slot `i`: true when no thread holds the
+/// slot, which then cannot be claimed until [`end_fold`].
+pub(crate) fn begin_fold(states: &[AtomicU32], i: usize) -> bool {
+    let s = &states[i];
+    if s.load(Ordering::Relaxed) & HELD != 0 {
+        return false;
+    }
+    // Acquire: the last owner's writes (released with the slot) are visible.
+    if s.fetch_add(FOLDER, Ordering::Acquire) & HELD != 0 {
+        s.fetch_sub(FOLDER, Ordering::Release);
+        return false;
+    }
+    true
+}
+
+/// Ends a fold started by a successful [`begin_fold`].
+pub(crate) fn end_fold(states: &[AtomicU32], i: usize) {
+    states[i].fetch_sub(FOLDER, Ordering::Release);
 }
 
 #[cfg(not(tailwatch_loom))]
 mod global {
     use super::*;
 
-    static TAKEN: [AtomicBool; EXCLUSIVE_SLOTS] =
-        [const { AtomicBool::new(false) }; EXCLUSIVE_SLOTS];
+    pub(crate) static STATES: [AtomicU32; MAX_EXCLUSIVE] =
+        [const { AtomicU32::new(0) }; MAX_EXCLUSIVE];
+    pub(crate) static RELEASES: AtomicU64 = AtomicU64::new(0);
 
     struct Guard(usize);
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            release(&TAKEN, self.0);
+            if self.0 < MAX_EXCLUSIVE {
+                release(&STATES, &RELEASES, self.0);
+            }
         }
     }
 
+    fn claim_current() -> Guard {
+        Guard(claim(&STATES, exclusive_slots()).unwrap_or(FIRST_SHARED))
+    }
+
     thread_local! {
-        static SLOT: Guard = Guard(claim(&TAKEN));
+        static SLOT: Guard = claim_current();
     }
 
     /// The calling thread's slot; claims one on first use.
     #[inline(always)]
     pub(crate) fn current() -> usize {
-        SLOT.try_with(|g| g.0).unwrap_or(SHARED_SLOT)
+        SLOT.try_with(|g| g.0).unwrap_or(FIRST_SHARED)
     }
 
-    /// How many exclusive slots are held right now (for tests and self-metrics).
+    /// How many exclusive slots are held right now (for tests).
     #[cfg(test)]
     pub(crate) fn held() -> usize {
-        TAKEN.iter().filter(|f| f.load(Ordering::Relaxed)).count()
+        STATES
+            .iter()
+            .filter(|f| f.load(Ordering::Relaxed) & HELD != 0)
+            .count()
     }
 }
 
 #[cfg(not(tailwatch_loom))]
-pub(crate) use global::current;
+pub(crate) use global::{RELEASES, STATES, current};
 
-/// Under loom the protocol is checked on explicit tables (see `loom_tests`);
-/// everything else takes the shared slot.
+/// Under loom the protocol is checked on explicit tables (see
+/// `shard.rs`'s loom model); everything else takes the first shared stripe.
 #[cfg(tailwatch_loom)]
 pub(crate) fn current() -> usize {
-    SHARED_SLOT
+    FIRST_SHARED
 }
 #[cfg(all(test, not(tailwatch_loom)))]
 pub(crate) use global::held;
@@ -98,10 +187,9 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(mine, again);
-        assert!(mine < EXCLUSIVE_SLOTS);
-        // Concurrent threads hold distinct slots.
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let handles: Vec<_> = (0..4)
+        // Concurrent threads hold distinct exclusive slots (there are at least 4).
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let handles: Vec<_> = (0..3)
             .map(|_| {
                 let b = barrier.clone();
                 std::thread::spawn(move || {
@@ -111,93 +199,38 @@ mod tests {
                 })
             })
             .collect();
-        let mut slots: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        slots.sort_unstable();
-        slots.dedup();
-        assert_eq!(
-            slots.len(),
-            4,
-            "concurrent threads shared a slot: {slots:?}"
-        );
-        assert!(held() < EXCLUSIVE_SLOTS);
+        let slots: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let mut exclusive: Vec<usize> = slots
+            .iter()
+            .copied()
+            .filter(|&s| s < MAX_EXCLUSIVE)
+            .collect();
+        let n = exclusive.len();
+        exclusive.sort_unstable();
+        exclusive.dedup();
+        assert_eq!(exclusive.len(), n, "two threads shared a slot: {slots:?}");
+        assert!(held() <= exclusive_slots());
+        assert!((4..=MAX_EXCLUSIVE).contains(&exclusive_slots()));
+        assert!((1..=MAX_SHARED).contains(&shared_stripes()));
     }
 
     #[test]
-    fn claim_falls_back_to_shared_when_full() {
-        let taken: Vec<AtomicBool> = (0..2).map(|_| AtomicBool::new(false)).collect();
-        assert_eq!(claim(&taken), 0);
-        assert_eq!(claim(&taken), 1);
-        assert_eq!(claim(&taken), SHARED_SLOT);
-        release(&taken, 0);
-        assert_eq!(claim(&taken), 0);
-        release(&taken, SHARED_SLOT); // no-op, no panic
-    }
-}
-
-#[cfg(all(test, tailwatch_loom))]
-mod loom_tests {
-    //! The protocol: exclusive writers use load + store, the shared slot
-    //! uses `fetch_add`, slots are handed over through claim/release, and a
-    //! concurrent reader sees monotonic counts and, at the end, the exact total.
-    use super::*;
-    use crate::engine::sync::{AtomicU64, add_exclusive};
-    use loom::sync::Arc;
-    use loom::thread;
-
-    struct Shards {
-        taken: Vec<AtomicBool>,
-        counters: Vec<AtomicU64>, // one per exclusive slot, then the shared one
-    }
-
-    fn record(s: &Shards, slot: usize) {
-        if slot < s.taken.len() {
-            add_exclusive(&s.counters[slot], 1);
-        } else {
-            s.counters[s.taken.len()].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn total(s: &Shards) -> u64 {
-        s.counters.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    #[test]
-    fn loom_handover_and_shared_fallback_lose_nothing() {
-        let mut model = loom::model::Builder::new();
-        model.preemption_bound = Some(3);
-        model.check(|| {
-            // One exclusive slot for three writers: two contend, one waits
-            // for the handover.
-            let s = Arc::new(Shards {
-                taken: vec![AtomicBool::new(false)],
-                counters: (0..2).map(|_| AtomicU64::new(0)).collect(),
-            });
-            let writers: Vec<_> = (0..2)
-                .map(|_| {
-                    let s = s.clone();
-                    thread::spawn(move || {
-                        let slot = claim(&s.taken);
-                        record(&s, slot);
-                        release(&s.taken, slot);
-                    })
-                })
-                .collect();
-            let reader = {
-                let s = s.clone();
-                thread::spawn(move || {
-                    let a = total(&s);
-                    let b = total(&s);
-                    assert!(b >= a, "count went backwards: {a} then {b}");
-                })
-            };
-            for w in writers {
-                w.join().unwrap();
-            }
-            reader.join().unwrap();
-            // A late thread that takes over the released slot continues the count.
-            let slot = claim(&s.taken);
-            record(&s, slot);
-            assert_eq!(total(&s), 3);
-        });
+    fn claim_stops_at_the_exclusive_count_and_skips_folded_slots() {
+        let states: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
+        let releases = AtomicU64::new(0);
+        assert_eq!(claim(&states, 2), Some(0));
+        assert_eq!(claim(&states, 2), Some(1));
+        assert_eq!(claim(&states, 2), None);
+        // A held slot cannot be folded; a released one can, and is not
+        // claimable while folded.
+        assert!(!begin_fold(&states, 0));
+        release(&states, &releases, 0);
+        assert_eq!(releases.load(Ordering::Relaxed), 1);
+        assert!(begin_fold(&states, 0));
+        assert!(begin_fold(&states, 0), "two folders may overlap");
+        assert_eq!(claim(&states, 2), None);
+        end_fold(&states, 0);
+        end_fold(&states, 0);
+        assert_eq!(claim(&states, 2), Some(0));
     }
 }

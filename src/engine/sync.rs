@@ -3,9 +3,9 @@
 //! (see `slot.rs` tests; run with `RUSTFLAGS="--cfg tailwatch_loom" cargo test -p tailwatch --lib loom`).
 
 #[cfg(tailwatch_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64};
 #[cfg(not(tailwatch_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64};
 
 pub(crate) use std::sync::atomic::Ordering;
 
@@ -21,4 +21,17 @@ pub(crate) fn add_exclusive(counter: &AtomicU64, n: u64) {
         counter.load(Ordering::Relaxed).wrapping_add(n),
         Ordering::Relaxed,
     );
+}
+
+/// Adds 1 to a 32-bit counter that only the calling thread writes, as
+/// [`add_exclusive`]; false (and nothing added) when it is full, so the
+/// caller counts the value elsewhere instead of wrapping.
+#[inline(always)]
+pub(crate) fn increment_exclusive(counter: &AtomicU32) -> bool {
+    let n = counter.load(Ordering::Relaxed);
+    if n == u32::MAX {
+        return false;
+    }
+    counter.store(n + 1, Ordering::Relaxed);
+    true
 }
