@@ -436,7 +436,6 @@ impl Histogram {
             let sum = inner.counts.add_into(dense, touched).max(reader.last_sum);
             reader.last_sum = sum;
             reader.window.rotate(now, dense, touched, sum);
-            // `dense` now holds a delta, not a cumulative: leave it empty.
             scratch.clear(layout);
         };
         // Re-entrancy (a clock that reads a histogram) gets a fresh buffer.
@@ -471,10 +470,11 @@ impl Histogram {
     /// Turns a cumulative snapshot into the window's: subtracts the base.
     fn to_window(reader: &Reader, snap: &mut Snapshot, now: u64) {
         let w = &reader.window;
-        let sum = snap.sum().wrapping_sub(w.base.sum);
+        let base = w.base();
+        let sum = snap.sum().wrapping_sub(base.sum);
         let (dense, _) = snap.parts_mut();
-        w.base.subtract_from(dense);
-        snap.set_totals(sum, Some(now.saturating_sub(w.base_ns)));
+        base.subtract_from(dense);
+        snap.set_totals(sum, Some(now.saturating_sub(w.base_ns())));
     }
 
     /// Statistics of the window (count, rate, min, mean, max, the

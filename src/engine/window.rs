@@ -1,5 +1,5 @@
-//! The sliding window: cumulative counts at slice boundaries, kept as
-//! compressed deltas, so the recording path only ever increments.
+//! The sliding window: cumulative counts at slice boundaries, kept
+//! compressed, so the recording path only ever increments.
 //!
 //! Time is cut into slices of `slice_ns` (aligned on the clock's origin).
 //! `B(k)` is the cumulative histogram at the start of slice `k`. At time
@@ -8,12 +8,15 @@
 //! the window for at least the window length and leaves it at most one
 //! slice later.
 //!
-//! Stored: `B(k − n)` (the *base*) and the `n` slice deltas
-//! `D(j) = B(j + 1) − B(j)`, each as a run-length, LEB128 byte string (a
-//! few bytes per non-empty bucket). Rotating to a new slice reads the
-//! counts once, appends the delta of the slice that ended, and folds the
-//! oldest delta into the base by merging the two streams (no dense
-//! buffer).
+//! Stored: `B(k − n)` (the *base*) and the later bounds up to `B(k)`, each
+//! as a run-length, LEB128 byte string (a few bytes per non-empty bucket).
+//! Rotating to a new slice reads the counts once and encodes them as the
+//! newest bound; the bound that leaves the window is dropped. Nothing is
+//! decoded, so a rotation costs one pass over the touched pages (about
+//! 2 µs for a busy latency series). A read of the window subtracts one
+//! stream, the base. Storing bounds rather than slice deltas costs a few
+//! bytes per bucket more (cumulative counts are larger numbers) and saves
+//! decoding every delta at every rotation.
 //!
 //! Rotation happens when someone reads the window or calls
 //! [`Histogram::rotate`](crate::Histogram::rotate) (the registry's upkeep
@@ -26,7 +29,7 @@ use std::collections::VecDeque;
 use crate::engine::layout::PAGE_LEN;
 use crate::engine::snapshot::touched_pages;
 
-/// A slice delta or base: counts as a byte string, with its totals.
+/// A bound of the window: counts as a byte string, with their sum.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Encoded {
     bytes: Box<[u8]>,
@@ -34,69 +37,74 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// Encodes the counts of the touched pages of `dense`.
+    /// Encodes the counts of the touched pages of `dense`: for each page
+    /// with a count, the page number (LEB128, from the previous page's
+    /// next), a 128-bit map of its non-zero counters, and those counts
+    /// (LEB128). Written into the reading thread's scratch buffer, then
+    /// copied into an exactly sized box (one allocation).
     pub(crate) fn encode(dense: &[u64], touched: &[u64], sum: u128) -> Self {
-        let mut w = Writer::default();
-        for p in touched_pages(touched) {
-            let base = p * PAGE_LEN;
-            for (i, &c) in dense[base..base + PAGE_LEN].iter().enumerate() {
-                w.push(base + i, c);
-            }
-        }
-        w.finish(sum)
-    }
-
-    /// `self + other`, count by count, without a dense buffer: the two
-    /// streams are merged as they are read.
-    pub(crate) fn merged(&self, other: &Encoded) -> Self {
-        let (mut a, mut b) = (self.iter(), other.iter());
-        let (mut x, mut y) = (a.next(), b.next());
-        let mut w = Writer::default();
-        loop {
-            match (x, y) {
-                (Some((i, c)), Some((j, d))) if i == j => {
-                    w.push(i, c.wrapping_add(d));
-                    (x, y) = (a.next(), b.next());
+        let write = |buf: &mut Vec<u8>| {
+            let mut at = 0;
+            let mut next_page = 0;
+            for p in touched_pages(touched) {
+                let cells = &dense[p * PAGE_LEN..(p + 1) * PAGE_LEN];
+                let mut bits = 0_u128;
+                for (k, chunk) in cells.chunks(8).enumerate() {
+                    let mut byte = 0_u8;
+                    for (j, &c) in chunk.iter().enumerate() {
+                        byte |= u8::from(c != 0) << j;
+                    }
+                    bits |= u128::from(byte) << (8 * k);
                 }
-                (Some((i, c)), Some((j, _))) if i < j => {
-                    w.push(i, c);
-                    x = a.next();
+                if bits == 0 {
+                    continue;
                 }
-                (Some((i, c)), None) => {
-                    w.push(i, c);
-                    x = a.next();
+                if buf.len() < at + PAGE_MAX_BYTES {
+                    buf.resize(at + PAGE_MAX_BYTES, 0);
                 }
-                (_, Some((j, d))) => {
-                    w.push(j, d);
-                    y = b.next();
-                }
-                (None, None) => return w.finish(self.sum.wrapping_add(other.sum)),
-            }
-        }
-    }
-
-    /// The non-zero counts, ascending: `(index, count)`.
-    fn iter(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        let mut at = 0_usize;
-        let mut bytes = &self.bytes[..];
-        std::iter::from_fn(move || {
-            loop {
-                let token = take_varint(&mut bytes)?;
-                if token & 1 == 1 {
-                    at = at.saturating_add(usize::try_from(token >> 1).unwrap_or(usize::MAX));
-                } else {
-                    let item = (at, u64::try_from(token >> 1).unwrap_or(u64::MAX));
-                    at += 1;
-                    return Some(item);
+                at = put_u64(buf, at, (p - next_page) as u64);
+                next_page = p + 1;
+                buf[at..at + 16].copy_from_slice(&bits.to_le_bytes());
+                at += 16;
+                while bits != 0 {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    at = put_u64(buf, at, cells[i]);
                 }
             }
-        })
+            Encoded {
+                bytes: buf[..at].into(),
+                sum,
+            }
+        };
+        ENCODE_SCRATCH
+            .try_with(|cell| cell.try_borrow_mut().ok().map(|mut b| write(&mut b)))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| write(&mut Vec::new()))
     }
 
-    /// Calls `f(index, count)` for every non-zero count, ascending.
+    /// Calls `f(index, count)` for every non-zero count, ascending. Stops
+    /// at a truncated stream.
     pub(crate) fn for_each(&self, mut f: impl FnMut(usize, u64)) {
-        for (i, c) in self.iter() {
-            f(i, c);
+        let mut bytes = &self.bytes[..];
+        let mut page = 0_usize;
+        while let Some(skip) = take_u64(&mut bytes) {
+            page = page.saturating_add(usize::try_from(skip).unwrap_or(usize::MAX));
+            let Some((map, rest)) = bytes.split_first_chunk::<16>() else {
+                return;
+            };
+            bytes = rest;
+            let mut bits = u128::from_le_bytes(*map);
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(count) = take_u64(&mut bytes) else {
+                    return;
+                };
+                f(page.saturating_mul(PAGE_LEN).saturating_add(i), count);
+            }
+            page = page.saturating_add(1);
         }
     }
 
@@ -126,71 +134,56 @@ impl Encoded {
     }
 }
 
-/// Writes non-zero counts in ascending index order as zero runs and counts.
-#[derive(Default)]
-struct Writer {
-    bytes: Vec<u8>,
-    /// The first index not yet accounted for.
-    next: usize,
+thread_local! {
+    /// The encoder's working buffer, one per reading thread.
+    static ENCODE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl Writer {
-    fn push(&mut self, index: usize, count: u64) {
-        if count == 0 {
-            return;
-        }
-        let zeros = index - self.next;
-        if zeros > 0 {
-            put_varint(&mut self.bytes, ((zeros as u128) << 1) | 1);
-        }
-        put_varint(&mut self.bytes, u128::from(count) << 1);
-        self.next = index + 1;
-    }
+/// The most bytes one page can take: its number, its map, its counts.
+const PAGE_MAX_BYTES: usize = 10 + 16 + PAGE_LEN * 10;
 
-    fn finish(self, sum: u128) -> Encoded {
-        Encoded {
-            bytes: self.bytes.into_boxed_slice(),
-            sum,
-        }
+/// LEB128 of `v` into `buf` at `at` (which has room); returns the end.
+/// Tokens of one and two bytes (nearly all) take no loop.
+#[inline(always)]
+fn put_u64(buf: &mut [u8], at: usize, v: u64) -> usize {
+    if v < 0x80 {
+        buf[at] = v as u8;
+        return at + 1;
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u128) {
-    loop {
-        let byte = (v & 0x7f) as u8;
+    if v < 0x4000 {
+        buf[at] = (v as u8) | 0x80;
+        buf[at + 1] = (v >> 7) as u8;
+        return at + 2;
+    }
+    if v < 0x20_0000 {
+        buf[at] = (v as u8) | 0x80;
+        buf[at + 1] = ((v >> 7) as u8) | 0x80;
+        buf[at + 2] = (v >> 14) as u8;
+        return at + 3;
+    }
+    let (mut v, mut at) = (v, at);
+    while v >= 0x80 {
+        buf[at] = (v as u8) | 0x80;
         v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
+        at += 1;
     }
+    buf[at] = v as u8;
+    at + 1
 }
 
-fn take_varint(bytes: &mut &[u8]) -> Option<u128> {
-    // Nearly every token fits in 63 bits (9 bytes): decode those in a u64.
+/// Reads a LEB128 u64; `None` at the end or on a truncated token.
+#[inline(always)]
+fn take_u64(bytes: &mut &[u8]) -> Option<u64> {
     let mut v = 0_u64;
-    for shift in (0..63).step_by(7) {
+    for shift in (0..64).step_by(7) {
         let (&b, rest) = bytes.split_first()?;
         *bytes = rest;
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            return Some(u128::from(v));
-        }
-    }
-    let mut v = u128::from(v);
-    let mut shift = 63;
-    loop {
-        let (&b, rest) = bytes.split_first()?;
-        *bytes = rest;
-        if shift < 128 {
-            v |= u128::from(b & 0x7f) << shift;
-        }
-        if b & 0x80 == 0 {
             return Some(v);
         }
-        shift += 7;
     }
+    None
 }
 
 /// The window's state; lives behind the histogram's reader mutex.
@@ -200,23 +193,25 @@ pub(crate) struct Window {
     pub(crate) slices: usize,
     /// Slice index of the last rotation.
     pub(crate) slice: u64,
-    /// `B(slice − deltas.len())`.
-    pub(crate) base: Encoded,
-    /// When the base was taken (the creation time until the first fold).
-    pub(crate) base_ns: u64,
-    /// `D(j)` for the slices between the base and the current slice.
-    pub(crate) deltas: VecDeque<Encoded>,
+    /// When the histogram was created.
+    created_ns: u64,
+    /// The cumulative counts at slice boundaries, oldest first: `(j, B)`
+    /// means `B(i) = B` for `j ≤ i` up to the next entry's `j`. The front
+    /// is the base of the window, `B(slice − slices)`.
+    bounds: VecDeque<(u64, Encoded)>,
 }
 
 impl Window {
     pub(crate) fn new(slice_ns: u64, slices: usize, now_ns: u64) -> Self {
+        let slice = now_ns / slice_ns;
+        let mut bounds = VecDeque::with_capacity(slices + 2);
+        bounds.push_back((slice, Encoded::default()));
         Self {
             slice_ns,
             slices,
-            slice: now_ns / slice_ns,
-            base: Encoded::default(),
-            base_ns: now_ns,
-            deltas: VecDeque::with_capacity(slices + 1),
+            slice,
+            created_ns: now_ns,
+            bounds,
         }
     }
 
@@ -225,48 +220,45 @@ impl Window {
         now_ns / self.slice_ns > self.slice
     }
 
+    /// `B(slice − slices)`: what the window subtracts from the cumulative counts.
+    pub(crate) fn base(&self) -> &Encoded {
+        // Never empty: created with one bound, pruned down to one at least.
+        &self.bounds[0].1
+    }
+
+    /// When the base was taken (the creation time until a full window has passed).
+    pub(crate) fn base_ns(&self) -> u64 {
+        let from = self.slice.saturating_sub(self.slices as u64);
+        from.saturating_mul(self.slice_ns).max(self.created_ns)
+    }
+
     /// Rotates to the slice of `now_ns`, given the cumulative counts `dense`
-    /// (pages marked in `touched`) and sum read just now. Leaves `dense`
-    /// holding the delta of the slice that ended.
-    pub(crate) fn rotate(
-        &mut self,
-        now_ns: u64,
-        dense: &mut [u64],
-        touched: &mut [u64],
-        sum: u128,
-    ) {
+    /// (pages marked in `touched`) and sum read just now: they become the
+    /// bound of every slice boundary since the last rotation (everything
+    /// recorded since then counts in the slice of that rotation). One
+    /// encoding of the counts; nothing decoded.
+    pub(crate) fn rotate(&mut self, now_ns: u64, dense: &[u64], touched: &[u64], sum: u128) {
         let target = now_ns / self.slice_ns;
         if target <= self.slice {
             return;
         }
-        // D(slice) = C(now) − B(slice) = C(now) − base − Σ deltas.
-        let mut delta_sum = sum.wrapping_sub(self.base.sum);
-        self.base.subtract_from(dense);
-        for d in &self.deltas {
-            d.subtract_from(dense);
-            delta_sum = delta_sum.wrapping_sub(d.sum);
-        }
-        self.deltas
-            .push_back(Encoded::encode(dense, touched, delta_sum));
-        // Slices skipped without a rotation are empty.
-        let skipped = (target - self.slice - 1).min(self.slices as u64 + 1);
-        for _ in 0..skipped {
-            self.deltas.push_back(Encoded::default());
-        }
+        self.bounds
+            .push_back((self.slice + 1, Encoded::encode(dense, touched, sum)));
         self.slice = target;
-        // The oldest deltas fold into the base, stream by stream.
-        while self.deltas.len() > self.slices {
-            if let Some(d) = self.deltas.pop_front() {
-                self.base = self.base.merged(&d);
-            }
+        // Keep the latest bound at or before the window's start, and those after.
+        let start = target.saturating_sub(self.slices as u64);
+        while self.bounds.len() > 1 && self.bounds[1].0 <= start {
+            self.bounds.pop_front();
         }
-        self.base_ns = (self.slice - self.deltas.len() as u64) * self.slice_ns;
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.base.heap_bytes()
-            + self.deltas.capacity() * size_of::<Encoded>()
-            + self.deltas.iter().map(Encoded::heap_bytes).sum::<usize>()
+        self.bounds.capacity() * size_of::<(u64, Encoded)>()
+            + self
+                .bounds
+                .iter()
+                .map(|(_, b)| b.heap_bytes())
+                .sum::<usize>()
     }
 }
 
@@ -297,42 +289,13 @@ mod tests {
         assert_eq!(back_touched, touched);
         e.subtract_from(&mut back);
         assert!(back.iter().all(|&c| c == 0));
-        // A few bytes per non-empty bucket.
-        assert!(e.heap_bytes() < 24, "{} bytes", e.heap_bytes());
-    }
-
-    #[test]
-    fn merging_two_streams_adds_them_count_by_count() {
-        let len = 4 * PAGE_LEN;
-        let pages = |idx: &[(usize, u64)]| {
-            let mut dense = vec![0_u64; len];
-            let mut touched = vec![0_u64; 1];
-            for &(i, c) in idx {
-                dense[i] = c;
-                touched[0] |= 1 << (i / PAGE_LEN);
-            }
-            (dense, touched)
-        };
-        let (a, at) = pages(&[(0, 1), (5, 2), (200, u64::MAX - 1), (300, 4)]);
-        let (b, bt) = pages(&[(5, 3), (6, 1), (200, 1), (3 * PAGE_LEN + 1, 9)]);
-        let m = Encoded::encode(&a, &at, 10).merged(&Encoded::encode(&b, &bt, 5));
-        assert_eq!(m.sum, 15);
-        let got: Vec<(usize, u64)> = m.iter().collect();
+        // 17 bytes per page (number and map), then a few per non-empty bucket.
         assert_eq!(
-            got,
-            vec![
-                (0, 1),
-                (5, 5),
-                (6, 1),
-                (200, u64::MAX),
-                (300, 4),
-                (3 * PAGE_LEN + 1, 9)
-            ]
+            e.heap_bytes(),
+            3 * 17 + (1 + 1 + 10 + 1 + 2),
+            "{} bytes",
+            e.heap_bytes()
         );
-        // Merging with an empty stream changes nothing.
-        let e = Encoded::encode(&a, &at, 10);
-        assert_eq!(e.merged(&Encoded::default()).bytes, e.bytes);
-        assert_eq!(Encoded::default().merged(&e).bytes, e.bytes);
     }
 
     #[test]
