@@ -173,9 +173,10 @@ fn peers(threads: usize) -> Vec<Shared> {
 }
 
 /// `threads` threads record `iters` values each into the same series;
-/// returns the wall time from their common start to the last one's finish
-/// (with more threads than cores, a thread's own clock would miss the time
-/// it waits for a core).
+/// returns the wall time from the first thread's start to the last one's
+/// finish, each read by the threads themselves (with more threads than
+/// cores, a thread's own elapsed time would miss the time it waits for a
+/// core, and the main thread's clock the time before it is scheduled).
 fn run(
     shared: &Shared,
     threads: usize,
@@ -183,33 +184,32 @@ fn run(
     ns: &Arc<Vec<u64>>,
     s: &Arc<Vec<f64>>,
 ) -> Duration {
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let done = Arc::new(Barrier::new(threads + 1));
+    let barrier = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let mut peer = (shared.make)();
-            let (barrier, done, ns, s) = (barrier.clone(), done.clone(), ns.clone(), s.clone());
+            let (barrier, ns, s) = (barrier.clone(), ns.clone(), s.clone());
             std::thread::spawn(move || {
                 // Warm this thread's state (slot, pages) before the clock starts.
                 for i in 0..VALUES {
                     peer.record(i, &ns, &s);
                 }
                 barrier.wait();
+                let start = Instant::now();
                 for i in 0..iters as usize {
                     peer.record(i.wrapping_mul(31).wrapping_add(t), &ns, &s);
                 }
-                done.wait();
+                let end = Instant::now();
                 drop(peer); // an hdrhistogram sync recorder must go before refresh
+                (start, end)
             })
         })
         .collect();
-    barrier.wait();
-    let start = Instant::now();
-    done.wait();
-    let took = start.elapsed();
-    handles.into_iter().for_each(|h| h.join().unwrap());
+    let spans: Vec<(Instant, Instant)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     (shared.drain)();
-    took
+    let first = spans.iter().map(|s| s.0).min().unwrap();
+    let last = spans.iter().map(|s| s.1).max().unwrap();
+    last - first
 }
 
 fn record_threads(c: &mut Criterion, threads: usize) {

@@ -1,4 +1,4 @@
-//! Scrape cost: rendering 200 and 1,000 busy latency series as Prometheus
+//! Scrape cost: rendering 200, 1,000 and 10,000 busy latency series as Prometheus
 //! text, tailwatch against metrics-exporter-prometheus (its default
 //! summaries, and histograms with the same 14 buckets) and
 //! prometheus-client (histograms, same buckets), in one run.
@@ -10,7 +10,9 @@
 //! that queue raw samples until a scrape pay for them at render time, as
 //! they do in production. tailwatch renders more per series than the
 //! peers: cumulative buckets, `_sum`/`_count`, and the window's p50/p95/p99
-//! and max (rendered from the same HDR data).
+//! and max (rendered from the same HDR data). At 10,000 series, tailwatch
+//! also with every series written by 16 threads (each series then holds
+//! all the stripes this machine gives it).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use metrics::Recorder as _;
@@ -64,7 +66,7 @@ impl Peer for Mep {
 
 fn scrape(c: &mut Criterion) {
     let ns = values_ns();
-    for n in [200, 1_000] {
+    for n in [200, 1_000, 10_000] {
         let mut group = scrape_group(c, "scrape", n);
         bench_peer(
             &mut group,
@@ -73,6 +75,15 @@ fn scrape(c: &mut Criterion) {
             Tailwatch::new(n, Format::Prometheus),
             &ns,
         );
+        if n == 10_000 {
+            bench_peer(
+                &mut group,
+                "tailwatch_16_writers",
+                n,
+                Tailwatch::new(n, Format::Prometheus).writers(16),
+                &ns,
+            );
+        }
         bench_peer(
             &mut group,
             "prometheus_client",

@@ -58,6 +58,7 @@ pub struct Tailwatch {
     series: Vec<Histogram>,
     buckets: Buckets,
     format: Format,
+    writers: usize,
 }
 
 impl Tailwatch {
@@ -80,16 +81,38 @@ impl Tailwatch {
             series,
             buckets: Buckets::otel(),
             format,
+            writers: 1,
         }
+    }
+
+    /// Each batch recorded by `writers` threads, every one writing every
+    /// series (as a server's workers do): each series holds as many
+    /// stripes as that many writers get.
+    #[allow(dead_code)] // used by the scrape bench only
+    pub fn writers(mut self, writers: usize) -> Self {
+        self.writers = writers;
+        self
     }
 }
 
 impl Peer for Tailwatch {
     fn record(&mut self, round: usize, ns: &[u64]) {
-        for (i, h) in self.series.iter().enumerate() {
-            for j in 0..PER_SCRAPE {
-                h.record(ns[(round * 31 + i * 7 + j) % VALUES]);
+        let (series, writers) = (&self.series, self.writers);
+        let part = |w: usize| {
+            for (i, h) in series.iter().enumerate() {
+                for j in (w..PER_SCRAPE).step_by(writers) {
+                    h.record(ns[(round * 31 + i * 7 + j) % VALUES]);
+                }
             }
+        };
+        if writers == 1 {
+            part(0);
+        } else {
+            std::thread::scope(|scope| {
+                for w in 0..writers {
+                    scope.spawn(move || part(w));
+                }
+            });
         }
     }
     fn render(&mut self) -> usize {
@@ -179,6 +202,10 @@ pub fn bench_peer(
 ) {
     for round in 0..PREFILL / PER_SCRAPE {
         peer.record(round, ns);
+        if round % 10 == 9 {
+            // Exporters that queue raw samples drain them at a render.
+            black_box(peer.render());
+        }
     }
     eprintln!("{name}/{n}: {} bytes per scrape", peer.render());
     let mut round = PREFILL / PER_SCRAPE;

@@ -284,7 +284,7 @@ impl Monitor {
                 error: histogram(Ended::Error),
                 cancelled: histogram(Ended::Cancelled),
                 active: Gauge::new(),
-                own: false,
+                owner: 0,
             }),
         };
         ops.insert(name.into(), op.clone());

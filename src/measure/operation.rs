@@ -23,8 +23,9 @@ pub(crate) struct OperationInner {
     pub(crate) error: Histogram,
     pub(crate) cancelled: Histogram,
     pub(crate) active: Gauge,
-    /// Whether this is a thread's own handle (see `for_this_thread`).
-    pub(crate) own: bool,
+    /// The thread whose own handle this is ([`thread_mark`]), 0 for the
+    /// shared one (see `for_this_thread`).
+    pub(crate) owner: usize,
 }
 
 /// One operation (`operation_duration_seconds{operation="…"}` with its three
@@ -97,8 +98,13 @@ impl Operation {
     /// same series, but an `Arc` whose count no other thread touches, so
     /// that timers started on many threads do not fight over one cache
     /// line (cloning a shared `Arc` is a locked add on it, twice a call).
+    ///
+    /// A handle another thread owns (one handed out by `Monitor::operation`
+    /// on that thread and moved here) counts as shared: this thread gets
+    /// its own copy of it.
     pub(crate) fn for_this_thread(&self) -> Operation {
-        if self.inner.own {
+        let me = thread_mark();
+        if self.inner.owner == me {
             return self.clone();
         }
         let key = Arc::as_ptr(&self.inner) as usize;
@@ -117,7 +123,7 @@ impl Operation {
                 error: i.error.clone(),
                 cancelled: i.cancelled.clone(),
                 active: i.active.clone(),
-                own: true,
+                owner: me,
             }),
         };
         // The entry keeps the shared handle alive, so its address cannot
@@ -215,5 +221,46 @@ impl Drop for Timer {
         } else {
             Ended::Ok
         });
+    }
+}
+
+/// A number that tells the calling thread from every other live thread:
+/// the address of one of its thread-locals (no `Arc` clone, unlike
+/// `std::thread::current`). Never 0. A thread that starts after another
+/// exited may get its address: it then takes over that thread's own
+/// handles, which is still correct (a handle is only ever an optimization
+/// of who touches which `Arc`).
+#[inline]
+pub(crate) fn thread_mark() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    MARK.try_with(|m| std::ptr::from_ref(m) as usize)
+        .unwrap_or(usize::MAX)
+}
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use crate::measure::Monitor;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_handle_owned_by_one_thread_is_not_shared_by_another() {
+        let monitor = Monitor::new();
+        let op = monitor.operation("db.get_user");
+        // `Monitor::operation` hands out this thread's own handle …
+        assert!(Arc::ptr_eq(&op.for_this_thread().inner, &op.inner));
+        // … which another thread does not use as its own.
+        let (theirs, again) = std::thread::scope(|s| {
+            s.spawn(|| (op.for_this_thread(), op.for_this_thread()))
+                .join()
+                .unwrap()
+        });
+        assert!(!Arc::ptr_eq(&theirs.inner, &op.inner));
+        assert!(Arc::ptr_eq(&theirs.inner, &again.inner), "not cached");
+        // Same series either way.
+        theirs.run(|| ());
+        op.run(|| ());
+        assert_eq!(op.inner.ok.stats().total_count, 2);
     }
 }
