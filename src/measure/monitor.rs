@@ -496,3 +496,29 @@ fn build(name: &str, labels: BTreeMap<String, String>, snap: &Snapshot, scale: f
         total_count: snap.count(),
     }
 }
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::Monitor;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_handle_owned_by_one_thread_is_not_shared_by_another() {
+        let monitor = Monitor::new();
+        let op = monitor.operation("db.get_user");
+        // `Monitor::operation` hands out this thread's own handle …
+        assert!(Arc::ptr_eq(&op.for_this_thread().inner, &op.inner));
+        // … which another thread does not use as its own.
+        let (theirs, again) = std::thread::scope(|s| {
+            s.spawn(|| (op.for_this_thread(), op.for_this_thread()))
+                .join()
+                .unwrap()
+        });
+        assert!(!Arc::ptr_eq(&theirs.inner, &op.inner));
+        assert!(Arc::ptr_eq(&theirs.inner, &again.inner), "not cached");
+        // Same series either way.
+        theirs.run(|| ());
+        op.run(|| ());
+        assert_eq!(op.inner.ok.stats().total_count, 2);
+    }
+}
