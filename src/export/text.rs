@@ -144,6 +144,23 @@ impl TextSink {
 }
 
 impl Sink for TextSink {
+    fn fork(&self) -> Option<Self> {
+        Some(Self {
+            out: String::new(),
+            om: self.om,
+            bucket_name: self.bucket_name.clone(),
+            sum_name: self.sum_name.clone(),
+            count_name: self.count_name.clone(),
+            les: self.les.clone(),
+            quantile_texts: self.quantile_texts.clone(),
+            body: String::new(),
+        })
+    }
+
+    fn join(&mut self, part: Self) {
+        self.out.push_str(&part.out);
+    }
+
     fn histogram_family(&mut self, f: &HistogramFamily<'_>) {
         header(&mut self.out, f.name, "histogram", f.help);
         self.bucket_name = format!("{}_bucket", f.name);

@@ -81,6 +81,32 @@ pub(super) trait Sink {
     fn window_families(&mut self, name: &str, views: &[GroupView<'_>]);
     /// A gauge (or, when `counter`, a counter) family, samples sorted.
     fn scalar_family(&mut self, name: &str, help: &str, counter: bool, values: &[(Labels, Num)]);
+    /// A sink for a part of the current histogram family's series, to be
+    /// written on another thread and appended with [`join`](Self::join);
+    /// `None` when the format cannot split a family.
+    fn fork(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+    /// Appends a part made by [`fork`](Self::fork).
+    fn join(&mut self, _part: Self)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// Families with at least this many series are read and written by
+/// several threads at once.
+const PARALLEL_FROM: usize = 2_000;
+
+/// How many threads a large family is split over: the cores, at most 4
+/// (a scrape should not take a big server's every core).
+fn render_threads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }
 
 /// Duration of the previous scrape, in nanoseconds.
@@ -95,7 +121,7 @@ pub(super) fn scrape_took(started: quanta::Instant) {
 }
 
 /// Hands every family `monitor` holds to `sink`.
-pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
+pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &mut S) {
     let registry = monitor.registry();
     histograms(monitor, buckets, sink);
 
@@ -189,13 +215,11 @@ pub(super) fn walk(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
 
 /// Every histogram family: its series (cumulative), then its window
 /// families, grouped by route or operation (labels without the outcome
-/// labels).
-fn histograms(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
-    let mut snap = Snapshot::default();
-    let mut window = Snapshot::default();
-    let mut merged = Snapshot::default();
-    let mut counts = Vec::new();
-    let mut raw = Vec::new();
+/// labels). A family of [`PARALLEL_FROM`] series or more is split by groups
+/// over [`render_threads`] threads when the format allows it; the parts
+/// are appended in order, so the output is the same.
+fn histograms<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &mut S) {
+    let mut buffers = Buffers::default();
     for mut members in families(monitor.registry().series()) {
         let name = members[0].id.name().to_owned();
         let bounds = buckets.of(&name);
@@ -207,59 +231,134 @@ fn histograms(monitor: &Monitor, buckets: &Buckets, sink: &mut impl Sink) {
             native,
         });
         let ranges = groups(&mut members);
-        let mut views: Vec<GroupView<'_>> = Vec::with_capacity(ranges.len());
-        for range in ranges {
-            let group = &members[range];
-            let first = &group[0].histogram;
-            let scale = first.unit_scale();
-            raw.clear();
-            raw.extend(
-                bounds
-                    .iter()
-                    .map(|b| (b * scale).round().min(u64::MAX as f64) as u64),
-            );
-            // A group of one series (the common case) reads its own window;
-            // larger groups merge theirs.
-            let alone = group.len() == 1;
-            if !alone {
-                merged.clear(first.layout());
-            }
-            let (mut count, mut sum) = (0, 0);
-            for m in group {
-                m.histogram.read_views(&mut snap, &mut window);
-                if m.ending != Ending::Cancelled {
-                    if !alone {
-                        merged.merge(&window);
+        let threads = render_threads();
+        let views = match sink.fork() {
+            Some(_) if members.len() >= PARALLEL_FROM && threads > 1 => {
+                let per = members.len().div_ceil(threads);
+                // Cut between groups, about `per` series each.
+                let mut chunks: Vec<Vec<std::ops::Range<usize>>> = vec![Vec::new()];
+                let mut in_chunk = 0;
+                for range in ranges {
+                    if in_chunk >= per {
+                        chunks.push(Vec::new());
+                        in_chunk = 0;
                     }
-                    count += snap.count();
-                    sum += snap.sum();
-                } else if alone {
-                    window.clear(m.histogram.layout());
+                    in_chunk += range.len();
+                    if let Some(c) = chunks.last_mut() {
+                        c.push(range);
+                    }
                 }
-                snap.cumulative_buckets(&raw, &mut counts);
-                let series = HistogramSeries {
-                    snap: &snap,
-                    scale: m.histogram.unit_scale(),
-                    counts: &counts,
-                };
-                sink.histogram(m.labels(), &series);
+                // The calling thread writes the first chunk into `sink`
+                // itself (one buffer fewer to fault in and copy), the
+                // others write forks, appended in order.
+                let mut chunks = chunks.into_iter();
+                let first = chunks.next().unwrap_or_default();
+                let forks: Vec<_> = chunks.map(|chunk| (chunk, sink.fork())).collect();
+                let members = &members;
+                let (mut views, parts) = std::thread::scope(|scope| {
+                    let handles: Vec<_> = forks
+                        .into_iter()
+                        .map(|(chunk, mut part)| {
+                            scope.spawn(move || {
+                                let views = part.as_mut().map_or_else(Vec::new, |p| {
+                                    write_groups(members, chunk, bounds, p, &mut Buffers::default())
+                                });
+                                (part, views)
+                            })
+                        })
+                        .collect();
+                    let views = write_groups(members, first, bounds, sink, &mut buffers);
+                    let parts: Vec<(Option<S>, Vec<GroupView<'_>>)> = handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect();
+                    (views, parts)
+                });
+                for (part, v) in parts {
+                    if let Some(part) = part {
+                        sink.join(part);
+                    }
+                    views.extend(v);
+                }
+                views
             }
-            let w = if alone { &window } else { &merged };
-            let quantiles = group[0].histogram.quantiles();
-            let mut values = vec![None; quantiles.len()];
-            w.quantiles_into(quantiles, &mut values);
-            views.push(GroupView {
-                labels: group[0].group().collect(),
-                scale,
-                quantiles,
-                values,
-                max: w.max(),
-                count,
-                sum,
-            });
-        }
+            _ => write_groups(&members, ranges, bounds, sink, &mut buffers),
+        };
         sink.window_families(&name, &views);
     }
+}
+
+/// Reading buffers, one set per thread writing series.
+#[derive(Default)]
+struct Buffers {
+    snap: Snapshot,
+    window: Snapshot,
+    merged: Snapshot,
+    counts: Vec<u64>,
+    raw: Vec<u64>,
+}
+
+/// Writes the series of the groups `ranges` of `members` to `sink` and
+/// returns the groups' window views.
+fn write_groups<'m>(
+    members: &'m [crate::registry::group::Member],
+    ranges: Vec<std::ops::Range<usize>>,
+    bounds: &[f64],
+    sink: &mut impl Sink,
+    b: &mut Buffers,
+) -> Vec<GroupView<'m>> {
+    let mut views: Vec<GroupView<'m>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let group = &members[range];
+        let first = &group[0].histogram;
+        let scale = first.unit_scale();
+        b.raw.clear();
+        b.raw.extend(
+            bounds
+                .iter()
+                .map(|x| (x * scale).round().min(u64::MAX as f64) as u64),
+        );
+        // A group of one series (the common case) reads its own window;
+        // larger groups merge theirs.
+        let alone = group.len() == 1;
+        if !alone {
+            b.merged.clear(first.layout());
+        }
+        let (mut count, mut sum) = (0, 0);
+        for m in group {
+            m.histogram.read_views(&mut b.snap, &mut b.window);
+            if m.ending != Ending::Cancelled {
+                if !alone {
+                    b.merged.merge(&b.window);
+                }
+                count += b.snap.count();
+                sum += b.snap.sum();
+            } else if alone {
+                b.window.clear(m.histogram.layout());
+            }
+            b.snap.cumulative_buckets(&b.raw, &mut b.counts);
+            let series = HistogramSeries {
+                snap: &b.snap,
+                scale: m.histogram.unit_scale(),
+                counts: &b.counts,
+            };
+            sink.histogram(m.labels(), &series);
+        }
+        let w = if alone { &b.window } else { &b.merged };
+        let quantiles = group[0].histogram.quantiles();
+        let mut values = vec![None; quantiles.len()];
+        w.quantiles_into(quantiles, &mut values);
+        views.push(GroupView {
+            labels: group[0].group().collect(),
+            scale,
+            quantiles,
+            values,
+            max: w.max(),
+            count,
+            sum,
+        });
+    }
+    views
 }
 
 /// Adds `n` to the sample labelled `metric="<metric>"` of a self-metric,
@@ -315,4 +414,72 @@ fn facade(monitor: &Monitor, sink: &mut impl Sink) {
         vec![(Vec::new(), Num::Int(monitor.metrics_renamed().into()))],
     );
     scalars(sink, renamed, |_| true, help_of);
+}
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::*;
+    use crate::engine::clock::ManualClock;
+    use crate::engine::histogram::HistogramBuilder;
+    use crate::export::text::TextSink;
+    use crate::registry::Registry;
+
+    /// A text sink that cannot split a family: the single-thread render.
+    struct Whole(TextSink);
+
+    impl Sink for Whole {
+        fn histogram_family(&mut self, family: &HistogramFamily<'_>) {
+            self.0.histogram_family(family);
+        }
+        fn histogram<'l>(
+            &mut self,
+            labels: impl Iterator<Item = Label<'l>>,
+            s: &HistogramSeries<'_>,
+        ) {
+            self.0.histogram(labels, s);
+        }
+        fn window_families(&mut self, name: &str, views: &[GroupView<'_>]) {
+            self.0.window_families(name, views);
+        }
+        fn scalar_family(
+            &mut self,
+            name: &str,
+            help: &str,
+            counter: bool,
+            values: &[(Labels, Num)],
+        ) {
+            self.0.scalar_family(name, help, counter, values);
+        }
+    }
+
+    #[test]
+    fn a_family_split_over_threads_renders_as_one_thread_would() {
+        let clock = ManualClock::new();
+        let monitor = Monitor::builder()
+            .registry(
+                Registry::builder()
+                    .series_cap(10_000)
+                    .defaults(HistogramBuilder::new().clock(std::sync::Arc::new(clock.clone()))),
+            )
+            .build()
+            .unwrap();
+        // Groups of one and of three series (status codes of a route).
+        for i in 0..(PARALLEL_FROM + 500) as u64 {
+            let route = format!("/r/{}", i / 3);
+            let status = ["200", "404", "500"][(i % 3) as usize];
+            let h = monitor
+                .registry()
+                .histogram("req_seconds", &[("route", &route), ("status", status)])
+                .unwrap();
+            (0..=i % 50).for_each(|v| h.record(1_000 + v * 10_007 + i));
+        }
+        let buckets = Buckets::otel();
+        let mut split = TextSink::new(0, false);
+        histograms(&monitor, &buckets, &mut split);
+        let mut whole = Whole(TextSink::new(0, false));
+        histograms(&monitor, &buckets, &mut whole);
+        assert!(render_threads() > 1 || std::thread::available_parallelism().unwrap().get() == 1);
+        assert!(split.out.len() > 500_000, "{}", split.out.len());
+        assert!(split.out == whole.0.out, "the split render differs");
+    }
 }
