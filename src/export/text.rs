@@ -257,3 +257,73 @@ impl Sink for TextSink {
         }
     }
 }
+
+#[cfg(all(test, not(tailwatch_loom)))]
+mod tests {
+    use super::*;
+    use crate::engine::clock::ManualClock;
+    use crate::engine::histogram::HistogramBuilder;
+    use crate::export::buckets::Buckets;
+    use crate::export::walk::{PARALLEL_FROM, histograms, render_threads};
+    use crate::measure::Monitor;
+    use crate::registry::Registry;
+
+    /// A text sink that cannot split a family: the single-thread render.
+    struct Whole(TextSink);
+
+    impl Sink for Whole {
+        fn histogram_family(&mut self, family: &HistogramFamily<'_>) {
+            self.0.histogram_family(family);
+        }
+        fn histogram<'l>(
+            &mut self,
+            labels: impl Iterator<Item = Label<'l>>,
+            s: &HistogramSeries<'_>,
+        ) {
+            self.0.histogram(labels, s);
+        }
+        fn window_families(&mut self, name: &str, views: &[GroupView<'_>]) {
+            self.0.window_families(name, views);
+        }
+        fn scalar_family(
+            &mut self,
+            name: &str,
+            help: &str,
+            counter: bool,
+            values: &[(Labels, Num)],
+        ) {
+            self.0.scalar_family(name, help, counter, values);
+        }
+    }
+
+    #[test]
+    fn a_family_split_over_threads_renders_as_one_thread_would() {
+        let clock = ManualClock::new();
+        let monitor = Monitor::builder()
+            .registry(
+                Registry::builder()
+                    .series_cap(10_000)
+                    .defaults(HistogramBuilder::new().clock(std::sync::Arc::new(clock.clone()))),
+            )
+            .build()
+            .unwrap();
+        // Groups of one and of three series (status codes of a route).
+        for i in 0..(PARALLEL_FROM + 500) as u64 {
+            let route = format!("/r/{}", i / 3);
+            let status = ["200", "404", "500"][(i % 3) as usize];
+            let h = monitor
+                .registry()
+                .histogram("req_seconds", &[("route", &route), ("status", status)])
+                .unwrap();
+            (0..=i % 50).for_each(|v| h.record(1_000 + v * 10_007 + i));
+        }
+        let buckets = Buckets::otel();
+        let mut split = TextSink::new(0, false);
+        histograms(&monitor, &buckets, &mut split);
+        let mut whole = Whole(TextSink::new(0, false));
+        histograms(&monitor, &buckets, &mut whole);
+        assert!(render_threads() > 1 || std::thread::available_parallelism().unwrap().get() == 1);
+        assert!(split.out.len() > 500_000, "{}", split.out.len());
+        assert!(split.out == whole.0.out, "the split render differs");
+    }
+}
