@@ -262,6 +262,46 @@ fn record_many_threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// Record through a handle with a trace context (keeping the exemplar of
+/// the value's range) against without, 1 and 2 threads on one series.
+fn record_with_trace(c: &mut Criterion) {
+    let ns = values_ns();
+    let mut group = c.benchmark_group("record_with_trace");
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let h = Histogram::new();
+    let trace = tailwatch::TraceContext {
+        trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+        span_id: 0x00f0_67aa_0ba9_02b7,
+    };
+    let mut k = 0_usize;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("without_1_thread", |b| {
+        b.iter(|| {
+            k = (k + 1) & (VALUES - 1);
+            h.record(ns[k]);
+        })
+    });
+    group.bench_function("with_1_thread", |b| {
+        b.iter(|| {
+            k = (k + 1) & (VALUES - 1);
+            h.record_with_trace(ns[k], trace);
+        })
+    });
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("without_2_threads", |b| {
+        b.iter_custom(|iters| threads::two(iters, VALUES, |i| h.record(ns[i & (VALUES - 1)])))
+    });
+    group.bench_function("with_2_threads", |b| {
+        b.iter_custom(|iters| {
+            threads::two(iters, VALUES, |i| {
+                h.record_with_trace(ns[i & (VALUES - 1)], trace);
+            })
+        })
+    });
+    group.finish();
+}
+
 /// Record with a name and two labels resolved on every call.
 fn record_by_name(c: &mut Criterion) {
     let ns = values_ns();
@@ -553,6 +593,7 @@ criterion_group!(
     record_1_thread,
     record_2_threads,
     record_many_threads,
+    record_with_trace,
     record_by_name,
     record_by_name_2_threads,
     snapshot_200

@@ -22,6 +22,7 @@ mod saturation;
 pub use engine::clock::{Clock, ManualClock, SystemClock};
 pub use engine::counter::{Counter, Gauge, Value};
 pub use engine::error::{BuildError, RecordError};
+pub use engine::exemplar::{Exemplar, TraceContext};
 pub use engine::histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use engine::layout::Layout;
 pub use engine::snapshot::Snapshot;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::error::{BuildError, RecordError};
+use crate::engine::exemplar::{Exemplar, Exemplars, TraceContext};
 use crate::engine::layout::Layout;
 use crate::engine::shard::Counts;
 use crate::engine::snapshot::Snapshot;
@@ -164,6 +165,7 @@ impl HistogramBuilder {
         let histogram = Histogram {
             inner: Arc::new(Inner {
                 counts: Counts::new(layout),
+                exemplars: Exemplars::default(),
                 reader: Mutex::new(Reader {
                     window: Window::new(slice_ns, self.slices as usize, now),
                     last_sum: 0,
@@ -222,6 +224,7 @@ pub struct Histogram {
 #[derive(Debug)]
 struct Inner {
     counts: Counts,
+    exemplars: Exemplars,
     reader: Mutex<Reader>,
     clock: Arc<dyn Clock>,
     quantiles: Box<[f64]>,
@@ -270,6 +273,43 @@ impl Histogram {
     #[inline]
     pub fn record(&self, value: u64) {
         self.inner.counts.record(value);
+    }
+
+    /// Records one value, as [`record`](Self::record), and keeps it with
+    /// `trace` as the exemplar of its power-of-two range (the latest such
+    /// value wins; a zero trace id is not kept). The first exemplar of a
+    /// series allocates its slots (one per page of the layout, 64 bytes
+    /// each); after that, no allocation and no lock.
+    ///
+    /// ```
+    /// use tailwatch::{Histogram, TraceContext};
+    /// let h = Histogram::new();
+    /// let trace = TraceContext { trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736, span_id: 0x00f067aa0ba902b7 };
+    /// h.record_with_trace(2_500_000, trace);
+    /// let ex = h.exemplars();
+    /// assert_eq!((ex[0].value, ex[0].trace), (2_500_000, trace));
+    /// ```
+    #[inline]
+    pub fn record_with_trace(&self, value: u64, trace: TraceContext) {
+        self.record(value);
+        let layout = self.inner.counts.layout();
+        let kept = value.min(layout.highest_trackable());
+        let e = Exemplar {
+            value: kept,
+            trace,
+            at_ns: self.inner.clock.now_ns(),
+        };
+        self.inner
+            .exemplars
+            .offer(layout, layout.index_of(kept), &e);
+    }
+
+    /// The exemplars held: the latest value recorded with a trace in each
+    /// power-of-two range, ascending by value, with when it was recorded
+    /// (on the histogram's clock). Lock-free; a slot being written at that
+    /// instant may be missing.
+    pub fn exemplars(&self) -> Vec<Exemplar> {
+        self.inner.exemplars.read()
     }
 
     /// Records a duration in nanoseconds (saturating, then clamped like
@@ -325,6 +365,11 @@ impl Histogram {
         }
         self.record(scaled.round() as u64);
         Ok(())
+    }
+
+    /// The time on the histogram's clock, nanoseconds.
+    pub(crate) fn clock_now_ns(&self) -> u64 {
+        self.inner.clock.now_ns()
     }
 
     /// Recorded units per base unit (1e9: nanoseconds, reported as seconds).
@@ -525,6 +570,7 @@ impl Histogram {
         let reader = self.reader();
         size_of::<Inner>()
             + self.inner.counts.heap_bytes()
+            + self.inner.exemplars.heap_bytes()
             + reader.window.heap_bytes()
             + self.inner.quantiles.len() * size_of::<f64>()
     }

@@ -13,6 +13,7 @@
 //! * [`snapshot`]: a reusable read buffer (quantiles, `le` buckets,
 //!   conversion to `hdrhistogram::Histogram`); [`stats`]: the serializable
 //!   figures people read.
+//! * [`exemplar`]: the trace of a recent value per power-of-two range.
 //! * [`counter`]: sharded integer counters and gauges, and sampled floats.
 //! * [`thread_cache`]: the per-thread direct-mapped caches the pieces above
 //!   use to find a handle without a lock.
@@ -24,6 +25,7 @@ pub(crate) mod clock;
 pub(crate) mod counter;
 pub(crate) mod cpu;
 pub(crate) mod error;
+pub(crate) mod exemplar;
 pub(crate) mod histogram;
 pub(crate) mod layout;
 pub(crate) mod lazy;

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::buckets::format_le;
-use super::walk::{GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink};
+use super::walk::{ExemplarOut, GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink};
 use crate::registry::Label;
 
 /// Escapes a label value for the text formats.
@@ -66,6 +66,35 @@ fn int_line(out: &mut String, v: u64) {
     out.push('\n');
 }
 
+/// A bucket's count, then the latest exemplar whose value lies in
+/// `(lower, upper]` if any (` # {trace_id="…",span_id="…"} value time`:
+/// 63 characters of labels, within OpenMetrics' 128), and the end of line.
+fn count_with_exemplar(
+    out: &mut String,
+    v: u64,
+    exemplars: &[ExemplarOut],
+    lower: f64,
+    upper: f64,
+) {
+    out.push_str(itoa::Buffer::new().format(v));
+    let latest = exemplars
+        .iter()
+        .filter(|e| e.value > lower && e.value <= upper)
+        .max_by(|a, b| a.unix_seconds.total_cmp(&b.unix_seconds));
+    if let Some(e) = latest {
+        let _ = write!(
+            out,
+            " # {{trace_id=\"{:032x}\",span_id=\"{:016x}\"}} ",
+            e.trace.trace_id, e.trace.span_id
+        );
+        number(out, e.value);
+        out.push(' ');
+        // Milliseconds are enough, and keep the line short.
+        number(out, (e.unix_seconds * 1e3).round() / 1e3);
+    }
+    out.push('\n');
+}
+
 /// A float sample value and the end of its line.
 fn float_line(out: &mut String, v: f64) {
     number(out, v);
@@ -114,6 +143,8 @@ pub(super) struct TextSink {
     sum_name: String,
     count_name: String,
     les: Vec<String>,
+    /// The same boundaries as numbers (to place exemplars).
+    bounds: Vec<f64>,
     /// `quantile` label texts by quantile.
     quantile_texts: Vec<(f64, String)>,
     /// Labels of the series being written.
@@ -129,6 +160,7 @@ impl TextSink {
             sum_name: String::new(),
             count_name: String::new(),
             les: Vec::new(),
+            bounds: Vec::new(),
             quantile_texts: Vec::new(),
             body: String::new(),
         }
@@ -152,6 +184,7 @@ impl Sink for TextSink {
             sum_name: self.sum_name.clone(),
             count_name: self.count_name.clone(),
             les: self.les.clone(),
+            bounds: self.bounds.clone(),
             quantile_texts: self.quantile_texts.clone(),
             body: String::new(),
         })
@@ -168,17 +201,23 @@ impl Sink for TextSink {
         self.count_name = format!("{}_count", f.name);
         self.les.clear();
         self.les.extend(f.bounds.iter().map(|b| format_le(*b)));
+        self.bounds.clear();
+        self.bounds.extend_from_slice(f.bounds);
     }
 
     fn histogram<'l>(&mut self, labels: impl Iterator<Item = Label<'l>>, s: &HistogramSeries<'_>) {
         let out = &mut self.out;
         label_body(&mut self.body, labels);
-        for (le, c) in self.les.iter().zip(s.counts) {
+        // Exemplars only in OpenMetrics (the 0.0.4 text has no syntax for them).
+        let exemplars = if self.om { s.exemplars } else { &[] };
+        let mut lower = f64::NEG_INFINITY;
+        for ((le, c), &upper) in self.les.iter().zip(s.counts).zip(&self.bounds) {
             head(out, &self.bucket_name, &self.body, Some(("le", le)));
-            int_line(out, *c);
+            count_with_exemplar(out, *c, exemplars, lower, upper);
+            lower = upper;
         }
         head(out, &self.bucket_name, &self.body, Some(("le", "+Inf")));
-        int_line(out, s.snap.count());
+        count_with_exemplar(out, s.snap.count(), exemplars, lower, f64::INFINITY);
         head(out, &self.sum_name, &self.body, None);
         float_line(out, s.snap.sum() as f64 / s.scale);
         head(out, &self.count_name, &self.body, None);

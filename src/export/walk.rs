@@ -50,6 +50,38 @@ pub(super) struct HistogramSeries<'a> {
     pub(super) scale: f64,
     /// The cumulative count at each of the family's classic boundaries.
     pub(super) counts: &'a [u64],
+    /// Its exemplars, ascending by value (empty unless values were
+    /// recorded with a trace).
+    pub(super) exemplars: &'a [ExemplarOut],
+}
+
+/// An exemplar as the exposition writes it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ExemplarOut {
+    /// The value in base units (seconds for durations).
+    pub(super) value: f64,
+    pub(super) trace: crate::engine::exemplar::TraceContext,
+    /// When it was recorded, Unix seconds.
+    pub(super) unix_seconds: f64,
+}
+
+/// `h`'s exemplars into `out`, their times turned into Unix time.
+fn exemplars_of(h: &crate::engine::histogram::Histogram, out: &mut Vec<ExemplarOut>) {
+    out.clear();
+    let held = h.exemplars();
+    if held.is_empty() {
+        return;
+    }
+    let now_ns = h.clock_now_ns();
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let scale = h.unit_scale();
+    out.extend(held.iter().map(|e| ExemplarOut {
+        value: e.value as f64 / scale,
+        trace: e.trace,
+        unix_seconds: unix_now - now_ns.saturating_sub(e.at_ns) as f64 / 1e9,
+    }));
 }
 
 /// The window of one group (a route, an operation): the series that differ
@@ -296,6 +328,7 @@ struct Buffers {
     merged: Snapshot,
     counts: Vec<u64>,
     raw: Vec<u64>,
+    exemplars: Vec<ExemplarOut>,
 }
 
 /// Writes the series of the groups `ranges` of `members` to `sink` and
@@ -337,10 +370,12 @@ fn write_groups<'m>(
                 b.window.clear(m.histogram.layout());
             }
             b.snap.cumulative_buckets(&b.raw, &mut b.counts);
+            exemplars_of(&m.histogram, &mut b.exemplars);
             let series = HistogramSeries {
                 snap: &b.snap,
                 scale: m.histogram.unit_scale(),
                 counts: &b.counts,
+                exemplars: &b.exemplars,
             };
             sink.histogram(m.labels(), &series);
         }

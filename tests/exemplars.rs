@@ -1,0 +1,64 @@
+//! Exemplars in the OpenMetrics text: a value recorded with a trace shows
+//! on the bucket its value falls in, with its trace and span ids and a
+//! recent timestamp; the 0.0.4 text has none; the result parses.
+
+use openmetrics_parser::openmetrics::parse_openmetrics;
+use tailwatch::export::{Buckets, Format, render};
+use tailwatch::{Monitor, TraceContext};
+
+const TRACE: TraceContext = TraceContext {
+    trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+    span_id: 0x00f0_67aa_0ba9_02b7,
+};
+
+#[test]
+fn the_bucket_of_a_traced_value_carries_its_exemplar_in_openmetrics_only() {
+    let monitor = Monitor::new();
+    let h = monitor
+        .registry()
+        .histogram("req_seconds", &[("route", "/users/{id}")])
+        .unwrap();
+    h.record(20_000_000); // 20 ms, no trace
+    h.record_with_trace(7_000_000, TRACE); // 7 ms: the (0.005, 0.01] bucket
+    let other = TraceContext {
+        trace_id: 1,
+        span_id: 2,
+    };
+    h.record_with_trace(3_000_000_000, other); // 3 s: (2.5, 5]
+
+    let buckets = Buckets::otel();
+    let om = render(&monitor, &buckets, Format::OpenMetrics);
+    let lines: Vec<&str> = om
+        .lines()
+        .filter(|l| l.starts_with("req_seconds_bucket{"))
+        .collect();
+    let with: Vec<&&str> = lines.iter().filter(|l| l.contains(" # {")).collect();
+    assert_eq!(with.len(), 2, "{lines:#?}");
+    let first = with[0];
+    assert!(first.contains("le=\"0.01\""), "{first}");
+    assert!(
+        first.contains(
+            "} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.007 "
+        ),
+        "{first}"
+    );
+    let ts: f64 = first.rsplit(' ').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - ts).abs() < 5.0, "timestamp {ts} vs now {now}");
+    assert!(
+        with[1].contains("le=\"5.0\"")
+            && with[1].contains("trace_id=\"00000000000000000000000000000001\""),
+        "{}",
+        with[1]
+    );
+
+    // An independent parser reads it.
+    parse_openmetrics(&om).expect("OpenMetrics with exemplars parses");
+
+    // The 0.0.4 text has no exemplar syntax.
+    let text = render(&monitor, &buckets, Format::Prometheus);
+    assert!(!text.contains(" # {"), "exemplar in the 0.0.4 text");
+}
