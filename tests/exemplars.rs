@@ -62,3 +62,67 @@ fn the_bucket_of_a_traced_value_carries_its_exemplar_in_openmetrics_only() {
     let text = render(&monitor, &buckets, Format::Prometheus);
     assert!(!text.contains(" # {"), "exemplar in the 0.0.4 text");
 }
+
+#[test]
+fn protobuf_carries_exemplars_on_classic_buckets_and_the_native_histogram() {
+    use prost::Message;
+    use tailwatch::export::encode;
+    use tailwatch::export::proto::MetricFamily;
+
+    let monitor = Monitor::new();
+    let h = monitor
+        .registry()
+        .histogram("req_seconds", &[("route", "/users/{id}")])
+        .unwrap();
+    h.record(20_000_000);
+    h.record_with_trace(7_000_000, TRACE); // (0.005, 0.01]
+    h.record_with_trace(
+        3_000_000_000,
+        TraceContext {
+            trace_id: 1,
+            span_id: 2,
+        },
+    ); // (2.5, 5]
+    let bytes = encode(&monitor, &Buckets::otel(), Format::Protobuf);
+    let mut rest = &bytes[..];
+    let mut families = Vec::new();
+    while !rest.is_empty() {
+        families.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
+    }
+    let family = families
+        .iter()
+        .find(|f| f.name() == "req_seconds")
+        .expect("the family");
+    let hist = family.metric[0].histogram.as_ref().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let label = |e: &tailwatch::export::proto::Exemplar, name: &str| {
+        e.label
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.value().to_owned())
+    };
+    let with: Vec<_> = hist
+        .bucket
+        .iter()
+        .filter_map(|b| b.exemplar.as_ref().map(|e| (b.upper_bound(), e)))
+        .collect();
+    assert_eq!(with.len(), 2, "{with:?}");
+    let (upper, e) = with[0];
+    assert_eq!(upper, 0.01);
+    assert_eq!(e.value(), 0.007);
+    assert_eq!(
+        label(e, "trace_id").as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(label(e, "span_id").as_deref(), Some("00f067aa0ba902b7"));
+    let ts = e.timestamp.as_ref().unwrap();
+    assert!((now - ts.seconds as f64).abs() < 5.0, "{ts:?}");
+    assert_eq!(with[1].0, 5.0);
+    // The native histogram's own list: both, timestamped.
+    assert_eq!(hist.exemplars.len(), 2);
+    assert!(hist.exemplars.iter().all(|e| e.timestamp.is_some()));
+    assert_eq!(hist.exemplars[0].value(), 0.007);
+}

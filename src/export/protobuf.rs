@@ -14,7 +14,9 @@ use prost::encoding::{encode_varint, message};
 use super::native::{Native, NativeBuckets};
 use super::proto::{self, MetricType};
 use super::text::{MAX_HELP, QUANTILE_HELP, derived};
-use super::walk::{GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink};
+use super::walk::{
+    ExemplarOut, GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink, exemplar_in,
+};
 use crate::registry::Label;
 
 /// `MetricFamily.metric` is field 4.
@@ -127,16 +129,25 @@ impl Sink for ProtoSink {
         h.sample_count = Some(s.snap.count());
         h.sample_sum = Some(s.snap.sum() as f64 / s.scale);
         h.bucket.clear();
+        let mut lower = f64::NEG_INFINITY;
         h.bucket.extend(
             self.bounds
                 .iter()
                 .zip(s.counts)
-                .map(|(&upper_bound, &count)| proto::Bucket {
-                    cumulative_count: Some(count),
-                    upper_bound: Some(upper_bound),
-                    ..Default::default()
+                .map(|(&upper_bound, &count)| {
+                    let exemplar = exemplar_in(s.exemplars, lower, upper_bound).map(exemplar_proto);
+                    lower = upper_bound;
+                    proto::Bucket {
+                        cumulative_count: Some(count),
+                        upper_bound: Some(upper_bound),
+                        exemplar,
+                        ..Default::default()
+                    }
                 }),
         );
+        // Native histograms carry their exemplars apart, each timestamped.
+        h.exemplars.clear();
+        h.exemplars.extend(s.exemplars.iter().map(exemplar_proto));
         h.schema = Some(i32::from(n.schema));
         h.zero_threshold = Some(n.zero_threshold);
         h.zero_count = Some(n.zero_count);
@@ -213,5 +224,28 @@ impl Sink for ProtoSink {
             self.push();
         }
         self.end();
+    }
+}
+
+/// An exemplar as `metrics.proto` has it: the trace and span ids as labels,
+/// the value in base units, the time it was recorded.
+fn exemplar_proto(e: &ExemplarOut) -> proto::Exemplar {
+    let secs = e.unix_seconds.floor();
+    proto::Exemplar {
+        label: vec![
+            proto::LabelPair {
+                name: Some("trace_id".to_owned()),
+                value: Some(format!("{:032x}", e.trace.trace_id)),
+            },
+            proto::LabelPair {
+                name: Some("span_id".to_owned()),
+                value: Some(format!("{:016x}", e.trace.span_id)),
+            },
+        ],
+        value: Some(e.value),
+        timestamp: Some(prost_types::Timestamp {
+            seconds: secs as i64,
+            nanos: ((e.unix_seconds - secs) * 1e9) as i32,
+        }),
     }
 }

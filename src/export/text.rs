@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use super::buckets::format_le;
-use super::walk::{ExemplarOut, GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink};
+use super::walk::{
+    ExemplarOut, GroupView, HistogramFamily, HistogramSeries, Labels, Num, Sink, exemplar_in,
+};
 use crate::registry::Label;
 
 /// Escapes a label value for the text formats.
@@ -77,11 +79,7 @@ fn count_with_exemplar(
     upper: f64,
 ) {
     out.push_str(itoa::Buffer::new().format(v));
-    let latest = exemplars
-        .iter()
-        .filter(|e| e.value > lower && e.value <= upper)
-        .max_by(|a, b| a.unix_seconds.total_cmp(&b.unix_seconds));
-    if let Some(e) = latest {
+    if let Some(e) = exemplar_in(exemplars, lower, upper) {
         let _ = write!(
             out,
             " # {{trace_id=\"{:032x}\",span_id=\"{:016x}\"}} ",

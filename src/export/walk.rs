@@ -65,6 +65,19 @@ pub(super) struct ExemplarOut {
     pub(super) unix_seconds: f64,
 }
 
+/// The latest of `exemplars` whose value lies in `(lower, upper]`: the
+/// exemplar of the classic bucket with those bounds.
+pub(super) fn exemplar_in(
+    exemplars: &[ExemplarOut],
+    lower: f64,
+    upper: f64,
+) -> Option<&ExemplarOut> {
+    exemplars
+        .iter()
+        .filter(|e| e.value > lower && e.value <= upper)
+        .max_by(|a, b| a.unix_seconds.total_cmp(&b.unix_seconds))
+}
+
 /// `h`'s exemplars into `out`, their times turned into Unix time.
 fn exemplars_of(h: &crate::engine::histogram::Histogram, out: &mut Vec<ExemplarOut>) {
     out.clear();
