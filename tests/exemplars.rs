@@ -126,3 +126,55 @@ fn protobuf_carries_exemplars_on_classic_buckets_and_the_native_histogram() {
     assert!(hist.exemplars.iter().all(|e| e.timestamp.is_some()));
     assert_eq!(hist.exemplars[0].value(), 0.007);
 }
+
+#[test]
+fn a_span_with_trace_id_and_span_id_fields_leaves_its_exemplar() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let monitor = Monitor::new();
+    let subscriber =
+        tracing_subscriber::registry().with(tailwatch::MonitorLayer::new(monitor.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        // Ids given at creation, as %Display text.
+        let span = tracing::info_span!(
+            "db.get_user",
+            trace_id = %"4bf92f3577b34da6a3ce929d0e0e4736",
+            span_id = %"00f067aa0ba902b7"
+        );
+        drop(span);
+        // Ids recorded later, as &str.
+        let span = tracing::info_span!(
+            "db.put_user",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
+        );
+        span.record("trace_id", "00000000000000000000000000000abc");
+        span.record("span_id", "0000000000000def");
+        drop(span);
+        // No trace: no exemplar.
+        drop(tracing::info_span!("db.list_users"));
+    });
+    let om = render(&monitor, &Buckets::otel(), Format::OpenMetrics);
+    let exemplar_lines: Vec<&str> = om
+        .lines()
+        .filter(|l| l.starts_with("operation_duration_seconds_bucket{") && l.contains(" # {"))
+        .collect();
+    assert_eq!(exemplar_lines.len(), 2, "{exemplar_lines:#?}");
+    let of = |op: &str| {
+        exemplar_lines
+            .iter()
+            .find(|l| l.contains(&format!("operation=\"{op}\"")))
+            .unwrap_or_else(|| panic!("no exemplar for {op}: {exemplar_lines:#?}"))
+            .to_string()
+    };
+    assert!(
+        of("db.get_user").contains(
+            "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"}"
+        )
+    );
+    assert!(
+        of("db.put_user").contains(
+            "{trace_id=\"00000000000000000000000000000abc\",span_id=\"0000000000000def\"}"
+        )
+    );
+}

@@ -43,6 +43,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::engine::exemplar::TraceContext;
 use crate::measure::Monitor;
 use crate::measure::{Ended, Operation};
 
@@ -139,13 +140,19 @@ struct Measuring {
     busy: Duration,
     depth: u32,
     entered_at: Option<Instant>,
+    /// From the span's `trace_id` / `span_id` fields: the exemplar's trace.
+    trace_id: Option<u128>,
+    span_id: Option<u64>,
 }
 
-/// Reads the operation-name field and the `error` field.
+/// Reads the operation-name field, the `error` field, and the `trace_id`
+/// and `span_id` fields (hex, as W3C trace context writes them).
 struct Fields<'a> {
     name_field: &'a str,
     operation: Option<String>,
     error: bool,
+    trace_id: Option<u128>,
+    span_id: Option<u64>,
 }
 
 impl<'a> Fields<'a> {
@@ -154,12 +161,33 @@ impl<'a> Fields<'a> {
             name_field,
             operation: None,
             error: false,
+            trace_id: None,
+            span_id: None,
+        }
+    }
+
+    /// Takes `value` as a trace or span id when `field` is one; true if so.
+    fn ids(&mut self, field: &Field, value: &str) -> bool {
+        let hex = value.trim_matches('"');
+        match field.name() {
+            "trace_id" => {
+                self.trace_id = u128::from_str_radix(hex, 16).ok().filter(|&t| t != 0);
+                true
+            }
+            "span_id" => {
+                self.span_id = u64::from_str_radix(hex, 16).ok();
+                true
+            }
+            _ => false,
         }
     }
 }
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if self.ids(field, value) {
+            return;
+        }
         if field.name() == self.name_field {
             self.operation = Some(value.to_owned());
         } else if field.name() == "error" {
@@ -182,7 +210,9 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == self.name_field {
+        if matches!(field.name(), "trace_id" | "span_id") {
+            self.ids(field, &format!("{value:?}"));
+        } else if field.name() == self.name_field {
             self.operation = Some(format!("{value:?}"));
         } else if field.name() == "error" {
             self.error = true;
@@ -227,6 +257,8 @@ where
             op,
             start: Instant::now(),
             error: fields.error,
+            trace_id: fields.trace_id,
+            span_id: fields.span_id,
             busy: Duration::ZERO,
             depth: 0,
             entered_at: None,
@@ -243,6 +275,8 @@ where
             let mut fields = Fields::new(self.field);
             values.record(&mut fields);
             m.error |= fields.error;
+            m.trace_id = fields.trace_id.or(m.trace_id);
+            m.span_id = fields.span_id.or(m.span_id);
         });
     }
 
@@ -301,7 +335,18 @@ where
             return;
         };
         let took = if self.busy { m.busy } else { m.start.elapsed() };
-        m.op.record(took, if m.error { Ended::Error } else { Ended::Ok });
+        let ended = if m.error { Ended::Error } else { Ended::Ok };
+        match m.trace_id {
+            Some(trace_id) => m.op.record_with_trace(
+                took,
+                ended,
+                TraceContext {
+                    trace_id,
+                    span_id: m.span_id.unwrap_or(0),
+                },
+            ),
+            None => m.op.record(took, ended),
+        }
         m.op.inner.active.decrement();
     }
 }

@@ -8,6 +8,7 @@ use quanta::Instant;
 
 use super::outcome::{Ended, Outcome};
 use crate::engine::counter::Gauge;
+use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
 use crate::engine::thread_cache;
 
@@ -140,6 +141,20 @@ impl Operation {
             Ended::Cancelled => &self.inner.cancelled,
         };
         h.record_duration(duration);
+    }
+
+    /// Records a duration measured elsewhere, with the trace it belongs to
+    /// (kept as an exemplar, see [`Histogram::record_with_trace`](crate::Histogram::record_with_trace)).
+    pub fn record_with_trace(&self, duration: Duration, ended: Ended, trace: TraceContext) {
+        let h = match ended {
+            Ended::Ok => &self.inner.ok,
+            Ended::Error => &self.inner.error,
+            Ended::Cancelled => &self.inner.cancelled,
+        };
+        h.record_with_trace(
+            u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+            trace,
+        );
     }
 
     /// How many are in flight right now.
