@@ -11,20 +11,28 @@ const TRACE: TraceContext = TraceContext {
     span_id: 0x00f0_67aa_0ba9_02b7,
 };
 
-#[test]
-fn the_bucket_of_a_traced_value_carries_its_exemplar_in_openmetrics_only() {
+/// `req_seconds{route="/users/{id}"}` with 20 ms untraced, 7 ms traced
+/// with [`TRACE`] (the (0.005, 0.01] bucket) and 3 s with trace 1, span 2
+/// ((2.5, 5]).
+fn traced() -> Monitor {
     let monitor = Monitor::new();
     let h = monitor
         .registry()
         .histogram("req_seconds", &[("route", "/users/{id}")])
         .unwrap();
-    h.record(20_000_000); // 20 ms, no trace
-    h.record_with_trace(7_000_000, TRACE); // 7 ms: the (0.005, 0.01] bucket
+    h.record(20_000_000);
+    h.record_with_trace(7_000_000, TRACE);
     let other = TraceContext {
         trace_id: 1,
         span_id: 2,
     };
-    h.record_with_trace(3_000_000_000, other); // 3 s: (2.5, 5]
+    h.record_with_trace(3_000_000_000, other);
+    monitor
+}
+
+#[test]
+fn the_bucket_of_a_traced_value_carries_its_exemplar_in_openmetrics_only() {
+    let monitor = traced();
 
     let buckets = Buckets::otel();
     let om = render(&monitor, &buckets, Format::OpenMetrics);
@@ -69,20 +77,7 @@ fn protobuf_carries_exemplars_on_classic_buckets_and_the_native_histogram() {
     use tailwatch::export::encode;
     use tailwatch::export::proto::MetricFamily;
 
-    let monitor = Monitor::new();
-    let h = monitor
-        .registry()
-        .histogram("req_seconds", &[("route", "/users/{id}")])
-        .unwrap();
-    h.record(20_000_000);
-    h.record_with_trace(7_000_000, TRACE); // (0.005, 0.01]
-    h.record_with_trace(
-        3_000_000_000,
-        TraceContext {
-            trace_id: 1,
-            span_id: 2,
-        },
-    ); // (2.5, 5]
+    let monitor = traced();
     let bytes = encode(&monitor, &Buckets::otel(), Format::Protobuf);
     let mut rest = &bytes[..];
     let mut families = Vec::new();

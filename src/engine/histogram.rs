@@ -291,17 +291,13 @@ impl Histogram {
     /// ```
     #[inline]
     pub fn record_with_trace(&self, value: u64, trace: TraceContext) {
-        self.record(value);
-        let layout = self.inner.counts.layout();
-        let kept = value.min(layout.highest_trackable());
+        let (value, index) = self.inner.counts.record(value);
         let e = Exemplar {
-            value: kept,
+            value,
             trace,
             at_ns: self.inner.clock.now_ns(),
         };
-        self.inner
-            .exemplars
-            .offer(layout, layout.index_of(kept), &e);
+        self.inner.exemplars.offer(self.layout(), index, &e);
     }
 
     /// The exemplars held: the latest value recorded with a trace in each

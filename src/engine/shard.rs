@@ -179,14 +179,16 @@ impl Counts {
 
     /// Records one value. Values above the highest trackable value are
     /// recorded as that value and counted in [`clamped`](Self::clamped).
+    /// Returns the value recorded and its counter index.
     #[inline]
-    pub(crate) fn record(&self, value: u64) {
-        self.record_in(slot::current(), value);
+    pub(crate) fn record(&self, value: u64) -> (u64, usize) {
+        self.record_in(slot::current(), value)
     }
 
-    /// Records one value as the holder of `slot`.
+    /// Records one value as the holder of `slot`; returns the value
+    /// recorded and its counter index.
     #[inline(always)]
-    pub(crate) fn record_in(&self, slot: usize, value: u64) {
+    pub(crate) fn record_in(&self, slot: usize, value: u64) -> (u64, usize) {
         let value = if value > self.layout.highest_trackable() {
             self.clamped.fetch_add(1, Ordering::Relaxed);
             self.layout.highest_trackable()
@@ -205,6 +207,7 @@ impl Counts {
             stripe.page(index).0[index & PAGE_MASK].fetch_add(1, Ordering::Relaxed);
             stripe.add_sum(u128::from(value));
         }
+        (value, index)
     }
 
     /// A full 32-bit counter of an exclusive stripe: count the value in
@@ -445,7 +448,9 @@ mod tests {
                 let (c, go) = (c.clone(), go.clone());
                 std::thread::spawn(move || {
                     go.wait();
-                    (0..100).for_each(|v| c.record(1_000 + v));
+                    (0..100).for_each(|v| {
+                        c.record(1_000 + v);
+                    });
                     go.wait();
                 })
             })

@@ -235,11 +235,11 @@ fn exemplar_proto(e: &ExemplarOut) -> proto::Exemplar {
         label: vec![
             proto::LabelPair {
                 name: Some("trace_id".to_owned()),
-                value: Some(format!("{:032x}", e.trace.trace_id)),
+                value: Some(e.trace.trace_id_hex()),
             },
             proto::LabelPair {
                 name: Some("span_id".to_owned()),
-                value: Some(format!("{:016x}", e.trace.span_id)),
+                value: Some(e.trace.span_id_hex()),
             },
         ],
         value: Some(e.value),

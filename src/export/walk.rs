@@ -276,61 +276,68 @@ pub(super) fn histograms<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, s
             native,
         });
         let ranges = groups(&mut members);
-        let threads = render_threads();
-        let views = match sink.fork() {
-            Some(_) if members.len() >= PARALLEL_FROM && threads > 1 => {
-                let per = members.len().div_ceil(threads);
-                // Cut between groups, about `per` series each.
-                let mut chunks: Vec<Vec<std::ops::Range<usize>>> = vec![Vec::new()];
-                let mut in_chunk = 0;
-                for range in ranges {
-                    if in_chunk >= per {
-                        chunks.push(Vec::new());
-                        in_chunk = 0;
-                    }
-                    in_chunk += range.len();
-                    if let Some(c) = chunks.last_mut() {
-                        c.push(range);
-                    }
-                }
-                // The calling thread writes the first chunk into `sink`
-                // itself (one buffer fewer to fault in and copy), the
-                // others write forks, appended in order.
-                let mut chunks = chunks.into_iter();
-                let first = chunks.next().unwrap_or_default();
-                let forks: Vec<_> = chunks.map(|chunk| (chunk, sink.fork())).collect();
-                let members = &members;
-                let (mut views, parts) = std::thread::scope(|scope| {
-                    let handles: Vec<_> = forks
-                        .into_iter()
-                        .map(|(chunk, mut part)| {
-                            scope.spawn(move || {
-                                let views = part.as_mut().map_or_else(Vec::new, |p| {
-                                    write_groups(members, chunk, bounds, p, &mut Buffers::default())
-                                });
-                                (part, views)
-                            })
-                        })
-                        .collect();
-                    let views = write_groups(members, first, bounds, sink, &mut buffers);
-                    let parts: Vec<(Option<S>, Vec<GroupView<'_>>)> = handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                        .collect();
-                    (views, parts)
-                });
-                for (part, v) in parts {
-                    if let Some(part) = part {
-                        sink.join(part);
-                    }
-                    views.extend(v);
-                }
-                views
-            }
-            _ => write_groups(&members, ranges, bounds, sink, &mut buffers),
+        let views = if members.len() >= PARALLEL_FROM && render_threads() > 1 {
+            write_split(&members, ranges, bounds, sink, &mut buffers)
+        } else {
+            write_groups(&members, ranges, bounds, sink, &mut buffers)
         };
         sink.window_families(&name, &views);
     }
+}
+
+/// [`write_groups`] split over [`render_threads`] threads, cut between
+/// groups: the calling thread writes the first part into `sink` itself (one
+/// buffer fewer to fault in and copy), the others write forks of it,
+/// appended in order. One thread when the format cannot fork.
+fn write_split<'m, S: Sink + Send>(
+    members: &'m [crate::registry::group::Member],
+    ranges: Vec<std::ops::Range<usize>>,
+    bounds: &[f64],
+    sink: &mut S,
+    buffers: &mut Buffers,
+) -> Vec<GroupView<'m>> {
+    let per = members.len().div_ceil(render_threads());
+    let mut chunks: Vec<Vec<std::ops::Range<usize>>> = vec![Vec::new()];
+    let mut in_chunk = 0;
+    for range in ranges {
+        if in_chunk >= per {
+            chunks.push(Vec::new());
+            in_chunk = 0;
+        }
+        in_chunk += range.len();
+        if let Some(c) = chunks.last_mut() {
+            c.push(range);
+        }
+    }
+    let forks: Option<Vec<S>> = chunks.iter().skip(1).map(|_| sink.fork()).collect();
+    let Some(forks) = forks else {
+        return write_groups(members, chunks.concat(), bounds, sink, buffers);
+    };
+    let mut chunks = chunks.into_iter();
+    let first = chunks.next().unwrap_or_default();
+    let (mut views, parts) = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .zip(forks)
+            .map(|(chunk, mut part)| {
+                scope.spawn(move || {
+                    let views =
+                        write_groups(members, chunk, bounds, &mut part, &mut Buffers::default());
+                    (part, views)
+                })
+            })
+            .collect();
+        let views = write_groups(members, first, bounds, sink, buffers);
+        let parts: Vec<(S, Vec<GroupView<'m>>)> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect();
+        (views, parts)
+    });
+    for (part, v) in parts {
+        sink.join(part);
+        views.extend(v);
+    }
+    views
 }
 
 /// Reading buffers, one set per thread writing series.

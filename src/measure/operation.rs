@@ -135,26 +135,23 @@ impl Operation {
 
     /// Records a duration measured elsewhere (e.g. by a tracing span).
     pub fn record(&self, duration: Duration, ended: Ended) {
-        let h = match ended {
+        self.outcome(ended).record_duration(duration);
+    }
+
+    /// The series of one outcome.
+    fn outcome(&self, ended: Ended) -> &Histogram {
+        match ended {
             Ended::Ok => &self.inner.ok,
             Ended::Error => &self.inner.error,
             Ended::Cancelled => &self.inner.cancelled,
-        };
-        h.record_duration(duration);
+        }
     }
 
     /// Records a duration measured elsewhere, with the trace it belongs to
     /// (kept as an exemplar, see [`Histogram::record_with_trace`](crate::Histogram::record_with_trace)).
     pub fn record_with_trace(&self, duration: Duration, ended: Ended, trace: TraceContext) {
-        let h = match ended {
-            Ended::Ok => &self.inner.ok,
-            Ended::Error => &self.inner.error,
-            Ended::Cancelled => &self.inner.cancelled,
-        };
-        h.record_with_trace(
-            u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
-            trace,
-        );
+        let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.outcome(ended).record_with_trace(ns, trace);
     }
 
     /// How many are in flight right now.
