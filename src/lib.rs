@@ -38,7 +38,7 @@ pub use registry::{
 pub use measure::{
     AlwaysOk, ByOutcome, ClassifyOutput, DEFAULT_MAX_OPERATIONS, DEFAULT_SAMPLE_INTERVAL, Ended,
     Measured, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION, Operation, Outcome,
-    Timer,
+    Timer, current_trace, parse_traceparent,
 };
 
 // Integrations.

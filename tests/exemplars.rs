@@ -173,3 +173,149 @@ fn a_span_with_trace_id_and_span_id_fields_leaves_its_exemplar() {
         )
     );
 }
+
+/// The exemplar texts (`{trace_id=…,span_id=…}`) on `family`'s bucket
+/// lines whose labels contain `label`, in the OpenMetrics text.
+fn exemplars_on(monitor: &Monitor, family: &str, label: &str) -> Vec<String> {
+    let om = render(monitor, &Buckets::otel(), Format::OpenMetrics);
+    om.lines()
+        .filter(|l| l.starts_with(&format!("{family}_bucket{{")) && l.contains(label))
+        .filter_map(|l| l.split_once(" # ").map(|(_, e)| e.to_owned()))
+        .collect()
+}
+
+#[test]
+fn work_inside_a_span_with_a_trace_id_field_carries_that_trace() {
+    use axum::{Router, body::Body, routing::get};
+    use tower::ServiceExt;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let monitor = Monitor::new();
+    let app = Router::new()
+        .route("/users/{id}", get(|| async { "ok" }))
+        .layer(tailwatch::HttpMetricsLayer::new(&monitor));
+    let subscriber = tracing_subscriber::registry()
+        .with(tailwatch::MonitorLayer::new(monitor.clone()).with_field("operation"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let want = "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"}";
+    tracing::subscriber::with_default(subscriber, || {
+        // The request span carries the ids, as a service without
+        // OpenTelemetry would set them from its own trace header.
+        let request = tracing::info_span!(
+            "request",
+            trace_id = %"4bf92f3577b34da6a3ce929d0e0e4736",
+            span_id = %"00f067aa0ba902b7"
+        );
+        {
+            let _in = request.enter();
+            assert_eq!(tailwatch::current_trace(), Some(TRACE));
+            // A measured span inside it (no ids of its own).
+            drop(tracing::info_span!("query", operation = "db.query"));
+            // `run` and a timer.
+            monitor.operation("cache.get").run(|| ());
+            let t = monitor.start("cache.put");
+            t.ok();
+        }
+        // `measure` on a future created inside it.
+        rt.block_on(
+            async {
+                let fut = monitor.measure("db.load", async { Ok::<_, std::io::Error>(1) });
+                fut.await.unwrap();
+            }
+            .instrument(request.clone()),
+        );
+        // The HTTP middleware, called inside it.
+        let req = http::Request::get("/users/7").body(Body::empty()).unwrap();
+        let res = rt.block_on(app.clone().oneshot(req).instrument(request));
+        assert_eq!(res.unwrap().status(), 200);
+        // Outside any span: nothing.
+        assert_eq!(tailwatch::current_trace(), None);
+        monitor.operation("cache.drop").run(|| ());
+    });
+    for op in ["db.query", "cache.get", "cache.put", "db.load"] {
+        let ex = exemplars_on(&monitor, "operation_duration_seconds", &format!("\"{op}\""));
+        assert!(ex.len() == 1 && ex[0].starts_with(want), "{op}: {ex:#?}");
+    }
+    let ex = exemplars_on(
+        &monitor,
+        "http_server_request_duration_seconds",
+        "/users/{id}",
+    );
+    assert!(ex.len() == 1 && ex[0].starts_with(want), "{ex:#?}");
+    assert!(exemplars_on(&monitor, "operation_duration_seconds", "cache.drop").is_empty());
+}
+
+#[test]
+fn a_request_with_a_sampled_traceparent_header_carries_its_trace() {
+    use axum::{Router, body::Body, routing::get};
+    use tower::ServiceExt;
+
+    let monitor = Monitor::new();
+    let app = Router::new()
+        .route("/a", get(|| async { "ok" }))
+        .route("/b", get(|| async { "ok" }))
+        .layer(tailwatch::HttpMetricsLayer::new(&monitor));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let call = |path: &str, traceparent: &str| {
+        let req = http::Request::get(path)
+            .header("traceparent", traceparent)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(rt.block_on(app.clone().oneshot(req)).unwrap().status(), 200);
+    };
+    call(
+        "/a",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    );
+    // Not sampled, and malformed: no exemplar.
+    call(
+        "/b",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    );
+    call(
+        "/b",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033-01",
+    );
+    let ex = exemplars_on(&monitor, "http_server_request_duration_seconds", "\"/a\"");
+    assert!(
+        ex.len() == 1
+            && ex[0].starts_with(
+                "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"}"
+            ),
+        "{ex:#?}"
+    );
+    assert!(exemplars_on(&monitor, "http_server_request_duration_seconds", "\"/b\"").is_empty());
+}
+
+#[test]
+fn traceparent_headers_are_read_as_the_w3c_spec_says() {
+    use tailwatch::parse_traceparent;
+    let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert_eq!(parse_traceparent(ok), Some(TRACE));
+    // A later version may append fields after a dash.
+    assert_eq!(
+        parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-else"),
+        Some(TRACE)
+    );
+    for bad in [
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", // not sampled
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero parent id
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // 00 has no more
+        "00-4bf92f3577b34da6a3ce929d0e0e473é-00f067aa0ba902b7-01", // not ASCII
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+    ] {
+        assert_eq!(parse_traceparent(bad), None, "{bad}");
+    }
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::classify::{Classify, ErrorType};
 use super::layer::{HEAD, RouteEntry};
+use crate::engine::exemplar::TraceContext;
 
 /// When a request started, by the layer's clock.
 enum Start {
@@ -20,11 +21,13 @@ pub(crate) struct Finish {
     /// The status once the head is known (for a cancelled body).
     status: Option<u16>,
     error: Option<ErrorType>,
+    /// The request's trace: the exemplar of its duration.
+    trace: Option<TraceContext>,
     done: bool,
 }
 
 impl Finish {
-    pub(crate) fn new(entry: Arc<RouteEntry>) -> Self {
+    pub(crate) fn new(entry: Arc<RouteEntry>, trace: Option<TraceContext>) -> Self {
         entry.gauge.increment();
         let start = match &entry.settings.clock {
             None => Start::Instant(quanta::Instant::now()),
@@ -35,6 +38,7 @@ impl Finish {
             start,
             status: None,
             error: None,
+            trace,
             done: false,
         }
     }
@@ -81,7 +85,7 @@ impl Finish {
             (Start::Clock(_), None) => 0,
         };
         let status = self.status.unwrap_or(499);
-        entry.record(status, error.or(self.error.as_deref()), nanos);
+        entry.record(status, error.or(self.error.as_deref()), nanos, self.trace);
         entry.gauge.decrement();
     }
 }

@@ -9,6 +9,7 @@ use once_cell::race::OnceBox;
 use super::classify::{Classify, DefaultClassifier, status_str};
 use crate::engine::clock::Clock;
 use crate::engine::counter::Gauge;
+use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
 use crate::engine::thread_cache;
 use crate::measure::Monitor;
@@ -351,12 +352,23 @@ impl StatusSeries {
 }
 
 impl RouteEntry {
-    /// Records `nanos` for a response of `status` (and `error`).
-    pub(crate) fn record(&self, status: u16, error: Option<&str>, nanos: u64) {
+    /// Records `nanos` for a response of `status` (and `error`), with the
+    /// request's trace as its exemplar.
+    pub(crate) fn record(
+        &self,
+        status: u16,
+        error: Option<&str>,
+        nanos: u64,
+        trace: Option<TraceContext>,
+    ) {
+        let record = |h: &Histogram| match trace {
+            Some(t) => h.record_with_trace(nanos, t),
+            None => h.record(nanos),
+        };
         for slot in &self.statuses {
             if let Some(s) = slot.get() {
                 if s.is(status, error) {
-                    s.histogram.record(nanos);
+                    record(&s.histogram);
                     return;
                 }
                 continue;
@@ -375,14 +387,16 @@ impl RouteEntry {
                 Err(_) => {}
             }
             if let Some(s) = slot.get() {
-                s.histogram.record(nanos);
+                record(&s.histogram);
             }
             return;
         }
         // More distinct statuses than slots: through the registry.
-        self.settings
-            .histogram(self.method, &self.route, status, error)
-            .record(nanos);
+        record(
+            &self
+                .settings
+                .histogram(self.method, &self.route, status, error),
+        );
     }
 }
 
@@ -419,7 +433,7 @@ mod tests {
     fn a_dropped_layer_frees_its_state() {
         let layer = HttpMetricsLayer::with_registry(Registry::new());
         let entry = layer.shared.entry(0, "/users/{id}");
-        entry.record(200, None, 1_000);
+        entry.record(200, None, 1_000, None);
         // Cached in this thread and held here, the entry must not keep the
         // layer's state (and its map of entries) alive.
         let weak = Arc::downgrade(&layer.shared);

@@ -8,6 +8,7 @@ use super::body::ResponseBody;
 use super::finish::Finish;
 use super::future::ResponseFuture;
 use super::layer::{HttpMetricsLayer, Shared, method_index};
+use crate::measure::context::{current_trace, parse_traceparent};
 
 /// Middleware recording RED metrics around `S`; see the
 /// [module docs](crate::http).
@@ -73,7 +74,13 @@ where
             return ResponseFuture::unmeasured(self.inner.call(request));
         }
         let entry = self.shared.entry(method_index(request.method()), route);
-        let finish = Finish::new(entry);
+        // The code's trace context (a tracing span around this service),
+        // else the caller's, from the W3C header.
+        let trace = current_trace().or_else(|| {
+            let header = request.headers().get("traceparent")?;
+            parse_traceparent(header.to_str().ok()?)
+        });
+        let finish = Finish::new(entry, trace);
         // A handler that panics while building its future is answered like
         // one that panics while running.
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {

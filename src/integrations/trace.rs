@@ -45,6 +45,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::engine::exemplar::TraceContext;
 use crate::measure::Monitor;
+use crate::measure::context::SpanTrace;
 use crate::measure::{Ended, Operation};
 
 type SpanFilter = Arc<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>;
@@ -59,6 +60,10 @@ pub struct MonitorLayer {
     required: bool,
     filter: Option<SpanFilter>,
     busy: bool,
+    /// The subscriber this layer is part of (to ask tracing-opentelemetry
+    /// for a span's context; the default dispatcher is not reachable from
+    /// inside a callback).
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
 }
 
 impl std::fmt::Debug for MonitorLayer {
@@ -83,6 +88,7 @@ impl MonitorLayer {
             required: false,
             filter: None,
             busy: false,
+            dispatch: std::sync::OnceLock::new(),
         }
     }
 
@@ -140,9 +146,9 @@ struct Measuring {
     busy: Duration,
     depth: u32,
     entered_at: Option<Instant>,
-    /// From the span's `trace_id` / `span_id` fields: the exemplar's trace.
-    trace_id: Option<u128>,
-    span_id: Option<u64>,
+    /// The exemplar's trace: the span's `trace_id` / `span_id` fields, its
+    /// OpenTelemetry span, or an enclosing span's fields.
+    trace: Option<TraceContext>,
 }
 
 /// Reads the operation-name field, the `error` field, and the `trace_id`
@@ -156,6 +162,18 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// The ids given: a trace id (and a span id, 0 if none), or a span id
+    /// alone (trace id 0, to be completed from what the span had).
+    fn trace(&self) -> Option<TraceContext> {
+        match (self.trace_id, self.span_id) {
+            (None, None) => None,
+            (trace_id, span_id) => Some(TraceContext {
+                trace_id: trace_id.unwrap_or(0),
+                span_id: span_id.unwrap_or(0),
+            }),
+        }
+    }
+
     fn new(name_field: &'a str) -> Self {
         Self {
             name_field,
@@ -221,6 +239,22 @@ impl Visit for Fields<'_> {
 }
 
 impl MonitorLayer {
+    /// The OpenTelemetry span of span `id`, when the `opentelemetry`
+    /// feature is on and tracing-opentelemetry's layer is in this
+    /// subscriber. The caller must not hold the span's extensions.
+    fn otel_trace_of(&self, id: &Id) -> Option<TraceContext> {
+        #[cfg(feature = "opentelemetry")]
+        {
+            let dispatch = self.dispatch.get()?.upgrade()?;
+            crate::measure::context::otel::of_span(id, &dispatch)
+        }
+        #[cfg(not(feature = "opentelemetry"))]
+        {
+            let _ = (id, &self.dispatch);
+            None
+        }
+    }
+
     /// Runs `f` on this layer's state for span `id`, if it measures it.
     fn with_state<S>(&self, id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&mut Measuring))
     where
@@ -238,27 +272,42 @@ impl<S> Layer<S> for MonitorLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
+        let mut fields = Fields::new(self.field);
+        attrs.record(&mut fields);
+        let Some(span) = ctx.span(id) else { return };
+        // A span id alone, with no trace id, says nothing here.
+        let own = fields.trace().filter(|t| t.trace_id != 0);
+        if let Some(trace) = own {
+            // Spans inside it, and `current_trace`, find it here.
+            span.extensions_mut().replace(SpanTrace(trace));
+        }
         if self.filter.as_ref().is_some_and(|f| !f(meta)) {
             return;
         }
-        let mut fields = Fields::new(self.field);
-        attrs.record(&mut fields);
         let name = match fields.operation {
             Some(name) => name,
             None if self.required => return,
             None => meta.name().to_owned(),
         };
-        let Some(span) = ctx.span(id) else { return };
+        // Its own ids, else its OpenTelemetry span's, else an ancestor's ids.
+        let trace = own.or_else(|| self.otel_trace_of(id)).or_else(|| {
+            span.scope()
+                .skip(1)
+                .find_map(|s| s.extensions().get::<SpanTrace>().map(|t| t.0))
+        });
         let op = self.monitor.operation(&name);
         op.inner.active.increment();
         let measuring = Measuring {
             op,
             start: Instant::now(),
             error: fields.error,
-            trace_id: fields.trace_id,
-            span_id: fields.span_id,
+            trace,
             busy: Duration::ZERO,
             depth: 0,
             entered_at: None,
@@ -271,13 +320,29 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.with_state(id, &ctx, |m| {
-            let mut fields = Fields::new(self.field);
-            values.record(&mut fields);
+        let mut fields = Fields::new(self.field);
+        values.record(&mut fields);
+        let recorded = fields.trace();
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(trace) = recorded {
+            // A span id recorded alone completes the trace id given before.
+            let trace = match (fields.trace_id, ext.get_mut::<SpanTrace>()) {
+                (None, Some(old)) => TraceContext {
+                    trace_id: old.0.trace_id,
+                    span_id: trace.span_id,
+                },
+                _ => trace,
+            };
+            ext.replace(SpanTrace(trace));
+        }
+        let now = ext.get_mut::<SpanTrace>().map(|t| t.0);
+        if let Some(m) = ext.get_mut::<Measurings>().and_then(|a| a.get_mut(self.id)) {
             m.error |= fields.error;
-            m.trace_id = fields.trace_id.or(m.trace_id);
-            m.span_id = fields.span_id.or(m.span_id);
-        });
+            if recorded.is_some() {
+                m.trace = now.filter(|t| t.trace_id != 0);
+            }
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -336,15 +401,9 @@ where
         };
         let took = if self.busy { m.busy } else { m.start.elapsed() };
         let ended = if m.error { Ended::Error } else { Ended::Ok };
-        match m.trace_id {
-            Some(trace_id) => m.op.record_with_trace(
-                took,
-                ended,
-                TraceContext {
-                    trace_id,
-                    span_id: m.span_id.unwrap_or(0),
-                },
-            ),
+        // An OpenTelemetry layer outside this one has built its span by now.
+        match m.trace.or_else(|| self.otel_trace_of(&id)) {
+            Some(trace) => m.op.record_with_trace(took, ended, trace),
             None => m.op.record(took, ended),
         }
         m.op.inner.active.decrement();

@@ -8,17 +8,21 @@
 //!   gauge; [`Timer`] records on finish or drop.
 //! * [`measured`]: a future timed to `Ready`, drop (cancelled) or panic.
 //! * [`outcome`]: [`Outcome`] and [`Ended`] (`ok`, `error`, `cancelled`).
+//! * [`context`]: the trace context of the running code ([`current_trace`]),
+//!   which timers and measured futures keep as their value's exemplar.
 //! * [`extensions`]: per-monitor state of the pieces above (the sampler,
 //!   the `metrics` facade's store), held without knowing their types.
 //!
 //! Uses the engine and the registry.
 
+pub(crate) mod context;
 pub(crate) mod extensions;
 pub(crate) mod measured;
 pub(crate) mod monitor;
 pub(crate) mod operation;
 pub(crate) mod outcome;
 
+pub use context::{current_trace, parse_traceparent};
 pub use measured::{AlwaysOk, ByOutcome, ClassifyOutput, Measured};
 pub use monitor::{
     DEFAULT_MAX_OPERATIONS, DEFAULT_SAMPLE_INTERVAL, Monitor, MonitorBuilder, OPERATION_ACTIVE,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use quanta::Instant;
 
+use super::context::current_trace;
 use super::outcome::{Ended, Outcome};
 use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
@@ -86,11 +87,14 @@ impl Operation {
     }
 
     /// Starts a [`Timer`]: in flight from now until it finishes or drops.
+    /// The trace context of the calling code ([`current_trace`]), if any,
+    /// becomes the exemplar of the value it records.
     pub fn start(&self) -> Timer {
         self.inner.active.increment();
         Timer {
             op: self.for_this_thread(),
             start: Instant::now(),
+            trace: current_trace(),
             done: false,
         }
     }
@@ -180,6 +184,8 @@ impl Operation {
 pub struct Timer {
     op: Operation,
     start: Instant,
+    /// The trace context when it started ([`current_trace`]): the exemplar.
+    trace: Option<TraceContext>,
     done: bool,
 }
 
@@ -221,7 +227,12 @@ impl Timer {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        self.op.record(self.start.elapsed(), ended);
+        match self.trace {
+            Some(trace) => self
+                .op
+                .record_with_trace(self.start.elapsed(), ended, trace),
+            None => self.op.record(self.start.elapsed(), ended),
+        }
         self.op.inner.active.decrement();
     }
 }
