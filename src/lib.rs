@@ -25,8 +25,9 @@ pub use engine::error::{BuildError, RecordError};
 pub use engine::exemplar::{Exemplar, TraceContext};
 pub use engine::histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
 pub use engine::layout::Layout;
+pub use engine::slowest::KEEP as SLOWEST_KEPT;
 pub use engine::snapshot::Snapshot;
-pub use engine::stats::{QuantileValue, SeriesStats, Stats};
+pub use engine::stats::{QuantileValue, SeriesStats, SlowCall, Stats};
 
 // The registry.
 pub use registry::{

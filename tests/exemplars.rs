@@ -319,3 +319,90 @@ fn traceparent_headers_are_read_as_the_w3c_spec_says() {
         assert_eq!(parse_traceparent(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn stats_list_the_slowest_traced_calls_of_the_window() {
+    use std::time::Duration;
+    use tailwatch::Ended;
+
+    let monitor = Monitor::new();
+    let op = monitor.operation("db.get_user");
+    let t = |id: u128| TraceContext {
+        trace_id: id,
+        span_id: id as u64,
+    };
+    // Twenty calls, 1..=20 ms, trace id = ms; the 17 ms one failed; one
+    // slower call without a trace (not listed: nothing to click).
+    for ms in 1..=20_u64 {
+        let ended = if ms == 17 { Ended::Error } else { Ended::Ok };
+        op.record_with_trace(Duration::from_millis(ms), ended, t(u128::from(ms)));
+    }
+    op.record(Duration::from_millis(500), Ended::Ok);
+    // An HTTP-like family: a 503 with error_type is one of its slowest.
+    let h = |status: &str| {
+        let mut labels = vec![
+            ("http_request_method", "GET"),
+            ("http_route", "/a"),
+            ("http_response_status_code", status),
+        ];
+        if status == "503" {
+            labels.push(("error_type", "503"));
+        }
+        monitor
+            .registry()
+            .histogram("http_server_request_duration_seconds", &labels)
+            .unwrap()
+    };
+    h("200").record_with_trace(2_000_000, t(0x200));
+    h("503").record_with_trace(9_000_000, t(0x503));
+
+    let all = monitor.all_stats();
+    let s = all
+        .iter()
+        .find(|s| s.labels.get("operation").map(String::as_str) == Some("db.get_user"))
+        .unwrap();
+    let slow: Vec<(f64, &str, &str)> = s
+        .slowest
+        .iter()
+        .map(|c| (c.value, c.trace_id.as_str(), c.outcome["outcome"].as_str()))
+        .collect();
+    assert_eq!(
+        slow,
+        [
+            (0.020, "00000000000000000000000000000014", "ok"),
+            (0.019, "00000000000000000000000000000013", "ok"),
+            (0.018, "00000000000000000000000000000012", "ok"),
+            (0.017, "00000000000000000000000000000011", "error"),
+            (0.016, "00000000000000000000000000000010", "ok"),
+        ]
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(s.slowest.iter().all(|c| (now - c.unix_seconds).abs() < 5.0));
+    assert_eq!(s.slowest[0].span_id, "0000000000000014");
+
+    let route = all
+        .iter()
+        .find(|s| s.name == "http_server_request_duration_seconds")
+        .unwrap();
+    assert_eq!(route.slowest.len(), 2);
+    assert_eq!(route.slowest[0].value, 0.009);
+    assert_eq!(
+        route.slowest[0].outcome,
+        [
+            ("error_type".to_owned(), "503".to_owned()),
+            ("http_response_status_code".to_owned(), "503".to_owned())
+        ]
+        .into()
+    );
+    assert_eq!(route.slowest[1].outcome["http_response_status_code"], "200");
+
+    // The same in `/stats` JSON.
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(
+        json["slowest"][0]["trace_id"],
+        "00000000000000000000000000000014"
+    );
+}

@@ -9,6 +9,7 @@ use crate::engine::error::{BuildError, RecordError};
 use crate::engine::exemplar::{Exemplar, Exemplars, TraceContext};
 use crate::engine::layout::Layout;
 use crate::engine::shard::Counts;
+use crate::engine::slowest::Slowest;
 use crate::engine::snapshot::Snapshot;
 use crate::engine::stats::{QuantileValue, Stats};
 use crate::engine::upkeep::{self, Rotate};
@@ -166,6 +167,7 @@ impl HistogramBuilder {
             inner: Arc::new(Inner {
                 counts: Counts::new(layout),
                 exemplars: Exemplars::default(),
+                slowest: Slowest::new(slice_ns, self.slices),
                 reader: Mutex::new(Reader {
                     window: Window::new(slice_ns, self.slices as usize, now),
                     last_sum: 0,
@@ -225,6 +227,7 @@ pub struct Histogram {
 struct Inner {
     counts: Counts,
     exemplars: Exemplars,
+    slowest: Slowest,
     reader: Mutex<Reader>,
     clock: Arc<dyn Clock>,
     quantiles: Box<[f64]>,
@@ -298,6 +301,7 @@ impl Histogram {
             at_ns: self.inner.clock.now_ns(),
         };
         self.inner.exemplars.offer(self.layout(), index, &e);
+        self.inner.slowest.offer(&e);
     }
 
     /// The exemplars held: the latest value recorded with a trace in each
@@ -306,6 +310,34 @@ impl Histogram {
     /// instant may be missing.
     pub fn exemplars(&self) -> Vec<Exemplar> {
         self.inner.exemplars.read()
+    }
+
+    /// The slowest values recorded with a trace in the window (its slices
+    /// and the current one), at most [`SLOWEST_KEPT`](crate::SLOWEST_KEPT), slowest
+    /// first: each slice keeps its five slowest traced values. Lock-free;
+    /// a value recorded at the same instant as another slow one of the
+    /// same series may be missing (see `engine/slowest.rs`).
+    ///
+    /// ```
+    /// use tailwatch::{Histogram, TraceContext};
+    /// let h = Histogram::new();
+    /// for (ms, id) in [(3, 1), (900, 2), (40, 3)] {
+    ///     h.record_with_trace(ms * 1_000_000, TraceContext { trace_id: id, span_id: 1 });
+    /// }
+    /// let slow = h.slowest();
+    /// assert_eq!(slow[0].trace.trace_id, 2);
+    /// assert_eq!(slow.len(), 3);
+    /// ```
+    pub fn slowest(&self) -> Vec<Exemplar> {
+        self.inner.slowest.read(self.inner.clock.now_ns())
+    }
+
+    /// `at_ns` on this histogram's clock as Unix time, in seconds.
+    pub fn unix_seconds_at(&self, at_ns: u64) -> f64 {
+        let unix_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        unix_now - self.inner.clock.now_ns().saturating_sub(at_ns) as f64 / 1e9
     }
 
     /// Records a duration in nanoseconds (saturating, then clamped like
@@ -361,11 +393,6 @@ impl Histogram {
         }
         self.record(scaled.round() as u64);
         Ok(())
-    }
-
-    /// The time on the histogram's clock, nanoseconds.
-    pub(crate) fn clock_now_ns(&self) -> u64 {
-        self.inner.clock.now_ns()
     }
 
     /// Recorded units per base unit (1e9: nanoseconds, reported as seconds).
@@ -567,6 +594,7 @@ impl Histogram {
         size_of::<Inner>()
             + self.inner.counts.heap_bytes()
             + self.inner.exemplars.heap_bytes()
+            + self.inner.slowest.heap_bytes()
             + reader.window.heap_bytes()
             + self.inner.quantiles.len() * size_of::<f64>()
     }

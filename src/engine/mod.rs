@@ -13,7 +13,8 @@
 //! * [`snapshot`]: a reusable read buffer (quantiles, `le` buckets,
 //!   conversion to `hdrhistogram::Histogram`); [`stats`]: the serializable
 //!   figures people read.
-//! * [`exemplar`]: the trace of a recent value per power-of-two range.
+//! * [`exemplar`]: the trace of a recent value per power-of-two range;
+//!   [`slowest`]: the slowest traced values of the window.
 //! * [`counter`]: sharded integer counters and gauges, and sampled floats.
 //! * [`thread_cache`]: the per-thread direct-mapped caches the pieces above
 //!   use to find a handle without a lock.
@@ -31,6 +32,7 @@ pub(crate) mod layout;
 pub(crate) mod lazy;
 pub(crate) mod shard;
 pub(crate) mod slot;
+pub(crate) mod slowest;
 pub(crate) mod snapshot;
 pub(crate) mod stats;
 pub(crate) mod sync;

@@ -106,4 +106,25 @@ pub struct SeriesStats {
     pub relative_error: f64,
     /// Calls (values) since start.
     pub total_count: u64,
+    /// The slowest calls of the window that were recorded with a trace
+    /// context, slowest first (at most [`SLOWEST_KEPT`](crate::SLOWEST_KEPT)):
+    /// where to look when the tail moves.
+    #[serde(default)]
+    pub slowest: Vec<SlowCall>,
+}
+
+/// One of the slowest traced calls of a window ([`SeriesStats::slowest`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowCall {
+    /// Its latency (value), in base units.
+    pub value: f64,
+    /// Its trace id, 32 hex digits: the key to open it in a trace backend.
+    pub trace_id: String,
+    /// Its span id, 16 hex digits.
+    pub span_id: String,
+    /// When it was recorded, Unix time in seconds.
+    pub unix_seconds: f64,
+    /// How it ended: its series' outcome labels (`outcome` for an
+    /// operation; `http_response_status_code` and `error_type` for HTTP).
+    pub outcome: std::collections::BTreeMap<String, String>,
 }

@@ -85,15 +85,11 @@ fn exemplars_of(h: &crate::engine::histogram::Histogram, out: &mut Vec<ExemplarO
     if held.is_empty() {
         return;
     }
-    let now_ns = h.clock_now_ns();
-    let unix_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
     let scale = h.unit_scale();
     out.extend(held.iter().map(|e| ExemplarOut {
         value: e.value as f64 / scale,
         trace: e.trace,
-        unix_seconds: unix_now - now_ns.saturating_sub(e.at_ns) as f64 / 1e9,
+        unix_seconds: h.unix_seconds_at(e.at_ns),
     }));
 }
 

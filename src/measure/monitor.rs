@@ -13,8 +13,9 @@ use super::outcome::{Ended, Outcome};
 use crate::engine::counter::Gauge;
 use crate::engine::error::BuildError;
 use crate::engine::histogram::{Histogram, HistogramBuilder};
+use crate::engine::slowest::KEEP as SLOWEST_KEPT;
 use crate::engine::snapshot::Snapshot;
-use crate::engine::stats::SeriesStats;
+use crate::engine::stats::{SeriesStats, SlowCall};
 use crate::engine::thread_cache;
 use crate::registry::group::{Ending, Member, families, groups};
 use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
@@ -410,7 +411,18 @@ fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot)
         (&i.error, Ending::Error),
         (&i.cancelled, Ending::Cancelled),
     ];
-    merged_stats(OPERATION_DURATION, labels, parts, window, series)
+    let mut s = merged_stats(OPERATION_DURATION, labels, parts, window, series);
+    s.slowest = slowest_of(parts.iter().map(|&(h, ending)| {
+        (h, move || {
+            let outcome = match ending {
+                Ending::Ok => Ended::Ok,
+                Ending::Error => Ended::Error,
+                Ending::Cancelled => Ended::Cancelled,
+            };
+            BTreeMap::from([("outcome".to_owned(), outcome.as_str().to_owned())])
+        })
+    }));
+    s
 }
 
 /// Statistics of one group of series (one route: its status codes and
@@ -421,7 +433,15 @@ fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot)
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let parts = members.iter().map(|m| (&m.histogram, m.ending));
-    merged_stats(members[0].id.name(), labels, parts, window, series)
+    let mut s = merged_stats(members[0].id.name(), labels, parts, window, series);
+    s.slowest = slowest_of(members.iter().map(|m| {
+        (&m.histogram, || {
+            m.outcome_labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+    }));
+    s
 }
 
 /// Statistics of series that differ only in how their calls ended, using
@@ -494,7 +514,37 @@ fn build(name: &str, labels: BTreeMap<String, String>, snap: &Snapshot, scale: f
         window_seconds,
         relative_error: snap.relative_error(),
         total_count: snap.count(),
+        slowest: Vec::new(),
     }
+}
+
+/// The slowest traced calls of `parts` (each a series and a function
+/// giving its outcome labels), slowest first, at most `SLOWEST_KEPT`.
+fn slowest_of<'a, L>(parts: impl IntoIterator<Item = (&'a Histogram, L)>) -> Vec<SlowCall>
+where
+    L: Fn() -> BTreeMap<String, String>,
+{
+    let mut out: Vec<(u64, SlowCall)> = Vec::new();
+    for (h, outcome) in parts {
+        let held = h.slowest();
+        if held.is_empty() {
+            continue;
+        }
+        let outcome = outcome();
+        out.extend(held.iter().map(|e| {
+            let call = SlowCall {
+                value: e.value as f64 / h.unit_scale(),
+                trace_id: e.trace.trace_id_hex(),
+                span_id: e.trace.span_id_hex(),
+                unix_seconds: h.unix_seconds_at(e.at_ns),
+                outcome: outcome.clone(),
+            };
+            (e.value, call)
+        }));
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.truncate(SLOWEST_KEPT);
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 #[cfg(all(test, not(tailwatch_loom)))]

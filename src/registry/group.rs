@@ -75,6 +75,16 @@ impl Member {
             .map(|(_, l)| l)
     }
 
+    /// Its outcome labels only (how its calls ended).
+    pub(crate) fn outcome_labels(&self) -> impl Iterator<Item = Label<'_>> {
+        let mask = self.outcome_mask;
+        self.id
+            .labels()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1_u64 << (*i).min(63)) != 0)
+            .map(|(_, l)| l)
+    }
+
     fn same_group(&self, other: &Self) -> bool {
         self.group().eq(other.group())
     }
