@@ -542,7 +542,7 @@ where
             (e.value, call)
         }));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|c| std::cmp::Reverse(c.0));
     out.truncate(SLOWEST_KEPT);
     out.into_iter().map(|(_, c)| c).collect()
 }
