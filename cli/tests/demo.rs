@@ -192,14 +192,36 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     let (app, agent) = (demo.app, demo.agent);
     // Let the generator send about a second and a half of traffic.
     std::thread::sleep(Duration::from_millis(1_500));
-    let (metrics, stats, health, index) = block_on(async {
+    let (metrics, stats, health, index, openmetrics) = block_on(async {
         (
             get_ok(agent, "/metrics").await,
             get_ok(agent, "/stats").await,
             get_ok(agent, "/health").await,
             get_ok(app, "/").await,
+            request(
+                agent,
+                "GET",
+                "/metrics",
+                Some("application/openmetrics-text; version=1.0.0"),
+            )
+            .await
+            .2,
         )
     });
+    // Requests run in OpenTelemetry spans: their buckets carry exemplars
+    // (the route's and the "db" call's), and /stats the slowest traces.
+    let is_trace = |t: &str| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit());
+    for series in [
+        r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_response_status_code="200",http_route="/orders/{id}""#,
+        r#"operation_duration_seconds_bucket{operation="db.query",outcome="ok""#,
+    ] {
+        let exemplar = openmetrics
+            .lines()
+            .filter(|l| l.starts_with(series))
+            .find_map(|l| l.split_once(" # {trace_id=\""))
+            .unwrap_or_else(|| panic!("no exemplar on {series}:\n{openmetrics}"));
+        assert!(is_trace(&exemplar.1[..32]), "{}", exemplar.1);
+    }
     assert!(index.contains("/orders/{id}"), "{index}");
     assert!(health.contains(r#""status":"ok""#), "{health}");
     for expected in [
@@ -237,6 +259,12 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     };
     let users = route("/users/{id}");
     let checkout = route("/checkout");
+    let slowest = route("/orders/{id}")["slowest"].clone();
+    assert!(
+        !slowest.as_array().unwrap().is_empty()
+            && is_trace(slowest[0]["trace_id"].as_str().unwrap()),
+        "{slowest}"
+    );
     assert!(users["count"].as_u64().unwrap() > 100, "{users}");
     assert!(
         checkout["errors"].as_u64().unwrap() > 0 && checkout["error_ratio"].as_f64().unwrap() < 0.5,
@@ -252,6 +280,15 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     assert!(out.matches(" route ").count() >= 3, "{out}");
     assert!(out.contains("GET /users/{id}"), "{out}");
     assert!(out.contains("op db.query"), "{out}");
+    // The trace id of each route's slowest call ends its row.
+    let orders = out
+        .lines()
+        .rfind(|l| l.contains("GET /orders/{id}"))
+        .unwrap();
+    assert!(
+        out.contains("trace of max") && is_trace(orders.rsplit(' ').next().unwrap()),
+        "{orders}"
+    );
     assert!(
         out.contains("wait db pool") && out.contains("/8 in use") && out.contains("queue emails"),
         "{out}"

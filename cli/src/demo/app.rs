@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use tailwatch::{Cache, HttpMetricsLayer, Monitor, Queue, Resource};
 use tokio::sync::{Semaphore, mpsc};
 
-use super::random;
+use super::{random, traces};
 
 /// Connections of the demo's "db" pool.
 const DB_CONNECTIONS: usize = 8;
@@ -55,6 +55,9 @@ pub(super) fn router(monitor: &Monitor) -> Router {
         .route("/checkout", post(checkout))
         .with_state(state)
         .layer(HttpMetricsLayer::new(monitor))
+        // Outside the metrics layer: its span is current when the layer
+        // starts measuring, so each request's trace is its exemplar.
+        .layer(axum::middleware::from_fn(traces::per_request))
 }
 
 async fn index() -> &'static str {

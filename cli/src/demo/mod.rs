@@ -13,6 +13,7 @@ use tokio::sync::watch;
 mod app;
 mod random;
 mod table;
+mod traces;
 mod traffic;
 
 /// Options of `tailwatch demo`.
@@ -69,6 +70,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 
 async fn serve(args: &Args) -> ExitCode {
     let monitor = Monitor::new();
+    // Kept alive to the end: each request runs in an OpenTelemetry span.
+    let _traces = traces::install();
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -33,8 +33,11 @@ fn human(seconds: Option<f64>) -> String {
 }
 
 fn row(name: &str, s: &SeriesStats, active: i64) {
+    // The trace of the slowest traced call of the window: the max, when
+    // every call is traced (as here).
+    let trace = s.slowest.first().map_or("-", |c| c.trace_id.as_str());
     println!(
-        "  {:<22} {:>8.1} {:>7.2} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "  {:<22} {:>8.1} {:>7.2} {:>9} {:>9} {:>9} {:>9} {:>6}  {}",
         name,
         s.rate_per_second,
         s.error_ratio.unwrap_or(0.0) * 100.0,
@@ -43,6 +46,7 @@ fn row(name: &str, s: &SeriesStats, active: i64) {
         human(s.p99),
         human(s.max),
         active,
+        trace,
     );
 }
 
@@ -61,7 +65,7 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
             .map_or(0, |(_, g)| g.value())
     };
     println!(
-        "\n{:>6.0} s {:<16} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "\n{:>6.0} s {:<16} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6}  {}",
         elapsed.as_secs_f64(),
         "route",
         "rate/s",
@@ -70,7 +74,8 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
         "p95",
         "p99",
         "max",
-        "active"
+        "active",
+        "trace of max"
     );
     for s in stats.iter().filter(|s| s.name == HTTP_DURATION) {
         let (method, route) = (
