@@ -1,4 +1,4 @@
-//! Exemplars in the OpenMetrics text: a value recorded with a trace shows
+//! Exemplars in the OpenMetrics text and protobuf: a value recorded with a trace shows
 //! on the bucket its value falls in, with its trace and span ids and a
 //! recent timestamp; the 0.0.4 text has none; the result parses.
 
@@ -104,22 +104,28 @@ fn protobuf_carries_exemplars_on_classic_buckets_and_the_native_histogram() {
         .iter()
         .filter_map(|b| b.exemplar.as_ref().map(|e| (b.upper_bound(), e)))
         .collect();
-    assert_eq!(with.len(), 2, "{with:?}");
+    // The classic buckets carry the newest exemplar only (the 3 s one,
+    // recorded last), in its bucket: what Prometheus 2.42 reads for a
+    // native histogram, one per scrape.
+    assert_eq!(with.len(), 1, "{with:?}");
     let (upper, e) = with[0];
-    assert_eq!(upper, 0.01);
+    assert_eq!((upper, e.value()), (5.0, 3.0));
+    assert_eq!(
+        label(e, "trace_id").as_deref(),
+        Some("00000000000000000000000000000001")
+    );
+    let ts = e.timestamp.as_ref().unwrap();
+    assert!((now - ts.seconds as f64).abs() < 5.0, "{ts:?}");
+    // The native histogram's own list: both, timestamped.
+    assert_eq!(hist.exemplars.len(), 2);
+    assert!(hist.exemplars.iter().all(|e| e.timestamp.is_some()));
+    let e = &hist.exemplars[0];
     assert_eq!(e.value(), 0.007);
     assert_eq!(
         label(e, "trace_id").as_deref(),
         Some("4bf92f3577b34da6a3ce929d0e0e4736")
     );
     assert_eq!(label(e, "span_id").as_deref(), Some("00f067aa0ba902b7"));
-    let ts = e.timestamp.as_ref().unwrap();
-    assert!((now - ts.seconds as f64).abs() < 5.0, "{ts:?}");
-    assert_eq!(with[1].0, 5.0);
-    // The native histogram's own list: both, timestamped.
-    assert_eq!(hist.exemplars.len(), 2);
-    assert!(hist.exemplars.iter().all(|e| e.timestamp.is_some()));
-    assert_eq!(hist.exemplars[0].value(), 0.007);
 }
 
 #[test]

@@ -129,13 +129,24 @@ impl Sink for ProtoSink {
         h.sample_count = Some(s.snap.count());
         h.sample_sum = Some(s.snap.sum() as f64 / s.scale);
         h.bucket.clear();
+        // The classic buckets carry one exemplar: the newest, in its
+        // bucket. Prometheus before 2.50 reads a native histogram's
+        // exemplar from its classic buckets, only the first one found, once
+        // per scrape: with the newest alone there, every scrape brings the
+        // latest trace, in time order (an older one would be refused as
+        // out of order). Later versions read the full list below.
+        let newest = s
+            .exemplars
+            .iter()
+            .max_by(|a, b| a.unix_seconds.total_cmp(&b.unix_seconds));
+        let on_buckets = newest.map_or(&[][..], std::slice::from_ref);
         let mut lower = f64::NEG_INFINITY;
         h.bucket.extend(
             self.bounds
                 .iter()
                 .zip(s.counts)
                 .map(|(&upper_bound, &count)| {
-                    let exemplar = exemplar_in(s.exemplars, lower, upper_bound).map(exemplar_proto);
+                    let exemplar = exemplar_in(on_buckets, lower, upper_bound).map(exemplar_proto);
                     lower = upper_bound;
                     proto::Bucket {
                         cumulative_count: Some(count),

@@ -1,0 +1,112 @@
+//! Exemplars in a real Prometheus 2.42 (`--enable-feature=exemplar-storage`,
+//! and with `native-histograms` too): scraping an agent, it stores the
+//! trace ids the test recorded, with their values, and
+//! `/api/v1/query_exemplars` returns them, for classic buckets (the
+//! OpenMetrics text) and for native histograms (protobuf).
+//!
+//! Prometheus 2.42 reads one exemplar per native histogram per scrape
+//! (the first classic bucket's; tailwatch puts its newest there), so the
+//! test records one traced value per scrape, as a service does many.
+
+mod common;
+
+use std::time::Duration;
+
+use common::prometheus::{Prometheus, encode, eventually};
+use common::{available, free_port, installed};
+use tailwatch::{Monitor, TraceContext, agent};
+
+/// (trace id, value) of every exemplar `query` selects in the last minute.
+async fn exemplars(p: &Prometheus, query: &str) -> Vec<(String, f64)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let json = p
+        .api(&format!(
+            "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
+            encode(query),
+            now - 120.0,
+            now + 60.0
+        ))
+        .await;
+    let mut out: Vec<(String, f64)> = json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|series| series["exemplars"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["labels"]["trace_id"].as_str().unwrap_or("").to_owned(),
+                e["value"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histograms() {
+    if !available(
+        installed("prometheus"),
+        "prometheus",
+        "apt-get install prometheus; exemplar storage end-to-end test not run",
+    ) {
+        return;
+    }
+    let monitor = Monitor::new();
+    let h = monitor
+        .registry()
+        .histogram("checkout_seconds", &[("route", "/checkout")])
+        .unwrap();
+    let a = agent(&monitor).listen(free_port()).start().await.unwrap();
+    let classic = Prometheus::start_with(&[a.local_addr()], None, &["exemplar-storage"]).await;
+    let native = Prometheus::start_with(
+        &[a.local_addr()],
+        None,
+        &["exemplar-storage", "native-histograms"],
+    )
+    .await;
+    eventually(&classic, "up", |r| r.len() == 1 && r[0].1 == 1.0).await;
+    eventually(&native, "up", |r| r.len() == 1 && r[0].1 == 1.0).await;
+    // Three traced values in three buckets, fastest first (so that the
+    // first bucket holding an exemplar is not the newest one's), each seen
+    // by a few scrapes (every second) before the next.
+    let recorded = [(0xa1_u128, 0.000_2_f64), (0xb2, 0.007), (0xc3, 3.0)];
+    for (id, seconds) in recorded {
+        h.record_with_trace(
+            (seconds * 1e9) as u64,
+            TraceContext {
+                trace_id: id,
+                span_id: id as u64,
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+    }
+    let mut want: Vec<(String, f64)> = recorded
+        .iter()
+        .map(|&(id, v)| (format!("{id:032x}"), v))
+        .collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, query, what) in [
+        (&classic, "checkout_seconds_bucket", "classic"),
+        (&native, "checkout_seconds", "native"),
+    ] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = exemplars(p, query).await;
+            if got == want {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: Prometheus has {got:?}, the test recorded {want:?}; log:\n{}",
+                p.log()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    a.stop().await;
+}
