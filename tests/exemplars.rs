@@ -412,3 +412,86 @@ fn stats_list_the_slowest_traced_calls_of_the_window() {
         "00000000000000000000000000000014"
     );
 }
+
+mod property {
+    //! Every exemplar shown lies in its bucket and was recorded within the
+    //! window, whatever the values and the times between them.
+
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use tailwatch::export::{Buckets, Format, render};
+    use tailwatch::{HistogramBuilder, ManualClock, Monitor, Registry, TraceContext};
+
+    /// Values spread over the whole default range, log-uniform.
+    fn value() -> impl Strategy<Value = u64> {
+        (0.0_f64..12.5).prop_map(|e| 10_f64.powf(e) as u64)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn every_exemplar_lies_in_its_bucket_and_in_the_window(
+            ops in prop::collection::vec((value(), 0_u64..30_000, any::<bool>()), 1..120),
+            fine in any::<bool>(),
+        ) {
+            let clock = ManualClock::new();
+            let monitor = Monitor::builder()
+                .registry(Registry::builder().defaults(
+                    HistogramBuilder::new()
+                        .clock(Arc::new(clock.clone()))
+                        .window(Duration::from_secs(60), 6),
+                ))
+                .build()
+                .unwrap();
+            let h = monitor.registry().histogram("lat_seconds", &[]).unwrap();
+            // trace id → (value, clock time it was recorded at).
+            let mut recorded = HashMap::new();
+            for (i, &(v, advance_ms, traced)) in ops.iter().enumerate() {
+                clock.advance(Duration::from_millis(advance_ms));
+                if traced {
+                    let id = i as u128 + 1;
+                    h.record_with_trace(v, TraceContext { trace_id: id, span_id: 7 });
+                    recorded.insert(format!("{id:032x}"), v);
+                } else {
+                    h.record(v);
+                }
+            }
+            let buckets = if fine { Buckets::otel() } else { Buckets::default() };
+            let om = render(&monitor, &buckets, Format::OpenMetrics);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let mut lower = f64::NEG_INFINITY;
+            for line in om.lines().filter(|l| l.starts_with("lat_seconds_bucket{")) {
+                let le = line.split("le=\"").nth(1).unwrap().split('"').next().unwrap();
+                let upper: f64 = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+                if let Some((_, ex)) = line.split_once(" # ") {
+                    let id = ex.split("trace_id=\"").nth(1).unwrap().split('"').next().unwrap();
+                    let mut rest = ex.rsplit(' ');
+                    let ts: f64 = rest.next().unwrap().parse().unwrap();
+                    let shown: f64 = rest.next().unwrap().parse().unwrap();
+                    let v = *recorded.get(id).unwrap_or_else(|| panic!("unknown trace {id}"));
+                    prop_assert_eq!(shown, v as f64 / 1e9, "{}", line);
+                    prop_assert!(shown > lower && shown <= upper, "{} not in ({}, {}]", shown, lower, upper);
+                    // The window is 60 s plus the current slice (10 s).
+                    prop_assert!(ts <= now + 1.0 && ts >= now - 70.0 - 1.0, "{} vs now {}", ts, now);
+                }
+                lower = upper;
+            }
+            // The exemplars the API gives are within the window too.
+            let now_ns = clock_now(&clock);
+            for e in h.exemplars() {
+                prop_assert!(e.at_ns + 70_000_000_000 >= now_ns);
+            }
+        }
+    }
+
+    fn clock_now(clock: &ManualClock) -> u64 {
+        use tailwatch::Clock;
+        clock.now_ns()
+    }
+}

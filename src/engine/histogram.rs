@@ -168,6 +168,7 @@ impl HistogramBuilder {
                 counts: Counts::new(layout),
                 exemplars: Exemplars::default(),
                 slowest: Slowest::new(slice_ns, self.slices),
+                window_ns: slice_ns.saturating_mul(u64::from(self.slices) + 1),
                 reader: Mutex::new(Reader {
                     window: Window::new(slice_ns, self.slices as usize, now),
                     last_sum: 0,
@@ -228,6 +229,8 @@ struct Inner {
     counts: Counts,
     exemplars: Exemplars,
     slowest: Slowest,
+    /// The window's length plus one slice: exemplars older are not shown.
+    window_ns: u64,
     reader: Mutex<Reader>,
     clock: Arc<dyn Clock>,
     quantiles: Box<[f64]>,
@@ -304,12 +307,20 @@ impl Histogram {
         self.inner.slowest.offer(&e);
     }
 
-    /// The exemplars held: the latest value recorded with a trace in each
-    /// power-of-two range, ascending by value, with when it was recorded
-    /// (on the histogram's clock). Lock-free; a slot being written at that
-    /// instant may be missing.
+    /// The exemplars of the window: the latest value recorded with a
+    /// trace in each power-of-two range, if it was recorded within the
+    /// window (its length plus the current slice), ascending by value, with
+    /// when it was recorded (on the histogram's clock). Lock-free; a slot
+    /// being written at that instant may be missing.
     pub fn exemplars(&self) -> Vec<Exemplar> {
-        self.inner.exemplars.read()
+        let mut held = self.inner.exemplars.read();
+        let oldest = self
+            .inner
+            .clock
+            .now_ns()
+            .saturating_sub(self.inner.window_ns);
+        held.retain(|e| e.at_ns >= oldest);
+        held
     }
 
     /// The slowest values recorded with a trace in the window (its slices
