@@ -495,3 +495,68 @@ mod property {
         clock.now_ns()
     }
 }
+
+/// Compares `actual` with `tests/golden/<name>`; with `TAILWATCH_BLESS=1`
+/// writes it there instead.
+fn golden(name: &str, actual: &str) {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("TAILWATCH_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    if want != actual {
+        let out = format!("{}/target/{name}.actual", env!("CARGO_MANIFEST_DIR"));
+        std::fs::write(&out, actual).unwrap();
+        panic!("{name} differs from tests/golden/{name}; actual written to {out} (TAILWATCH_BLESS=1 to accept)");
+    }
+}
+
+#[test]
+fn golden_exemplars_in_openmetrics_and_protobuf() {
+    use prost::Message;
+    use tailwatch::export::encode;
+    use tailwatch::export::proto::MetricFamily;
+
+    let monitor = traced();
+    // OpenMetrics: the family's lines, exemplar timestamps (wall clock)
+    // and the created time masked.
+    let om = render(&monitor, &Buckets::default(), Format::OpenMetrics);
+    let text: String = om
+        .lines()
+        .filter(|l| l.contains("req_seconds") && !l.starts_with("req_seconds_created"))
+        .map(|l| match l.split_once(" # {") {
+            Some((sample, ex)) => {
+                let (ex, _ts) = ex.rsplit_once(' ').unwrap();
+                format!("{sample} # {{{ex} <ts>\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    golden("exemplars.om.txt", &text);
+
+    // Protobuf: the family decoded, timestamps masked, as prost prints it.
+    let bytes = encode(&monitor, &Buckets::default(), Format::Protobuf);
+    let mut rest = &bytes[..];
+    let mut family = None;
+    while !rest.is_empty() {
+        let f = MetricFamily::decode_length_delimited(&mut rest).unwrap();
+        if f.name() == "req_seconds" {
+            family = Some(f);
+        }
+    }
+    let mut family = family.expect("the family");
+    for m in &mut family.metric {
+        m.timestamp_ms = None;
+        let h = m.histogram.as_mut().unwrap();
+        h.created_timestamp = None;
+        for e in h
+            .exemplars
+            .iter_mut()
+            .chain(h.bucket.iter_mut().filter_map(|b| b.exemplar.as_mut()))
+        {
+            assert!(e.timestamp.take().is_some(), "an exemplar without timestamp");
+        }
+    }
+    golden("exemplars.pb.txt", &format!("{family:#?}\n"));
+}
