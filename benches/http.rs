@@ -5,6 +5,12 @@
 //!
 //! Each iteration sends one request through `oneshot` (no socket) and
 //! collects the response body. Report the added cost (layered − bare).
+//!
+//! Group `http_request_traced`: the same with a trace context, so that the
+//! middleware keeps an exemplar: a sampled W3C `traceparent` header (no
+//! subscriber), and an OpenTelemetry span per request (tracing-opentelemetry
+//! over an SDK tracer with no exporter), each against the bare router in
+//! the same conditions.
 
 use std::time::{Duration, Instant};
 
@@ -97,5 +103,78 @@ fn http(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, http);
+/// `GET /users/7` with a sampled `traceparent` header.
+fn traced_request() -> Request<Body> {
+    Request::builder()
+        .uri("/users/7")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn http_traced(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("http_request_traced");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let monitor = Monitor::new();
+    let routers: [(&str, Router); 2] = [
+        ("bare_router", routes()),
+        (
+            "tailwatch_router_layer",
+            routes().layer(HttpMetricsLayer::new(&monitor)),
+        ),
+    ];
+    for (name, router) in &routers {
+        group.bench_function(format!("{name}/traceparent"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let response = router.clone().oneshot(traced_request()).await.unwrap();
+                        response.into_body().collect().await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    for (name, router) in &routers {
+        group.bench_function(format!("{name}/otel_span"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let span = tracing::info_span!("request");
+                        let response = router
+                            .clone()
+                            .oneshot(request())
+                            .instrument(span)
+                            .await
+                            .unwrap();
+                        response.into_body().collect().await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, http, http_traced);
 criterion_main!(benches);

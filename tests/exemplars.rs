@@ -508,7 +508,9 @@ fn golden(name: &str, actual: &str) {
     if want != actual {
         let out = format!("{}/target/{name}.actual", env!("CARGO_MANIFEST_DIR"));
         std::fs::write(&out, actual).unwrap();
-        panic!("{name} differs from tests/golden/{name}; actual written to {out} (TAILWATCH_BLESS=1 to accept)");
+        panic!(
+            "{name} differs from tests/golden/{name}; actual written to {out} (TAILWATCH_BLESS=1 to accept)"
+        );
     }
 }
 
@@ -555,7 +557,10 @@ fn golden_exemplars_in_openmetrics_and_protobuf() {
             .iter_mut()
             .chain(h.bucket.iter_mut().filter_map(|b| b.exemplar.as_mut()))
         {
-            assert!(e.timestamp.take().is_some(), "an exemplar without timestamp");
+            assert!(
+                e.timestamp.take().is_some(),
+                "an exemplar without timestamp"
+            );
         }
     }
     golden("exemplars.pb.txt", &format!("{family:#?}\n"));

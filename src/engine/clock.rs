@@ -7,7 +7,7 @@
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A monotonic source of time in nanoseconds since an arbitrary origin.
 pub trait Clock: Send + Sync + Debug + 'static {
@@ -15,7 +15,8 @@ pub trait Clock: Send + Sync + Debug + 'static {
     fn now_ns(&self) -> u64;
 }
 
-/// The process's monotonic clock ([`Instant`]), origin at first use.
+/// The process's monotonic clock (`CLOCK_MONOTONIC` on Linux, else
+/// [`Instant`](std::time::Instant)), origin at first use.
 ///
 /// ```
 /// use tailwatch::{Clock, SystemClock};
@@ -26,10 +27,49 @@ pub trait Clock: Send + Sync + Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[cfg(target_os = "linux")]
     fn now_ns(&self) -> u64 {
-        static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        let elapsed = ORIGIN.get_or_init(Instant::now).elapsed();
+        monotonic_ns(rustix::time::ClockId::Monotonic).saturating_sub(origin_ns())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn now_ns(&self) -> u64 {
+        static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+        let elapsed = ORIGIN.get_or_init(std::time::Instant::now).elapsed();
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn monotonic_ns(clock: rustix::time::ClockId) -> u64 {
+    let t = rustix::time::clock_gettime(clock);
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+}
+
+/// `CLOCK_MONOTONIC` at the system clock's origin.
+#[cfg(target_os = "linux")]
+fn origin_ns() -> u64 {
+    static ORIGIN: OnceLock<u64> = OnceLock::new();
+    *ORIGIN.get_or_init(|| monotonic_ns(rustix::time::ClockId::Monotonic))
+}
+
+impl SystemClock {
+    /// [`now_ns`](Clock::now_ns) as of the last clock tick (1–4 ms ago on
+    /// Linux, `CLOCK_MONOTONIC_COARSE`: a few nanoseconds to read instead
+    /// of a few tens), never later than `now_ns`. For times that need
+    /// milliseconds, not nanoseconds: when an exemplar was recorded.
+    #[inline]
+    pub fn coarse_now_ns(&self) -> u64 {
+        #[cfg(target_os = "linux")]
+        {
+            monotonic_ns(rustix::time::ClockId::MonotonicCoarse).saturating_sub(origin_ns())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.now_ns()
+        }
     }
 }
 

@@ -65,7 +65,7 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
             .map_or(0, |(_, g)| g.value())
     };
     println!(
-        "\n{:>6.0} s {:<16} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6}  {}",
+        "\n{:>6.0} s {:<16} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6}  trace of max",
         elapsed.as_secs_f64(),
         "route",
         "rate/s",
@@ -75,7 +75,6 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
         "p99",
         "max",
         "active",
-        "trace of max"
     );
     for s in stats.iter().filter(|s| s.name == HTTP_DURATION) {
         let (method, route) = (
