@@ -339,6 +339,27 @@ fn grafana_dashboard_follows_the_dashboard_linter_rules() {
     }
 }
 
+/// The latency panels (fleet quantiles of a histogram) ask Grafana for
+/// exemplars, so their points link to traces; panels of other figures
+/// (whose series carry none) do not.
+#[test]
+fn latency_panels_ask_for_exemplars() {
+    let mut asking = 0;
+    for p in dashboard()["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let quantile = t["expr"].as_str().unwrap().contains("histogram_quantile(");
+            assert_eq!(
+                t["exemplar"].as_bool().unwrap_or(false),
+                quantile,
+                "panel {}: exemplar should be {quantile}",
+                p["title"]
+            );
+            asking += usize::from(quantile);
+        }
+    }
+    assert!(asking >= 5, "{asking} panels ask for exemplars");
+}
+
 /// Every fleet quantile and request count reads native histograms first
 /// and classic series otherwise, in the dashboard and in the rules alike.
 #[test]

@@ -415,8 +415,13 @@ async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
     // Both servers first, the demo then: their first scrapes come within a
     // second of the demo's start, so they see (almost) all it records.
     let agent_addr = common::free_port();
-    let classic = Prometheus::start(&[agent_addr], Some(&rules)).await;
-    let native = Prometheus::start_with(&[agent_addr], Some(&rules), &["native-histograms"]).await;
+    let classic = Prometheus::start_with(&[agent_addr], Some(&rules), &["exemplar-storage"]).await;
+    let native = Prometheus::start_with(
+        &[agent_addr],
+        Some(&rules),
+        &["native-histograms", "exemplar-storage"],
+    )
+    .await;
     let demo = start_on(
         &agent_addr.to_string(),
         &["--duration", "60", "--interval", "30", "--rps", "300"],
@@ -584,5 +589,56 @@ async fn check_dashboards(prom: &common::prometheus::Prometheus, what: &str) {
             assert!(*series > 0, "{what}: panel {title:?} has no data");
         }
     }
+    // Every panel that asks for exemplars gets some: trace ids of the
+    // demo's requests (each runs in an OpenTelemetry span).
+    let dashboard = common::dashboard();
+    let mut asked = 0;
+    for p in dashboard["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if t["exemplar"] != true {
+                continue;
+            }
+            asked += 1;
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "5s")
+                .replace("$job", ".*")
+                .replace("$instance", ".*")
+                .replace("$route", ".*")
+                .replace("$operation", ".*");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let path = format!(
+                "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
+                common::prometheus::encode(&expr),
+                now - 600.0,
+                now + 60.0
+            );
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let found = prom.api(&path).await;
+                let traces: Vec<&str> = found["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|s| s["exemplars"].as_array().unwrap())
+                    .filter_map(|e| e["labels"]["trace_id"].as_str())
+                    .collect();
+                if traces.iter().any(|t| t.len() == 32) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: panel {} has no exemplars: {found}",
+                    p["title"]
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    assert!(asked >= 5, "{what}: {asked} panels ask for exemplars");
     assert!(queries.len() >= 30, "{} queries", queries.len());
 }

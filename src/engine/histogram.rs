@@ -334,6 +334,17 @@ impl Histogram {
         held
     }
 
+    /// [`record_with_trace`](Self::record_with_trace) when there is a
+    /// trace, [`record`](Self::record) otherwise: for callers that found
+    /// one with [`current_trace`](crate::current_trace).
+    #[inline]
+    pub fn record_traced(&self, value: u64, trace: Option<TraceContext>) {
+        match trace {
+            Some(trace) => self.record_with_trace(value, trace),
+            None => self.record(value),
+        }
+    }
+
     /// The slowest values recorded with a trace in the window (its slices
     /// and the current one), at most [`SLOWEST_KEPT`](crate::SLOWEST_KEPT), slowest
     /// first: each slice keeps its five slowest traced values. Lock-free;

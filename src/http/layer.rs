@@ -361,10 +361,7 @@ impl RouteEntry {
         nanos: u64,
         trace: Option<TraceContext>,
     ) {
-        let record = |h: &Histogram| match trace {
-            Some(t) => h.record_with_trace(nanos, t),
-            None => h.record(nanos),
-        };
+        let record = |h: &Histogram| h.record_traced(nanos, trace);
         for slot in &self.statuses {
             if let Some(s) = slot.get() {
                 if s.is(status, error) {

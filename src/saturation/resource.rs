@@ -11,8 +11,10 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use crate::engine::counter::Gauge;
+use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
 use crate::measure::Monitor;
+use crate::measure::context::current_trace;
 
 /// Units of a resource in use.
 pub const RESOURCE_IN_USE: &str = "resource_in_use";
@@ -126,19 +128,23 @@ impl Resource {
         WaitTimer {
             wait: &self.wait,
             start: quanta::Instant::now(),
+            trace: current_trace(),
         }
     }
 }
 
-/// Records the time since its creation when dropped (done or cancelled).
+/// Records the time since its creation when dropped (done or cancelled),
+/// with the trace context of the code that waited as its exemplar.
 struct WaitTimer<'a> {
     wait: &'a Histogram,
     start: quanta::Instant,
+    trace: Option<TraceContext>,
 }
 
 impl Drop for WaitTimer<'_> {
     fn drop(&mut self) {
-        self.wait.record_duration(self.start.elapsed());
+        let ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.wait.record_traced(ns, self.trace);
     }
 }
 
