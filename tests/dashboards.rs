@@ -360,6 +360,39 @@ fn latency_panels_ask_for_exemplars() {
     assert!(asking >= 5, "{asking} panels ask for exemplars");
 }
 
+/// The Grafana provisioning example links exemplars by the label the
+/// expositions write (`trace_id`).
+#[test]
+fn the_datasource_example_links_the_trace_id_label() {
+    let path = common::dashboards_dir().join("grafana/datasource.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let ds = &yaml["datasources"][0];
+    assert_eq!(ds["type"].as_str(), Some("prometheus"));
+    let link = &ds["jsonData"]["exemplarTraceIdDestinations"][0];
+    assert_eq!(link["name"].as_str(), Some("trace_id"));
+    assert!(link["datasourceUid"].as_str().is_some());
+    // The label the OpenMetrics text writes.
+    let monitor = tailwatch::Monitor::new();
+    monitor
+        .registry()
+        .histogram("x_seconds", &[])
+        .unwrap()
+        .record_with_trace(
+            5,
+            tailwatch::TraceContext {
+                trace_id: 1,
+                span_id: 1,
+            },
+        );
+    let om = tailwatch::export::render(
+        &monitor,
+        &tailwatch::export::Buckets::default(),
+        tailwatch::export::Format::OpenMetrics,
+    );
+    assert!(om.contains(" # {trace_id=\""), "{om}");
+}
+
 /// Every fleet quantile and request count reads native histograms first
 /// and classic series otherwise, in the dashboard and in the rules alike.
 #[test]

@@ -15,7 +15,8 @@ use crate::engine::exemplar::{Exemplar, TraceContext};
 use crate::engine::lazy::LazyBox;
 use crate::engine::sync::{AtomicU64, Ordering};
 
-/// How many values each slice keeps, and how many [`Slowest::read`] gives.
+/// How many traced values each slice of a window keeps, and how many
+/// [`Histogram::slowest`](crate::Histogram::slowest) gives at most.
 pub const KEEP: usize = 5;
 
 /// How long a writer waits for a group another writer holds.

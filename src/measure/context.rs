@@ -24,8 +24,13 @@
 
 use crate::engine::exemplar::TraceContext;
 
-/// The trace context of the code running now, if there is one (see the
-/// [module docs](self) for where it is looked for).
+/// The trace context of the code running now, if there is one. Looked
+/// for, in order: with the `opentelemetry` feature, the current
+/// OpenTelemetry context (tracing-opentelemetry makes it the entered span's)
+/// and then the current `tracing` span's OpenTelemetry context, valid and
+/// sampled only; with the `tracing` feature, the `trace_id` / `span_id`
+/// fields (hex) of the current span or its nearest ancestor that has them,
+/// as [`MonitorLayer`](crate::MonitorLayer) read them.
 ///
 /// ```
 /// assert_eq!(tailwatch::current_trace(), None); // no span, no context
