@@ -2,6 +2,8 @@
 //! on the bucket its value falls in, with its trace and span ids and a
 //! recent timestamp; the 0.0.4 text has none; the result parses.
 
+mod common;
+use common::exemplars_on;
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use tailwatch::export::{Buckets, Format, render};
 use tailwatch::{Monitor, TraceContext};
@@ -178,16 +180,6 @@ fn a_span_with_trace_id_and_span_id_fields_leaves_its_exemplar() {
             "{trace_id=\"00000000000000000000000000000abc\",span_id=\"0000000000000def\"}"
         )
     );
-}
-
-/// The exemplar texts (`{trace_id=…,span_id=…}`) on `family`'s bucket
-/// lines whose labels contain `label`, in the OpenMetrics text.
-fn exemplars_on(monitor: &Monitor, family: &str, label: &str) -> Vec<String> {
-    let om = render(monitor, &Buckets::otel(), Format::OpenMetrics);
-    om.lines()
-        .filter(|l| l.starts_with(&format!("{family}_bucket{{")) && l.contains(label))
-        .filter_map(|l| l.split_once(" # ").map(|(_, e)| e.to_owned()))
-        .collect()
 }
 
 #[test]

@@ -4,7 +4,10 @@
 //! `measure`, timers and the HTTP middleware. A dependency upgrade that
 //! breaks how the current span's context is found fails here.
 
+mod common;
+
 use axum::{Router, body::Body, routing::get};
+use common::exemplars_on;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tailwatch::export::{Buckets, Format, render};
@@ -13,15 +16,6 @@ use tower::ServiceExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
-
-/// The exemplars on `family`'s bucket lines whose labels contain `label`.
-fn exemplars_on(monitor: &Monitor, family: &str, label: &str) -> Vec<String> {
-    let om = render(monitor, &Buckets::otel(), Format::OpenMetrics);
-    om.lines()
-        .filter(|l| l.starts_with(&format!("{family}_bucket{{")) && l.contains(label))
-        .filter_map(|l| l.split_once(" # ").map(|(_, e)| e.to_owned()))
-        .collect()
-}
 
 /// An SDK tracer provider with no exporter: spans get real ids and are
 /// dropped when they end.

@@ -59,10 +59,11 @@ pub struct Exemplar {
 /// The least time between two exemplars of one range: 10 ms.
 pub(crate) const MIN_GAP_NS: u64 = 10_000_000;
 
-/// One exemplar behind a sequence number (odd: being written).
-#[repr(align(64))]
-struct Slot {
-    seq: AtomicU64,
+/// The fields of one exemplar as plain atomics, for a seqlock to guard
+/// (`Slot` here, the slowest values' groups in `slowest.rs`). A zero trace
+/// id reads as empty.
+#[derive(Default)]
+pub(crate) struct Cell {
     value: AtomicU64,
     at_ns: AtomicU64,
     trace_hi: AtomicU64,
@@ -70,30 +71,59 @@ struct Slot {
     span: AtomicU64,
 }
 
-impl Slot {
-    fn new() -> Self {
-        Self {
-            seq: AtomicU64::new(0),
-            value: AtomicU64::new(0),
-            at_ns: AtomicU64::new(0),
-            trace_hi: AtomicU64::new(0),
-            trace_lo: AtomicU64::new(0),
-            span: AtomicU64::new(0),
-        }
+impl Cell {
+    /// What it holds, `None` if empty; the caller checks its seqlock.
+    pub(crate) fn load(&self) -> Option<Exemplar> {
+        let trace_id = (u128::from(self.trace_hi.load(Ordering::Relaxed)) << 64)
+            | u128::from(self.trace_lo.load(Ordering::Relaxed));
+        (trace_id != 0).then(|| Exemplar {
+            value: self.value.load(Ordering::Relaxed),
+            at_ns: self.at_ns.load(Ordering::Relaxed),
+            trace: TraceContext {
+                trace_id,
+                span_id: self.span.load(Ordering::Relaxed),
+            },
+        })
     }
 
+    /// The time of what it holds.
+    fn at_ns(&self) -> u64 {
+        self.at_ns.load(Ordering::Relaxed)
+    }
+
+    /// Writes `e`; the caller holds its seqlock.
+    pub(crate) fn store(&self, e: &Exemplar) {
+        self.value.store(e.value, Ordering::Relaxed);
+        self.at_ns.store(e.at_ns, Ordering::Relaxed);
+        self.trace_hi
+            .store((e.trace.trace_id >> 64) as u64, Ordering::Relaxed);
+        self.trace_lo
+            .store(e.trace.trace_id as u64, Ordering::Relaxed);
+        self.span.store(e.trace.span_id, Ordering::Relaxed);
+    }
+
+    /// Empties it; the caller holds its seqlock.
+    pub(crate) fn clear(&self) {
+        self.trace_hi.store(0, Ordering::Relaxed);
+        self.trace_lo.store(0, Ordering::Relaxed);
+    }
+}
+
+/// One exemplar behind a sequence number (odd: being written).
+#[repr(align(64))]
+#[derive(Default)]
+struct Slot {
+    seq: AtomicU64,
+    cell: Cell,
+}
+
+impl Slot {
     fn write(&self, e: &Exemplar) {
         let s = self.seq.load(Ordering::Relaxed);
         // A slot refreshed less than MIN_GAP_NS ago keeps its exemplar:
         // a busy range costs one load per value, not a write to a line
         // every recording core shares.
-        if s != 0
-            && e.at_ns
-                < self
-                    .at_ns
-                    .load(Ordering::Relaxed)
-                    .saturating_add(MIN_GAP_NS)
-        {
+        if s != 0 && e.at_ns < self.cell.at_ns().saturating_add(MIN_GAP_NS) {
             return;
         }
         if s & 1 == 1
@@ -106,13 +136,7 @@ impl Slot {
         }
         // The odd sequence is visible before any field changes.
         std::sync::atomic::fence(Ordering::Release);
-        self.value.store(e.value, Ordering::Relaxed);
-        self.at_ns.store(e.at_ns, Ordering::Relaxed);
-        self.trace_hi
-            .store((e.trace.trace_id >> 64) as u64, Ordering::Relaxed);
-        self.trace_lo
-            .store(e.trace.trace_id as u64, Ordering::Relaxed);
-        self.span.store(e.trace.span_id, Ordering::Relaxed);
+        self.cell.store(e);
         self.seq.store(s + 2, Ordering::Release);
     }
 
@@ -126,18 +150,10 @@ impl Slot {
                 std::hint::spin_loop();
                 continue;
             }
-            let e = Exemplar {
-                value: self.value.load(Ordering::Relaxed),
-                at_ns: self.at_ns.load(Ordering::Relaxed),
-                trace: TraceContext {
-                    trace_id: (u128::from(self.trace_hi.load(Ordering::Relaxed)) << 64)
-                        | u128::from(self.trace_lo.load(Ordering::Relaxed)),
-                    span_id: self.span.load(Ordering::Relaxed),
-                },
-            };
+            let e = self.cell.load();
             std::sync::atomic::fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == s1 {
-                return Some(e);
+                return e;
             }
         }
         None
@@ -168,7 +184,7 @@ impl Exemplars {
         }
         let slots = self
             .slots
-            .get_or_init(|| Box::new((0..layout.pages()).map(|_| Slot::new()).collect()));
+            .get_or_init(|| Box::new((0..layout.pages()).map(|_| Slot::default()).collect()));
         if let Some(slot) = slots.get(index >> PAGE_BITS) {
             slot.write(e);
         }

@@ -11,7 +11,7 @@
 //! histogram; only its place in this list is lost). Readers never block
 //! writers. Allocated with a series' first traced value.
 
-use crate::engine::exemplar::{Exemplar, TraceContext};
+use crate::engine::exemplar::{Cell, Exemplar};
 use crate::engine::lazy::LazyBox;
 use crate::engine::sync::{AtomicU64, Ordering};
 
@@ -22,46 +22,6 @@ pub const KEEP: usize = 5;
 /// How long a writer waits for a group another writer holds.
 const SPINS: u32 = 64;
 
-/// One kept value; `trace_hi == trace_lo == 0` is empty.
-#[derive(Default)]
-struct Entry {
-    value: AtomicU64,
-    at_ns: AtomicU64,
-    trace_hi: AtomicU64,
-    trace_lo: AtomicU64,
-    span: AtomicU64,
-}
-
-impl Entry {
-    fn load(&self) -> Option<Exemplar> {
-        let trace_id = (u128::from(self.trace_hi.load(Ordering::Relaxed)) << 64)
-            | u128::from(self.trace_lo.load(Ordering::Relaxed));
-        (trace_id != 0).then(|| Exemplar {
-            value: self.value.load(Ordering::Relaxed),
-            at_ns: self.at_ns.load(Ordering::Relaxed),
-            trace: TraceContext {
-                trace_id,
-                span_id: self.span.load(Ordering::Relaxed),
-            },
-        })
-    }
-
-    fn store(&self, e: &Exemplar) {
-        self.value.store(e.value, Ordering::Relaxed);
-        self.at_ns.store(e.at_ns, Ordering::Relaxed);
-        self.trace_hi
-            .store((e.trace.trace_id >> 64) as u64, Ordering::Relaxed);
-        self.trace_lo
-            .store(e.trace.trace_id as u64, Ordering::Relaxed);
-        self.span.store(e.trace.span_id, Ordering::Relaxed);
-    }
-
-    fn clear(&self) {
-        self.trace_hi.store(0, Ordering::Relaxed);
-        self.trace_lo.store(0, Ordering::Relaxed);
-    }
-}
-
 /// The slowest values of one slice, behind a sequence number (odd: held).
 #[derive(Default)]
 struct Group {
@@ -71,7 +31,7 @@ struct Group {
     /// A value must be above this to be kept (the fastest kept value once
     /// all entries are used, else 0).
     floor: AtomicU64,
-    entries: [Entry; KEEP],
+    entries: [Cell; KEEP],
 }
 
 impl Group {
@@ -89,7 +49,7 @@ impl Group {
             return;
         }
         if held < epoch {
-            self.entries.iter().for_each(Entry::clear);
+            self.entries.iter().for_each(Cell::clear);
             self.floor.store(0, Ordering::Relaxed);
             self.epoch.store(epoch, Ordering::Relaxed);
         }
@@ -237,6 +197,7 @@ impl Slowest {
 #[cfg(all(test, not(tailwatch_loom)))]
 mod tests {
     use super::*;
+    use crate::engine::exemplar::TraceContext;
 
     fn at(value: u64, at_ns: u64, id: u128) -> Exemplar {
         Exemplar {

@@ -242,3 +242,14 @@ pub fn closed_connections(m: &tailwatch::Monitor, reason: &str) -> u64 {
         })
         .map_or(0, |(_, c)| c.value())
 }
+
+/// The exemplars (`{trace_id=…,span_id=…} value ts`) on `family`'s bucket
+/// lines whose labels contain `label`, in `monitor`'s OpenMetrics text.
+pub fn exemplars_on(monitor: &tailwatch::Monitor, family: &str, label: &str) -> Vec<String> {
+    use tailwatch::export::{Buckets, Format, render};
+    let om = render(monitor, &Buckets::otel(), Format::OpenMetrics);
+    om.lines()
+        .filter(|l| l.starts_with(&format!("{family}_bucket{{")) && l.contains(label))
+        .filter_map(|l| l.split_once(" # ").map(|(_, e)| e.to_owned()))
+        .collect()
+}
