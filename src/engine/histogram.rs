@@ -367,10 +367,17 @@ impl Histogram {
 
     /// `at_ns` on this histogram's clock as Unix time, in seconds.
     pub fn unix_seconds_at(&self, at_ns: u64) -> f64 {
+        self.to_unix_seconds()(at_ns)
+    }
+
+    /// A conversion of times on this histogram's clock into Unix seconds,
+    /// both clocks read once: times converted by one keep their order.
+    pub(crate) fn to_unix_seconds(&self) -> impl Fn(u64) -> f64 + use<> {
         let unix_now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        unix_now - self.inner.clock.now_ns().saturating_sub(at_ns) as f64 / 1e9
+        let now_ns = self.inner.clock.now_ns();
+        move |at_ns| unix_now - now_ns.saturating_sub(at_ns) as f64 / 1e9
     }
 
     /// Records a duration in nanoseconds (saturating, then clamped like

@@ -86,10 +86,11 @@ fn exemplars_of(h: &crate::engine::histogram::Histogram, out: &mut Vec<ExemplarO
         return;
     }
     let scale = h.unit_scale();
+    let unix = h.to_unix_seconds();
     out.extend(held.iter().map(|e| ExemplarOut {
         value: e.value as f64 / scale,
         trace: e.trace,
-        unix_seconds: h.unix_seconds_at(e.at_ns),
+        unix_seconds: unix(e.at_ns),
     }));
 }
 

@@ -531,12 +531,13 @@ where
             continue;
         }
         let outcome = outcome();
+        let unix = h.to_unix_seconds();
         out.extend(held.iter().map(|e| {
             let call = SlowCall {
                 value: e.value as f64 / h.unit_scale(),
                 trace_id: e.trace.trace_id_hex(),
                 span_id: e.trace.span_id_hex(),
-                unix_seconds: h.unix_seconds_at(e.at_ns),
+                unix_seconds: unix(e.at_ns),
                 outcome: outcome.clone(),
             };
             (e.value, call)
