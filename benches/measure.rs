@@ -74,6 +74,29 @@ fn measure(c: &mut Criterion) {
         })
     });
 
+    // The same two through `#[tailwatch::measure]` (the global monitor).
+    #[tailwatch::measure("bench.attribute_async")]
+    async fn attribute_async() -> Result<u32, ()> {
+        ready(black_box(Ok::<u32, ()>(1))).await
+    }
+    #[tailwatch::measure("bench.attribute_sync")]
+    fn attribute_sync() -> u32 {
+        black_box(black_box(1_u32) + 1)
+    }
+    // By hand, around the same async fn body the attribute wraps.
+    async fn body() -> Result<u32, ()> {
+        ready(black_box(Ok::<u32, ()>(1))).await
+    }
+    group.bench_function("tailwatch_operation_handle_async_fn", |b| {
+        b.iter(|| black_box(poll_ready(op.measure(body()))))
+    });
+    group.bench_function("tailwatch_attribute_async", |b| {
+        b.iter(|| black_box(poll_ready(attribute_async())))
+    });
+    group.bench_function("tailwatch_attribute_sync", |b| {
+        b.iter(|| black_box(attribute_sync()))
+    });
+
     // The pattern people write by hand with the `metrics` facade.
     fn by_hand() -> Result<u32, ()> {
         let start = Instant::now();

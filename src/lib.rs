@@ -42,6 +42,67 @@ pub use measure::{
     Timer, current_trace, parse_traceparent,
 };
 
+/// Times every call of a function into an operation of
+/// [`Monitor::global()`], as [`Operation::measure`] (async) or a [`Timer`]
+/// (sync) would: `operation_duration_seconds{operation, outcome}` and
+/// `operation_active{operation}`.
+///
+/// * **Name:** `module::path::function` (`module_path!()` and the
+///   function's name), or the one given: `#[measure("db.get_user")]` or
+///   `#[measure(name = "db.get_user")]`.
+/// * **Outcome:** a return value whose type implements [`Outcome`]
+///   decides (`Err` is an error, with `?` and early `return`s as written);
+///   any other type is a success. A panic is an error (and propagates); an
+///   async call dropped before it finishes is `cancelled`.
+/// * **Cost:** the operation is resolved once, on the first call, into a
+///   static of the function (no name lookup per call); then a call costs
+///   what [`Operation::measure`] or [`Operation::start`] does.
+/// * **Where:** free functions and methods, sync or `async`, generic or
+///   not. Not on a `const fn`, an item that is not a function, or a
+///   trait method without a body (compile errors that say so).
+///
+/// ```
+/// use tailwatch::{Monitor, measure};
+///
+/// #[derive(Debug)]
+/// struct NotFound;
+///
+/// #[measure("db.get_user")]
+/// async fn get_user(id: u64) -> Result<String, NotFound> {
+///     if id == 0 {
+///         return Err(NotFound);
+///     }
+///     Ok(format!("user-{id}"))
+/// }
+///
+/// struct Cache;
+/// impl Cache {
+///     #[measure] // named "<module path>::lookup"
+///     fn lookup(&self, key: &str) -> Option<usize> {
+///         Some(key.len())
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// get_user(7).await.unwrap();
+/// assert!(get_user(0).await.is_err());
+/// # });
+/// Cache.lookup("k");
+/// let stats = Monitor::global().stats("db.get_user").unwrap();
+/// assert_eq!((stats.count, stats.errors), (2, 1));
+/// ```
+#[cfg(feature = "macros")]
+pub use tailwatch_macros::measure;
+
+/// What `#[measure]` expands to; not a public API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::measure::attribute::{
+        OperationSlot, PickAlwaysOk, PickOutcome, Probe, is_error, measure, probe, probe_output,
+    };
+}
+
 // Integrations.
 #[cfg(feature = "metrics")]
 pub use integrations::facade;

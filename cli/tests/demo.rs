@@ -229,6 +229,9 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/orders/{id}"}"#,
         r#"http_server_request_duration_quantile_seconds{http_request_method="POST",http_route="/checkout",quantile="0.99"}"#,
         r#"operation_duration_seconds_count{operation="db.query",outcome="ok"}"#,
+        // Functions measured by `#[tailwatch::measure]` (the global monitor).
+        r#"operation_duration_seconds_count{operation="checkout.charge",outcome="ok"}"#,
+        r#"operation_duration_seconds_count{operation="checkout.receipt",outcome="ok"}"#,
         r#"http_server_active_requests{http_request_method="GET",http_route="/orders/{id}"}"#,
         // The "db" pool and the user cache.
         r#"resource_capacity{resource="db"} 8"#,

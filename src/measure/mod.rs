@@ -8,6 +8,8 @@
 //!   gauge; [`Timer`] records on finish or drop.
 //! * [`measured`]: a future timed to `Ready`, drop (cancelled) or panic.
 //! * [`outcome`]: [`Outcome`] and [`Ended`] (`ok`, `error`, `cancelled`).
+//! * [`attribute`]: what `#[measure]` expands to (a per-function static
+//!   operation of [`Monitor::global`]).
 //! * [`context`]: the trace context of the running code ([`current_trace`]),
 //!   which timers and measured futures keep as their value's exemplar.
 //! * [`extensions`]: per-monitor state of the pieces above (the sampler,
@@ -15,6 +17,7 @@
 //!
 //! Uses the engine and the registry.
 
+pub(crate) mod attribute;
 pub(crate) mod context;
 pub(crate) mod extensions;
 pub(crate) mod measured;

@@ -193,6 +193,34 @@ impl Monitor {
         }
     }
 
+    /// The process-wide monitor: the one `#[measure]` records into, and
+    /// any code can use without passing a monitor around. Created with the
+    /// default settings on first use, unless [`set_global`](Self::set_global)
+    /// gave one before. Serve it like any other:
+    /// `tailwatch::agent(Monitor::global())`.
+    ///
+    /// ```
+    /// let m = tailwatch::Monitor::global();
+    /// m.run("startup.load_config", || ());
+    /// assert!(m.same_as(tailwatch::Monitor::global()));
+    /// ```
+    pub fn global() -> &'static Monitor {
+        GLOBAL.get_or_init(Monitor::new)
+    }
+
+    /// Makes `monitor` the [`global`](Self::global) one. Only before the
+    /// global monitor is first used: afterwards `monitor` is handed back
+    /// (`Err`), and the global one stays (values recorded into it are
+    /// never split between two).
+    pub fn set_global(monitor: Monitor) -> Result<(), Monitor> {
+        GLOBAL.set(monitor)
+    }
+
+    /// Whether two handles are the same monitor.
+    pub fn same_as(&self, other: &Monitor) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A builder for other settings.
     pub fn builder() -> MonitorBuilder {
         MonitorBuilder::default()
@@ -401,6 +429,9 @@ impl Monitor {
         out
     }
 }
+
+/// The process-wide monitor ([`Monitor::global`]).
+static GLOBAL: std::sync::OnceLock<Monitor> = std::sync::OnceLock::new();
 
 /// Statistics of an operation: its three outcome series merged.
 fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {

@@ -69,7 +69,8 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 }
 
 async fn serve(args: &Args) -> ExitCode {
-    let monitor = Monitor::new();
+    // The global monitor: the one `#[tailwatch::measure]` functions record into.
+    let monitor = Monitor::global().clone();
     // Kept alive to the end: each request runs in an OpenTelemetry span.
     let _traces = traces::install();
     let listener = match TcpListener::bind(args.listen).await {

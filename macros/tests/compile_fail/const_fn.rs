@@ -1,0 +1,6 @@
+#[tailwatch::measure]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tailwatch::measure("  ")]
+fn query() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tailwatch::measure(name = 42)]
+fn query() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tailwatch::measure]
+struct Config;
+
+fn main() {}

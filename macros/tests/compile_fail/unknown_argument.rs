@@ -1,0 +1,4 @@
+#[tailwatch::measure(label = "db")]
+fn query() {}
+
+fn main() {}
