@@ -17,6 +17,7 @@
 //!
 //! Uses the engine and the registry.
 
+#[cfg(feature = "macros")]
 pub(crate) mod attribute;
 pub(crate) mod context;
 pub(crate) mod extensions;
