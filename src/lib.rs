@@ -115,6 +115,8 @@ pub use integrations::trace::MonitorLayer;
 
 // HTTP.
 #[cfg(feature = "http")]
+pub use http::client::{HttpClientMetrics, HttpClientMetricsLayer};
+#[cfg(feature = "http")]
 pub use http::{Classify, DefaultClassifier, ErrorType, HttpMetrics, HttpMetricsLayer};
 
 // Saturation.

@@ -52,6 +52,8 @@
 //!   layer given to `Router::layer` and boxes a wrapped response body; see
 //!   the README's allocation table.
 //!
+//! Outbound calls: [`client`] ([`HttpClientMetricsLayer`](client::HttpClientMetricsLayer)).
+//!
 //! Files: `layer.rs` ([`HttpMetricsLayer`], route entries), `service.rs`
 //! ([`HttpMetrics`]), `future.rs` ([`ResponseFuture`]), `body.rs`
 //! ([`ResponseBody`]), `finish.rs` (one request's pending record),
@@ -62,6 +64,7 @@
 
 mod body;
 mod classify;
+pub mod client;
 mod finish;
 mod future;
 mod layer;

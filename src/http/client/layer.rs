@@ -1,0 +1,351 @@
+//! [`HttpClientMetricsLayer`], its service and response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::engine::counter::Gauge;
+use crate::engine::exemplar::TraceContext;
+use crate::http::classify::status_str;
+use crate::http::layer::{METHODS, method_index};
+use crate::measure::Monitor;
+use crate::measure::context::current_trace;
+use crate::registry::{OVERFLOW_VALUE, Registry};
+
+/// The outbound request latency histogram.
+pub const HTTP_CLIENT_DURATION: &str = "http_client_request_duration_seconds";
+/// The outbound requests in flight gauge.
+pub const HTTP_CLIENT_ACTIVE: &str = "http_client_active_requests";
+
+type TemplateFn = Arc<dyn Fn(&http::Method, &http::Uri) -> Option<&'static str> + Send + Sync>;
+
+/// A tower layer recording RED metrics of outbound HTTP calls per server;
+/// see the [module docs](crate::http::client). Cheap to clone.
+#[derive(Clone)]
+pub struct HttpClientMetricsLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HttpClientMetricsLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientMetricsLayer")
+            .field("max_hosts", &self.shared.max_hosts)
+            .field("url_template", &self.shared.template.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    registry: Registry,
+    max_hosts: usize,
+    template: Option<TemplateFn>,
+    /// The host:port pairs recorded under their own name.
+    hosts: RwLock<hashbrown::HashSet<(Box<str>, u16)>>,
+}
+
+impl Clone for Shared {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+            max_hosts: self.max_hosts,
+            template: self.template.clone(),
+            hosts: RwLock::default(),
+        }
+    }
+}
+
+impl HttpClientMetricsLayer {
+    /// A layer recording into `monitor`'s registry.
+    pub fn new(monitor: &Monitor) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                registry: monitor.registry().clone(),
+                max_hosts: 100,
+                template: None,
+                hosts: RwLock::default(),
+            }),
+        }
+    }
+
+    /// The most distinct host:port pairs recorded (default 100); more
+    /// become `__overflow__`.
+    #[must_use]
+    pub fn max_hosts(mut self, max: usize) -> Self {
+        Arc::make_mut(&mut self.shared).max_hosts = max.max(1);
+        self
+    }
+
+    /// A template of the request's path for the `url_template` label (e.g.
+    /// `/users/{id}`); `None` leaves the label out for that request. Never
+    /// return the raw path: its values are unbounded.
+    ///
+    /// ```
+    /// let monitor = tailwatch::Monitor::new();
+    /// let layer = tailwatch::HttpClientMetricsLayer::new(&monitor).url_template(|_, uri| {
+    ///     uri.path().starts_with("/v1/charges/").then_some("/v1/charges/{id}")
+    /// });
+    /// ```
+    #[must_use]
+    pub fn url_template(
+        mut self,
+        template: impl Fn(&http::Method, &http::Uri) -> Option<&'static str> + Send + Sync + 'static,
+    ) -> Self {
+        Arc::make_mut(&mut self.shared).template = Some(Arc::new(template));
+        self
+    }
+}
+
+impl<S> tower::Layer<S> for HttpClientMetricsLayer {
+    type Service = HttpClientMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpClientMetrics {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`HttpClientMetricsLayer`] makes.
+#[derive(Clone)]
+pub struct HttpClientMetrics<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for HttpClientMetrics<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientMetrics").finish_non_exhaustive()
+    }
+}
+
+/// The scheme's default port.
+fn default_port(uri: &http::Uri) -> u16 {
+    match uri.scheme_str() {
+        Some("https" | "wss") => 443,
+        _ => 80,
+    }
+}
+
+impl Shared {
+    /// The server of a request: its URI's host and port, else its `Host`
+    /// header's; capped.
+    fn server<B>(&self, request: &http::Request<B>) -> (String, u16) {
+        let uri = request.uri();
+        let (host, port) = match uri.host() {
+            Some(h) => (
+                h.to_owned(),
+                uri.port_u16().unwrap_or_else(|| default_port(uri)),
+            ),
+            None => {
+                let header = request
+                    .headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|h| h.parse::<http::uri::Authority>().ok());
+                match header {
+                    Some(a) => (a.host().to_owned(), a.port_u16().unwrap_or(80)),
+                    None => (String::from("_OTHER"), 0),
+                }
+            }
+        };
+        let host = host.to_ascii_lowercase();
+        let hosts = self.hosts.read().unwrap_or_else(|e| e.into_inner());
+        if hosts.contains(&(host.as_str().into(), port)) {
+            return (host, port);
+        }
+        drop(hosts);
+        let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
+        if hosts.len() < self.max_hosts {
+            hosts.insert((host.as_str().into(), port));
+            return (host, port);
+        }
+        if hosts.contains(&(host.as_str().into(), port)) {
+            return (host, port);
+        }
+        (OVERFLOW_VALUE.to_owned(), 0)
+    }
+}
+
+impl<S, B, RB> tower::Service<http::Request<B>> for HttpClientMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Error: Into<tower::BoxError>,
+{
+    type Response = http::Response<RB>;
+    type Error = tower::BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = METHODS[usize::from(method_index(request.method()))];
+        let (address, port) = self.shared.server(&request);
+        let template = self
+            .shared
+            .template
+            .as_ref()
+            .and_then(|t| t(request.method(), request.uri()));
+        let call = Call::start(&self.shared.registry, method, address, port, template);
+        ResponseFuture {
+            inner: self.inner.call(request),
+            call: Some(call),
+        }
+    }
+}
+
+/// One outbound call being measured: recorded once, at its response, its
+/// error, or its drop (cancelled).
+struct Call {
+    registry: Registry,
+    method: &'static str,
+    address: String,
+    port: u16,
+    template: Option<&'static str>,
+    gauge: Gauge,
+    start: quanta::Instant,
+    trace: Option<TraceContext>,
+}
+
+impl Call {
+    fn start(
+        registry: &Registry,
+        method: &'static str,
+        address: String,
+        port: u16,
+        template: Option<&'static str>,
+    ) -> Self {
+        let port_text = port.to_string();
+        let gauge = registry
+            .gauge(
+                HTTP_CLIENT_ACTIVE,
+                &[
+                    ("http_request_method", method),
+                    ("server_address", &address),
+                    ("server_port", &port_text),
+                ],
+            )
+            .unwrap_or_default();
+        gauge.increment();
+        Self {
+            registry: registry.clone(),
+            method,
+            address,
+            port,
+            template,
+            gauge,
+            start: quanta::Instant::now(),
+            trace: current_trace(),
+        }
+    }
+
+    fn record(self, status: Option<u16>, error: Option<&str>) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let port = self.port.to_string();
+        let mut labels: Vec<(&str, &str)> = vec![
+            ("http_request_method", self.method),
+            ("server_address", &self.address),
+            ("server_port", &port),
+        ];
+        if let Some(t) = self.template {
+            labels.push(("url_template", t));
+        }
+        if let Some(s) = status {
+            labels.push(("http_response_status_code", status_str(s)));
+        }
+        if let Some(e) = error {
+            labels.push(("error_type", e));
+        }
+        if let Ok(h) = self.registry.histogram(HTTP_CLIENT_DURATION, &labels) {
+            h.record_traced(nanos, self.trace);
+        }
+        self.gauge.decrement();
+    }
+}
+
+/// What went wrong with a call that got no response, from the error and
+/// its sources.
+pub(crate) fn error_type(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<tower::timeout::error::Elapsed>() {
+            return "timeout";
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::TimedOut => return "timeout",
+                K::ConnectionRefused => return "connection_refused",
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                    return "connection_reset";
+                }
+                _ => {}
+            }
+        }
+        next = e.source();
+    }
+    "_OTHER"
+}
+
+pin_project! {
+    /// The response future of [`HttpClientMetrics`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        call: Option<Call>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before the response: the caller gave up.
+            if let Some(call) = this.project().call.take() {
+                call.record(None, Some("cancelled"));
+            }
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+    E: Into<tower::BoxError>,
+{
+    type Output = Result<http::Response<RB>, tower::BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        let call = this.call.take();
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                if let Some(call) = call {
+                    let error = (status >= 400).then(|| status_str(status));
+                    call.record(Some(status), error);
+                }
+                Poll::Ready(Ok(response))
+            }
+            Err(e) => {
+                let e: tower::BoxError = e.into();
+                if let Some(call) = call {
+                    call.record(None, Some(error_type(&*e)));
+                }
+                Poll::Ready(Err(e))
+            }
+        }
+    }
+}
