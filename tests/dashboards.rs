@@ -15,6 +15,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{HttpMetricsLayer, Monitor, Usage};
+use tower::Layer;
 use tower::ServiceExt;
 
 mod common;
@@ -125,6 +126,18 @@ async fn everything_exposed() -> String {
         app.clone().oneshot(req).await.unwrap();
     }
     m.measure("db.query", async { Ok::<_, ()>(()) })
+        .await
+        .unwrap();
+    // An outbound call through the client layer.
+    let dependency = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, std::io::Error>(axum::http::Response::new(Body::empty()))
+    });
+    let call = Request::get("http://payments.internal/v1/charges")
+        .body(Body::empty())
+        .unwrap();
+    tailwatch::HttpClientMetricsLayer::new(&m)
+        .layer(dependency)
+        .oneshot(call)
         .await
         .unwrap();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(2));

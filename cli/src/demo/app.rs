@@ -5,11 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tailwatch::{Cache, HttpMetricsLayer, Monitor, Queue, Resource};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use tailwatch::{
+    Cache, HttpClientMetrics, HttpClientMetricsLayer, HttpMetricsLayer, Monitor, Queue, Resource,
+};
 use tokio::sync::{Semaphore, mpsc};
+use tower::{ServiceBuilder, ServiceExt};
 
 use super::{random, traces};
 
@@ -18,10 +28,17 @@ const DB_CONNECTIONS: usize = 8;
 /// Receipts the email queue holds at most; a checkout past it sends none.
 const EMAIL_QUEUE: usize = 10_000;
 
+/// The client of the "payments" service: hyper-util's, measured as an
+/// outbound dependency.
+type PaymentsClient = HttpClientMetrics<Client<HttpConnector, Full<Bytes>>>;
+
 /// What the handlers share.
 #[derive(Clone)]
 struct App {
     monitor: Monitor,
+    /// The "payments" service's charge endpoint, and its client.
+    payments_url: Arc<str>,
+    payments: PaymentsClient,
     /// The "db" connection pool: a semaphore, wrapped as a resource so its
     /// use, capacity and acquire waits are measured.
     connections: Arc<Semaphore>,
@@ -33,15 +50,21 @@ struct App {
     email_queue: Queue,
 }
 
-/// The app, measured by `monitor`.
-pub(super) fn router(monitor: &Monitor) -> Router {
+/// The app, measured by `monitor`; checkouts charge through the
+/// "payments" service at `payments` (see [`payments`]).
+pub(super) fn router(monitor: &Monitor, payments: SocketAddr) -> Router {
     let pool = monitor.resource("db");
     pool.set_capacity(DB_CONNECTIONS as i64);
     let email_queue = monitor.queue("emails");
     let (emails, outbox) = mpsc::channel(EMAIL_QUEUE);
     tokio::spawn(send_emails(outbox, email_queue.clone()));
+    let client = Client::builder(TokioExecutor::new()).build_http();
     let state = App {
         monitor: monitor.clone(),
+        payments_url: format!("http://{payments}/v1/charges").into(),
+        payments: ServiceBuilder::new()
+            .layer(HttpClientMetricsLayer::new(monitor))
+            .service(client),
         connections: Arc::new(Semaphore::new(DB_CONNECTIONS)),
         pool,
         users: monitor.cache("users"),
@@ -62,7 +85,7 @@ pub(super) fn router(monitor: &Monitor) -> Router {
 
 async fn index() -> &'static str {
     "tailwatch demo app: GET /users/{id} (fast), GET /orders/{id} (a slow \"db\" call), \
-     POST /checkout (fails 5 % of the time)\n"
+     POST /checkout (charges through a \"payments\" service that refuses 5 %)\n"
 }
 
 /// Fast: no I/O, a cache that hits 90 % of the time.
@@ -102,14 +125,41 @@ async fn order(State(app): State<App>, Path(id): Path<u64>) -> Result<String, St
         .map_err(|DbError| StatusCode::SERVICE_UNAVAILABLE)
 }
 
-/// The payment step of a checkout: ~2 ms, failing 5 % of the time.
-/// Measured as operation `checkout.charge` by the attribute (into the
+/// The "payments" service, on its own loopback port: a charge takes ~2 ms
+/// and is refused (503) 5 % of the time. Returns its address.
+pub(super) async fn payments() -> std::io::Result<SocketAddr> {
+    async fn charge_card() -> StatusCode {
+        let ms = random::lognormal(2.0, 0.4);
+        tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
+        if random::unit() < 0.05 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::CREATED
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let service = Router::new().route("/v1/charges", post(charge_card));
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    Ok(addr)
+}
+
+/// The payment step of a checkout: a call to the "payments" service
+/// through the measured client (`http_client_request_duration_seconds`),
+/// and itself operation `checkout.charge` by the attribute (into the
 /// global monitor, which the demo serves).
 #[tailwatch::measure("checkout.charge")]
-async fn charge() -> Result<(), &'static str> {
-    let ms = random::lognormal(2.0, 0.4);
-    tokio::time::sleep(Duration::from_secs_f64(ms / 1e3)).await;
-    if random::unit() < 0.05 {
+async fn charge(app: &App) -> Result<(), &'static str> {
+    let request = Request::post(&*app.payments_url)
+        .body(Full::new(Bytes::new()))
+        .map_err(|_| "bad request")?;
+    let response = app
+        .payments
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|_| "payments unreachable")?;
+    if !response.status().is_success() {
         return Err("card declined");
     }
     Ok(())
@@ -124,7 +174,7 @@ fn receipt(items: u32) -> String {
 
 /// Flaky: ~2 ms, 5 % answered 500; a success queues a receipt email.
 async fn checkout(State(app): State<App>) -> StatusCode {
-    if charge().await.is_err() {
+    if charge(&app).await.is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
     let _ = receipt(3);

@@ -131,7 +131,14 @@ async fn serve(args: &Args) -> ExitCode {
 
     let (stop, stopped) = watch::channel(false);
     let mut server_stopped = stopped.clone();
-    let app = app::router(&monitor);
+    let payments = match app::payments().await {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: the demo's payments service cannot listen on loopback: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = app::router(&monitor, payments);
     let server = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tailwatch::http::client::{HTTP_CLIENT_ACTIVE, HTTP_CLIENT_DURATION};
 use tailwatch::http::{HTTP_ACTIVE, HTTP_DURATION};
 use tailwatch::{Monitor, OPERATION_DURATION, SeriesStats};
 
@@ -84,6 +85,25 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
             s.labels.get("http_route").map_or("", String::as_str),
         );
         row(&format!("{method} {route}"), s, active(method, route));
+    }
+    // Outbound calls, per dependency (the "payments" service).
+    for s in stats.iter().filter(|s| s.name == HTTP_CLIENT_DURATION) {
+        let label = |k: &str| s.labels.get(k).map_or("", String::as_str);
+        let (method, host, port) = (
+            label("http_request_method"),
+            label("server_address"),
+            label("server_port"),
+        );
+        let active = gauges
+            .iter()
+            .filter(|(id, _)| {
+                id.name() == HTTP_CLIENT_ACTIVE
+                    && id.label("server_address") == Some(host)
+                    && id.label("server_port") == Some(port)
+            })
+            .map(|(_, g)| g.value())
+            .sum();
+        row(&format!("out {method} {host}:{port}"), s, active);
     }
     let in_flight = monitor.operations_in_flight();
     for s in stats.iter().filter(|s| s.name == OPERATION_DURATION) {
