@@ -286,7 +286,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     assert!(out.matches(" route ").count() >= 3, "{out}");
     assert!(out.contains("GET /users/{id}"), "{out}");
     assert!(out.contains("op db.query"), "{out}");
-    assert!(out.contains("out POST 127.0.0.1:"), "{out}");
+    assert!(out.contains("out 127.0.0.1:"), "{out}");
     // The trace id of each route's slowest call ends its row.
     let orders = out
         .lines()

@@ -86,14 +86,10 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
         );
         row(&format!("{method} {route}"), s, active(method, route));
     }
-    // Outbound calls, per dependency (the "payments" service).
+    // Outbound calls, per dependency (the "payments" service; one method).
     for s in stats.iter().filter(|s| s.name == HTTP_CLIENT_DURATION) {
         let label = |k: &str| s.labels.get(k).map_or("", String::as_str);
-        let (method, host, port) = (
-            label("http_request_method"),
-            label("server_address"),
-            label("server_port"),
-        );
+        let (host, port) = (label("server_address"), label("server_port"));
         let active = gauges
             .iter()
             .filter(|(id, _)| {
@@ -103,7 +99,7 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
             })
             .map(|(_, g)| g.value())
             .sum();
-        row(&format!("out {method} {host}:{port}"), s, active);
+        row(&format!("out {host}:{port}"), s, active);
     }
     let in_flight = monitor.operations_in_flight();
     for s in stats.iter().filter(|s| s.name == OPERATION_DURATION) {
