@@ -117,6 +117,8 @@ pub use integrations::trace::MonitorLayer;
 #[cfg(feature = "http")]
 pub use http::client::{HttpClientMetrics, HttpClientMetricsLayer};
 #[cfg(feature = "http")]
+pub use http::grpc::{GrpcMetrics, GrpcMetricsLayer};
+#[cfg(feature = "http")]
 pub use http::{Classify, DefaultClassifier, ErrorType, HttpMetrics, HttpMetricsLayer};
 
 // Saturation.

@@ -53,6 +53,7 @@
 //!   the README's allocation table.
 //!
 //! Outbound calls: [`client`] ([`HttpClientMetricsLayer`](client::HttpClientMetricsLayer)).
+//! gRPC servers: [`grpc`] ([`GrpcMetricsLayer`](grpc::GrpcMetricsLayer)).
 //!
 //! Files: `layer.rs` ([`HttpMetricsLayer`], route entries), `service.rs`
 //! ([`HttpMetrics`]), `future.rs` ([`ResponseFuture`]), `body.rs`
@@ -67,6 +68,7 @@ mod classify;
 pub mod client;
 mod finish;
 mod future;
+pub mod grpc;
 mod layer;
 mod service;
 

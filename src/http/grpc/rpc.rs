@@ -1,0 +1,105 @@
+//! One gRPC call's pending record: once, at the end of its stream (or its
+//! head, for a trailers-only answer), or as cancelled when dropped.
+
+use std::sync::Arc;
+
+use super::codes::{CANCELLED, CODE_LABELS, CODE_NAMES, DEADLINE_EXCEEDED, UNKNOWN};
+use crate::engine::counter::Gauge;
+use crate::engine::exemplar::TraceContext;
+use crate::registry::Registry;
+
+/// The server call latency histogram.
+pub const GRPC_DURATION: &str = "rpc_server_duration_seconds";
+/// The server calls in flight gauge.
+pub const GRPC_ACTIVE: &str = "rpc_server_active_requests";
+
+/// Which codes are server errors.
+pub(crate) type ServerErrors = Arc<dyn Fn(u8) -> bool + Send + Sync>;
+
+/// One call being measured: recorded once, at the end of its stream (or
+/// its head, for a trailers-only answer), or as cancelled when dropped.
+pub(crate) struct Rpc {
+    registry: Registry,
+    server_errors: ServerErrors,
+    service: String,
+    method: String,
+    gauge: Gauge,
+    start: quanta::Instant,
+    trace: Option<TraceContext>,
+    /// The caller's deadline (`grpc-timeout`), if it gave one.
+    deadline: Option<std::time::Duration>,
+}
+
+impl Rpc {
+    pub(crate) fn start(
+        registry: &Registry,
+        server_errors: &ServerErrors,
+        service: String,
+        method: String,
+        trace: Option<TraceContext>,
+        deadline: Option<std::time::Duration>,
+    ) -> Self {
+        let gauge = registry
+            .gauge(
+                GRPC_ACTIVE,
+                &[
+                    ("rpc_system", "grpc"),
+                    ("rpc_service", &service),
+                    ("rpc_method", &method),
+                ],
+            )
+            .unwrap_or_default();
+        gauge.increment();
+        Self {
+            registry: registry.clone(),
+            server_errors: server_errors.clone(),
+            service,
+            method,
+            gauge,
+            start: quanta::Instant::now(),
+            trace,
+            deadline,
+        }
+    }
+
+    /// Records the call with status `code`; `cancelled` when the client
+    /// went away. A call cancelled (by either side) after its deadline
+    /// passed is DEADLINE_EXCEEDED: tonic's server answers a call past its
+    /// `grpc-timeout` with CANCELLED ("Timeout expired"), and a client
+    /// whose own deadline passes resets the stream.
+    pub(crate) fn finish(self, code: u8, cancelled: bool) {
+        let elapsed = self.start.elapsed();
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let code = if usize::from(code) < CODE_NAMES.len() {
+            code
+        } else {
+            UNKNOWN
+        };
+        let past_deadline = self.deadline.is_some_and(|d| elapsed >= d);
+        let (code, cancelled) = if code == CANCELLED && past_deadline {
+            (DEADLINE_EXCEEDED, false)
+        } else {
+            (code, cancelled)
+        };
+        let error = if cancelled {
+            Some("cancelled")
+        } else if (self.server_errors)(code) {
+            Some(CODE_NAMES[usize::from(code)])
+        } else {
+            None
+        };
+        let mut labels = vec![
+            ("rpc_system", "grpc"),
+            ("rpc_service", self.service.as_str()),
+            ("rpc_method", self.method.as_str()),
+            ("rpc_grpc_status_code", CODE_LABELS[usize::from(code)]),
+        ];
+        if let Some(e) = error {
+            labels.push(("error_type", e));
+        }
+        if let Ok(h) = self.registry.histogram(GRPC_DURATION, &labels) {
+            h.record_traced(nanos, self.trace);
+        }
+        self.gauge.decrement();
+    }
+}
