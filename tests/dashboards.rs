@@ -140,6 +140,20 @@ async fn everything_exposed() -> String {
         .oneshot(call)
         .await
         .unwrap();
+    // A gRPC call through the server layer (a trailers-only UNAVAILABLE).
+    let grpc = tower::service_fn(|_: Request<Body>| async {
+        let mut r = axum::http::Response::new(Body::empty());
+        r.headers_mut().insert("grpc-status", "14".parse().unwrap());
+        Ok::<_, std::io::Error>(r)
+    });
+    let call = Request::post("/shop.Inventory/Reserve")
+        .body(Body::empty())
+        .unwrap();
+    tailwatch::GrpcMetricsLayer::new(&m)
+        .layer(grpc)
+        .oneshot(call)
+        .await
+        .unwrap();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(2));
     let db = m.resource("db");
     db.set_capacity(2);

@@ -340,4 +340,15 @@ async fn statuses_from_headers_and_trailers_streams_cancels_and_deadlines() {
 
     // Nothing left in flight.
     eventually("in flight back to 0", || active(&m) == 0).await;
+
+    // `/stats` and the window gauges: one entry per method, its codes
+    // merged; errors are the server errors (INTERNAL, DEADLINE_EXCEEDED),
+    // not NOT_FOUND.
+    let unary: Vec<_> = m
+        .all_stats()
+        .into_iter()
+        .filter(|s| s.labels.get("rpc_method").map(String::as_str) == Some("Unary"))
+        .collect();
+    assert_eq!(unary.len(), 1, "{unary:#?}");
+    assert_eq!((unary[0].count, unary[0].errors), (4, 2), "{:#?}", unary[0]);
 }

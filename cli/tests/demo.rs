@@ -232,6 +232,11 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         // Functions measured by `#[tailwatch::measure]` (the global monitor).
         r#"operation_duration_seconds_count{operation="checkout.charge",outcome="ok"}"#,
         r#"operation_duration_seconds_count{operation="checkout.receipt",outcome="ok"}"#,
+        // The gRPC inventory service the traffic calls: OK, a caller's
+        // NOT_FOUND (no error_type), a server error.
+        r#"rpc_server_duration_seconds_count{rpc_grpc_status_code="0",rpc_method="Reserve",rpc_service="tailwatch.demo.Inventory",rpc_system="grpc"}"#,
+        r#"rpc_server_duration_seconds_count{rpc_grpc_status_code="0",rpc_method="Stock",rpc_service="tailwatch.demo.Inventory",rpc_system="grpc"}"#,
+        r#"rpc_server_active_requests{rpc_method="Reserve",rpc_service="tailwatch.demo.Inventory",rpc_system="grpc"}"#,
         // The checkout's calls to the "payments" service, through the client layer.
         r#"http_client_request_duration_seconds_count{http_request_method="POST",http_response_status_code="201",server_address="127.0.0.1",server_port=""#,
         r#"http_client_active_requests{http_request_method="POST",server_address="127.0.0.1",server_port=""#,
@@ -287,6 +292,10 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     assert!(out.contains("GET /users/{id}"), "{out}");
     assert!(out.contains("op db.query"), "{out}");
     assert!(out.contains("out 127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("rpc Reserve") && out.contains("rpc Stock"),
+        "{out}"
+    );
     // The trace id of each route's slowest call ends its row.
     let orders = out
         .lines()

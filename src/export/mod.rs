@@ -19,7 +19,7 @@
 //!   ([`HistogramBuilder::quantiles`](crate::HistogramBuilder::quantiles);
 //!   0.5, 0.95, 0.99 by default), and the gauge `<name>_max_seconds`. The
 //!   window merges the outcome labels (`http_response_status_code`,
-//!   `error_type`, `outcome`): one value per route or operation, as people
+//!   `rpc_grpc_status_code`, `error_type`, `outcome`): one value per route or operation, as people
 //!   read it, over the calls that finished (cancelled ones have no complete
 //!   latency). An idle window exports no quantile (the series is left out,
 //!   never a made-up 0). These are per instance: never average them across

@@ -389,7 +389,7 @@ impl Monitor {
     /// sorted by name and labels.
     ///
     /// Series that differ only in outcome labels (`http_response_status_code`,
-    /// `error_type`, `outcome`) are one entry, as for an operation: an HTTP
+    /// `rpc_grpc_status_code`, `error_type`, `outcome`) are one entry, as for an operation: an HTTP
     /// route's entry counts all its calls, `errors` those with an
     /// `error_type` (`cancelled` apart), and its latency figures are over
     /// the calls that finished. These are the values of the exposition's

@@ -9,7 +9,12 @@ use crate::engine::histogram::Histogram;
 use crate::registry::{Label, SeriesId};
 
 /// Labels that describe how a call ended rather than what was called.
-pub(crate) const OUTCOME_LABELS: [&str; 3] = ["http_response_status_code", "error_type", "outcome"];
+pub(crate) const OUTCOME_LABELS: [&str; 4] = [
+    "http_response_status_code",
+    "rpc_grpc_status_code",
+    "error_type",
+    "outcome",
+];
 
 /// How the calls of one series ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

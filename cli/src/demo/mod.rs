@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod app;
+mod grpc;
 mod random;
 mod table;
 mod traces;
@@ -138,6 +139,13 @@ async fn serve(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let inventory = match grpc::serve(&monitor).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: the demo's gRPC service cannot listen on loopback: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let app = app::router(&monitor, payments);
     let server = tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -151,6 +159,14 @@ async fn serve(args: &Args) -> ExitCode {
 
     print_banner(args, app_addr, agent_addr, scheme);
     let client = Arc::new(traffic::ClientStats::default());
+    // A tenth of the HTTP rate in gRPC calls to the inventory service.
+    let grpc_traffic = (!args.no_traffic).then(|| {
+        tokio::spawn(grpc::traffic(
+            inventory,
+            (args.rps / 10).max(1),
+            stopped.clone(),
+        ))
+    });
     let generator = (!args.no_traffic).then(|| {
         tokio::spawn(traffic::generate(
             app_addr,
@@ -183,6 +199,9 @@ async fn serve(args: &Args) -> ExitCode {
     // never finishes its request cannot hold the demo up.
     let _ = stop.send(true);
     if let Some(g) = generator {
+        let _ = tokio::time::timeout(DRAIN, g).await;
+    }
+    if let Some(g) = grpc_traffic {
         let _ = tokio::time::timeout(DRAIN, g).await;
     }
     let (served, ()) = tokio::join!(tokio::time::timeout(DRAIN, server), agent.stop());

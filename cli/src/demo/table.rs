@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tailwatch::http::client::{HTTP_CLIENT_ACTIVE, HTTP_CLIENT_DURATION};
+use tailwatch::http::grpc::{GRPC_ACTIVE, GRPC_DURATION};
 use tailwatch::http::{HTTP_ACTIVE, HTTP_DURATION};
 use tailwatch::{Monitor, OPERATION_DURATION, SeriesStats};
 
@@ -100,6 +101,16 @@ pub(super) fn print(monitor: &Monitor, elapsed: Duration, client: &ClientStats) 
             .map(|(_, g)| g.value())
             .sum();
         row(&format!("out {host}:{port}"), s, active);
+    }
+    // gRPC methods (the inventory service).
+    for s in stats.iter().filter(|s| s.name == GRPC_DURATION) {
+        let method = s.labels.get("rpc_method").map_or("", String::as_str);
+        let active = gauges
+            .iter()
+            .filter(|(id, _)| id.name() == GRPC_ACTIVE && id.label("rpc_method") == Some(method))
+            .map(|(_, g)| g.value())
+            .sum();
+        row(&format!("rpc {method}"), s, active);
     }
     let in_flight = monitor.operations_in_flight();
     for s in stats.iter().filter(|s| s.name == OPERATION_DURATION) {
