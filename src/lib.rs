@@ -114,6 +114,8 @@ pub use integrations::trace;
 pub use integrations::trace::MonitorLayer;
 
 // HTTP.
+#[cfg(feature = "reqwest")]
+pub use http::client::ReqwestMetrics;
 #[cfg(feature = "http")]
 pub use http::client::{HttpClientMetrics, HttpClientMetricsLayer};
 #[cfg(feature = "http")]

@@ -26,7 +26,7 @@ type TemplateFn = Arc<dyn Fn(&http::Method, &http::Uri) -> Option<&'static str> 
 /// see the [module docs](crate::http::client). Cheap to clone.
 #[derive(Clone)]
 pub struct HttpClientMetricsLayer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for HttpClientMetricsLayer {
@@ -38,10 +38,10 @@ impl std::fmt::Debug for HttpClientMetricsLayer {
     }
 }
 
-struct Shared {
-    registry: Registry,
+pub(crate) struct Shared {
+    pub(crate) registry: Registry,
     max_hosts: usize,
-    template: Option<TemplateFn>,
+    pub(crate) template: Option<TemplateFn>,
     /// The host:port pairs recorded under their own name.
     hosts: RwLock<hashbrown::HashSet<(Box<str>, u16)>>,
 }
@@ -152,6 +152,11 @@ impl Shared {
                 }
             }
         };
+        self.capped(&host, port)
+    }
+
+    /// `host:port` as recorded: lowercased, or `__overflow__` past the cap.
+    pub(crate) fn capped(&self, host: &str, port: u16) -> (String, u16) {
         let host = host.to_ascii_lowercase();
         let hosts = self.hosts.read().unwrap_or_else(|e| e.into_inner());
         if hosts.contains(&(host.as_str().into(), port)) {
@@ -201,7 +206,8 @@ where
 
 /// One outbound call being measured: recorded once, at its response, its
 /// error, or its drop (cancelled).
-struct Call {
+pub(crate) struct Call {
+    done: bool,
     registry: Registry,
     method: &'static str,
     address: String,
@@ -213,7 +219,7 @@ struct Call {
 }
 
 impl Call {
-    fn start(
+    pub(crate) fn start(
         registry: &Registry,
         method: &'static str,
         address: String,
@@ -233,6 +239,7 @@ impl Call {
             .unwrap_or_default();
         gauge.increment();
         Self {
+            done: false,
             registry: registry.clone(),
             method,
             address,
@@ -244,7 +251,22 @@ impl Call {
         }
     }
 
-    fn record(self, status: Option<u16>, error: Option<&str>) {
+    /// Records the call: the response's status (if one came) and the
+    /// error type (if it failed).
+    pub(crate) fn record(mut self, status: Option<u16>, error: Option<&str>) {
+        self.finish(status, error);
+    }
+
+    /// The answer's status and error type for a response of `status`.
+    pub(crate) fn record_status(self, status: u16) {
+        let error = (status >= 400).then(|| status_str(status));
+        self.record(Some(status), error);
+    }
+
+    fn finish(&mut self, status: Option<u16>, error: Option<&str>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
         let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let port = self.port.to_string();
         let mut labels: Vec<(&str, &str)> = vec![
@@ -265,6 +287,13 @@ impl Call {
             h.record_traced(nanos, self.trace);
         }
         self.gauge.decrement();
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // Dropped before the response: the caller gave up.
+        self.finish(None, Some("cancelled"));
     }
 }
 
@@ -293,20 +322,12 @@ pub(crate) fn error_type(error: &(dyn std::error::Error + 'static)) -> &'static 
 }
 
 pin_project! {
-    /// The response future of [`HttpClientMetrics`].
+    /// The response future of [`HttpClientMetrics`] (its call records
+    /// itself as cancelled if dropped first).
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
         call: Option<Call>,
-    }
-
-    impl<F> PinnedDrop for ResponseFuture<F> {
-        fn drop(this: Pin<&mut Self>) {
-            // Dropped before the response: the caller gave up.
-            if let Some(call) = this.project().call.take() {
-                call.record(None, Some("cancelled"));
-            }
-        }
     }
 }
 
@@ -332,10 +353,8 @@ where
         let call = this.call.take();
         match result {
             Ok(response) => {
-                let status = response.status().as_u16();
                 if let Some(call) = call {
-                    let error = (status >= 400).then(|| status_str(status));
-                    call.record(Some(status), error);
+                    call.record_status(response.status().as_u16());
                 }
                 Poll::Ready(Ok(response))
             }

@@ -39,12 +39,19 @@
 //! * **Exemplars:** the trace of the calling code
 //!   ([`current_trace`](crate::current_trace)).
 //!
+//! For reqwest, through `reqwest-middleware`: `ReqwestMetrics` (feature
+//! `reqwest`) records the same series.
+//!
 //! Uses the measure piece (a [`Monitor`](crate::Monitor)), the registry and
 //! the engine.
 
 mod layer;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 
 pub use layer::{
     HTTP_CLIENT_ACTIVE, HTTP_CLIENT_DURATION, HttpClientMetrics, HttpClientMetricsLayer,
     ResponseFuture,
 };
+#[cfg(feature = "reqwest")]
+pub use reqwest::ReqwestMetrics;
