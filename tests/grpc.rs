@@ -5,6 +5,8 @@
 //! mid-stream; a deadline exceeded → the right `rpc_grpc_status_code` and
 //! `error_type`, and nothing left in flight.
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -121,23 +123,17 @@ async fn serve(monitor: &Monitor) -> SocketAddr {
     addr
 }
 
-/// (labels, count) of the calls of `method`.
-fn calls(m: &Monitor, method: &str) -> Vec<(Vec<(String, String)>, u64)> {
-    let mut out: Vec<_> = m
-        .registry()
-        .series()
+/// (status labels, count) of the calls of `method`.
+fn calls(m: &Monitor, method: &str) -> Calls {
+    let mut out: Calls = common::histogram_counts(m, "rpc_server_duration_seconds")
         .into_iter()
-        .filter(|(id, _)| {
-            id.name() == "rpc_server_duration_seconds"
-                && id.labels().any(|(k, v)| k == "rpc_method" && v == method)
-        })
-        .map(|(id, h)| {
-            let labels = id
-                .labels()
-                .filter(|(k, _)| matches!(*k, "rpc_grpc_status_code" | "error_type"))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter(|(labels, _)| labels.contains(&("rpc_method".into(), method.into())))
+        .map(|(labels, n)| {
+            let status = labels
+                .into_iter()
+                .filter(|(k, _)| matches!(k.as_str(), "rpc_grpc_status_code" | "error_type"))
                 .collect();
-            (labels, h.stats().total_count)
+            (status, n)
         })
         .collect();
     out.sort();
@@ -163,12 +159,7 @@ fn sorted(mut v: Calls) -> Calls {
 }
 
 fn active(m: &Monitor) -> i64 {
-    m.registry()
-        .gauges()
-        .into_iter()
-        .filter(|(id, _)| id.name() == "rpc_server_active_requests")
-        .map(|(_, g)| g.value())
-        .sum()
+    common::gauge_total(m, "rpc_server_active_requests")
 }
 
 /// Waits until `check` holds (the server records when its stream ends,

@@ -3,12 +3,10 @@
 //! timeout and a dropped call get their labels; in-flight goes back to 0;
 //! 10,000 host names keep bounded series.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -16,69 +14,14 @@ use hyper_util::rt::TokioExecutor;
 use tailwatch::{HttpClientMetricsLayer, Monitor};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-/// (labels, count) of every `http_client_request_duration_seconds` series.
+const DURATION: &str = "http_client_request_duration_seconds";
+
 fn calls(m: &Monitor) -> Vec<(Vec<(String, String)>, u64)> {
-    let mut out: Vec<_> = m
-        .registry()
-        .series()
-        .into_iter()
-        .filter(|(id, _)| id.name() == "http_client_request_duration_seconds")
-        .map(|(id, h)| {
-            let labels = id
-                .labels()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            (labels, h.stats().total_count)
-        })
-        .collect();
-    out.sort();
-    out
+    common::histogram_counts(m, DURATION)
 }
 
-/// The count of the series whose labels are exactly `want`.
 fn count(m: &Monitor, want: &[(&str, &str)]) -> u64 {
-    let mut want: Vec<(String, String)> = want
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    want.sort();
-    calls(m)
-        .into_iter()
-        .find(|(labels, _)| {
-            let mut l = labels.clone();
-            l.sort();
-            l == want
-        })
-        .map_or(0, |(_, n)| n)
-}
-
-fn active(m: &Monitor) -> i64 {
-    m.registry()
-        .gauges()
-        .into_iter()
-        .filter(|(id, _)| id.name() == "http_client_active_requests")
-        .map(|(_, g)| g.value())
-        .sum()
-}
-
-async fn server() -> SocketAddr {
-    let app = Router::new()
-        .route("/ok", get(|| async { "fine" }))
-        .route(
-            "/unavailable",
-            get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
-        )
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                "late"
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    common::count_exactly(m, DURATION, want)
 }
 
 fn get_req(url: String) -> http::Request<Full<Bytes>> {
@@ -89,7 +32,7 @@ fn get_req(url: String) -> http::Request<Full<Bytes>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_connection_errors_timeouts_and_drops_get_their_labels() {
-    let addr = server().await;
+    let addr = common::outbound_target().await;
     let port = addr.port().to_string();
     let m = Monitor::new();
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -179,10 +122,7 @@ async fn statuses_connection_errors_timeouts_and_drops_get_their_labels() {
     );
 
     // Nobody listening: connection refused.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = common::closed_port();
     let mut bare = ServiceBuilder::new()
         .layer(HttpClientMetricsLayer::new(&m))
         .service(client);
@@ -210,7 +150,7 @@ async fn statuses_connection_errors_timeouts_and_drops_get_their_labels() {
     );
 
     // Everything ended: nothing in flight.
-    assert_eq!(active(&m), 0);
+    assert_eq!(common::gauge_total(&m, "http_client_active_requests"), 0);
 }
 
 #[tokio::test]

@@ -2,54 +2,19 @@
 //! server: 200, 404, 503, connection refused, reqwest's timeout and a
 //! dropped call get the labels the tower client layer gives them.
 
+mod common;
+
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
 use tailwatch::{HttpClientMetricsLayer, Monitor, ReqwestMetrics};
 
-/// The count of `http_client_request_duration_seconds` with exactly `want`.
 fn count(m: &Monitor, want: &[(&str, &str)]) -> u64 {
-    let mut want: Vec<(String, String)> = want
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    want.sort();
-    m.registry()
-        .series()
-        .into_iter()
-        .filter(|(id, _)| id.name() == "http_client_request_duration_seconds")
-        .find(|(id, _)| {
-            let mut l: Vec<(String, String)> = id
-                .labels()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            l.sort();
-            l == want
-        })
-        .map_or(0, |(_, h)| h.stats().total_count)
+    common::count_exactly(m, "http_client_request_duration_seconds", want)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reqwest_calls_get_the_client_layers_labels() {
-    let app = Router::new()
-        .route("/ok", get(|| async { "fine" }))
-        .route(
-            "/unavailable",
-            get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
-        )
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                "late"
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let addr = common::outbound_target().await;
     let m = Monitor::new();
     let layer = HttpClientMetricsLayer::new(&m)
         .url_template(|_, uri| (uri.path() != "/").then_some("/{page}"));
@@ -113,10 +78,7 @@ async fn reqwest_calls_get_the_client_layers_labels() {
     );
     assert_eq!(count(&m, &with(&[("error_type", "cancelled")])), 1);
     // Nobody listening.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = common::closed_port();
     client
         .get(format!("http://{closed}/"))
         .send()
@@ -135,12 +97,5 @@ async fn reqwest_calls_get_the_client_layers_labels() {
         ),
         1
     );
-    let active: i64 = m
-        .registry()
-        .gauges()
-        .into_iter()
-        .filter(|(id, _)| id.name() == "http_client_active_requests")
-        .map(|(_, g)| g.value())
-        .sum();
-    assert_eq!(active, 0);
+    assert_eq!(common::gauge_total(&m, "http_client_active_requests"), 0);
 }

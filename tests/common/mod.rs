@@ -253,3 +253,79 @@ pub fn exemplars_on(monitor: &tailwatch::Monitor, family: &str, label: &str) -> 
         .filter_map(|l| l.split_once(" # ").map(|(_, e)| e.to_owned()))
         .collect()
 }
+
+/// Every series of histogram `name` in `m`: its labels (sorted) and its
+/// count since start, sorted.
+pub fn histogram_counts(m: &tailwatch::Monitor, name: &str) -> Vec<(Vec<(String, String)>, u64)> {
+    let mut out: Vec<_> = m
+        .registry()
+        .series()
+        .into_iter()
+        .filter(|(id, _)| id.name() == name)
+        .map(|(id, h)| {
+            let mut labels: Vec<(String, String)> = id
+                .labels()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            labels.sort();
+            (labels, h.stats().total_count)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The count of the series of histogram `name` whose labels are exactly
+/// `want` (0 if there is none).
+pub fn count_exactly(m: &tailwatch::Monitor, name: &str, want: &[(&str, &str)]) -> u64 {
+    let mut want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    want.sort();
+    histogram_counts(m, name)
+        .into_iter()
+        .find(|(labels, _)| *labels == want)
+        .map_or(0, |(_, n)| n)
+}
+
+/// The sum of gauge `name` over its series.
+pub fn gauge_total(m: &tailwatch::Monitor, name: &str) -> i64 {
+    m.registry()
+        .gauges()
+        .into_iter()
+        .filter(|(id, _)| id.name() == name)
+        .map(|(_, g)| g.value())
+        .sum()
+}
+
+/// A local axum server for outbound-call tests: `/ok` (200),
+/// `/unavailable` (503), `/slow` (answers after 10 s); anything else 404.
+pub async fn outbound_target() -> SocketAddr {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/ok", get(|| async { "fine" }))
+        .route(
+            "/unavailable",
+            get(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                "late"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// An address on loopback where nothing listens.
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
