@@ -6,6 +6,10 @@
 //! Each iteration sends one request through `oneshot` (no socket) and
 //! collects the response body. Report the added cost (layered − bare).
 //!
+//! Group `layer_per_call`: the outbound client layer and the gRPC server
+//! layer around an inner service that answers at once, against that bare
+//! service.
+//!
 //! Group `http_request_traced`: the same with a trace context, so that the
 //! middleware keeps an exemplar: a sampled W3C `traceparent` header (no
 //! subscriber), and an OpenTelemetry span per request (tracing-opentelemetry
@@ -176,5 +180,81 @@ fn http_traced(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, http, http_traced);
+/// The outbound client layer and the gRPC server layer around an inner
+/// service that answers at once, against the bare inner service: the
+/// added cost per call.
+fn client_and_grpc(c: &mut Criterion) {
+    use tower::{Layer, Service};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("layer_per_call");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    let monitor = Monitor::new();
+
+    let ok = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, std::io::Error>(http::Response::new(Body::empty()))
+    });
+    let outbound = || {
+        Request::get("http://payments.internal/v1/charges")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut bare = ok;
+    group.bench_function("client/bare_service", |b| {
+        b.iter(|| rt.block_on(bare.call(outbound())).unwrap())
+    });
+    let mut measured = tailwatch::HttpClientMetricsLayer::new(&monitor).layer(ok);
+    group.bench_function("client/tailwatch_layer", |b| {
+        b.iter(|| rt.block_on(measured.call(outbound())).unwrap())
+    });
+
+    // A unary gRPC answer: a body with one data frame, then the trailers.
+    let unary = tower::service_fn(|_: Request<Body>| async {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let frames = [
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(bytes::Bytes::from_static(
+                b"\0\0\0\0\0",
+            ))),
+            Ok(http_body::Frame::trailers(trailers)),
+        ];
+        let body = http_body_util::StreamBody::new(futures_util_iter(frames));
+        Ok::<_, std::io::Error>(http::Response::new(body))
+    });
+    let rpc = || {
+        Request::post("/shop.Inventory/Reserve")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut bare = unary;
+    group.bench_function("grpc/bare_service", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let r = bare.call(rpc()).await.unwrap();
+                r.into_body().collect().await.unwrap()
+            })
+        })
+    });
+    let mut measured = tailwatch::GrpcMetricsLayer::new(&monitor).layer(unary);
+    group.bench_function("grpc/tailwatch_layer", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let r = measured.call(rpc()).await.unwrap();
+                r.into_body().collect().await.unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+/// A stream over `items`, ready at once.
+fn futures_util_iter<T>(items: [T; 2]) -> impl tokio_stream::Stream<Item = T> {
+    tokio_stream::iter(items)
+}
+
+criterion_group!(benches, http, http_traced, client_and_grpc);
 criterion_main!(benches);
