@@ -70,6 +70,7 @@ mod finish;
 mod future;
 pub mod grpc;
 mod layer;
+mod series_cache;
 mod service;
 
 pub use body::ResponseBody;

@@ -7,10 +7,10 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
 use crate::http::classify::status_str;
 use crate::http::layer::{METHODS, method_index};
+use crate::http::series_cache::Cached;
 use crate::measure::Monitor;
 use crate::measure::context::current_trace;
 use crate::registry::{OVERFLOW_VALUE, Registry};
@@ -44,7 +44,12 @@ pub(crate) struct Shared {
     pub(crate) template: Option<TemplateFn>,
     /// The host:port pairs recorded under their own name.
     hosts: RwLock<hashbrown::HashSet<(Box<str>, u16)>>,
+    /// The series of each (method, host, port, template) seen.
+    entries: RwLock<hashbrown::HashMap<EntryKey, Arc<Cached>>>,
 }
+
+/// (method index, recorded host, port, template).
+type EntryKey = (u8, Box<str>, u16, Option<&'static str>);
 
 impl Clone for Shared {
     fn clone(&self) -> Self {
@@ -53,6 +58,7 @@ impl Clone for Shared {
             max_hosts: self.max_hosts,
             template: self.template.clone(),
             hosts: RwLock::default(),
+            entries: RwLock::default(),
         }
     }
 }
@@ -66,6 +72,7 @@ impl HttpClientMetricsLayer {
                 max_hosts: 100,
                 template: None,
                 hosts: RwLock::default(),
+                entries: RwLock::default(),
             }),
         }
     }
@@ -155,6 +162,60 @@ impl Shared {
         self.capped(&host, port)
     }
 
+    /// The series of calls with `method` (index) to `host:port` (as
+    /// recorded) with `template`: from the layer's map, made once.
+    pub(crate) fn entry(
+        &self,
+        method: u8,
+        host: String,
+        port: u16,
+        template: Option<&'static str>,
+    ) -> Arc<Cached> {
+        let key: EntryKey = (method, host.into_boxed_str(), port, template);
+        if let Some(e) = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return e.clone();
+        }
+        let method_label = METHODS[usize::from(method)];
+        let port_text: Box<str> = port.to_string().into();
+        let gauge = self
+            .registry
+            .gauge(
+                HTTP_CLIENT_ACTIVE,
+                &[
+                    ("http_request_method", method_label),
+                    ("server_address", &key.1),
+                    ("server_port", &port_text),
+                ],
+            )
+            .unwrap_or_default();
+        let mut labels: Vec<(&'static str, Box<str>)> = vec![
+            ("http_request_method", method_label.into()),
+            ("server_address", key.1.clone()),
+            ("server_port", port_text),
+        ];
+        if let Some(t) = template {
+            labels.push(("url_template", t.into()));
+        }
+        let made = Arc::new(Cached::new(
+            &self.registry,
+            HTTP_CLIENT_DURATION,
+            labels,
+            "http_response_status_code",
+            gauge,
+        ));
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert(made)
+            .clone()
+    }
+
     /// `host:port` as recorded: lowercased, or `__overflow__` past the cap.
     pub(crate) fn capped(&self, host: &str, port: u16) -> (String, u16) {
         let host = host.to_ascii_lowercase();
@@ -189,14 +250,16 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = METHODS[usize::from(method_index(request.method()))];
         let (address, port) = self.shared.server(&request);
         let template = self
             .shared
             .template
             .as_ref()
             .and_then(|t| t(request.method(), request.uri()));
-        let call = Call::start(&self.shared.registry, method, address, port, template);
+        let entry = self
+            .shared
+            .entry(method_index(request.method()), address, port, template);
+        let call = Call::start(entry);
         ResponseFuture {
             inner: self.inner.call(request),
             call: Some(call),
@@ -208,44 +271,18 @@ where
 /// error, or its drop (cancelled).
 pub(crate) struct Call {
     done: bool,
-    registry: Registry,
-    method: &'static str,
-    address: String,
-    port: u16,
-    template: Option<&'static str>,
-    gauge: Gauge,
+    entry: Arc<Cached>,
     start: quanta::Instant,
     trace: Option<TraceContext>,
 }
 
 impl Call {
-    pub(crate) fn start(
-        registry: &Registry,
-        method: &'static str,
-        address: String,
-        port: u16,
-        template: Option<&'static str>,
-    ) -> Self {
-        let port_text = port.to_string();
-        let gauge = registry
-            .gauge(
-                HTTP_CLIENT_ACTIVE,
-                &[
-                    ("http_request_method", method),
-                    ("server_address", &address),
-                    ("server_port", &port_text),
-                ],
-            )
-            .unwrap_or_default();
-        gauge.increment();
+    /// Starts measuring a call to `entry`'s target (in flight from now).
+    pub(crate) fn start(entry: Arc<Cached>) -> Self {
+        entry.gauge.increment();
         Self {
             done: false,
-            registry: registry.clone(),
-            method,
-            address,
-            port,
-            template,
-            gauge,
+            entry,
             start: quanta::Instant::now(),
             trace: current_trace(),
         }
@@ -253,7 +290,7 @@ impl Call {
 
     /// Records the call: the response's status (if one came) and the
     /// error type (if it failed).
-    pub(crate) fn record(mut self, status: Option<u16>, error: Option<&str>) {
+    pub(crate) fn record(mut self, status: Option<u16>, error: Option<&'static str>) {
         self.finish(status, error);
     }
 
@@ -263,30 +300,15 @@ impl Call {
         self.record(Some(status), error);
     }
 
-    fn finish(&mut self, status: Option<u16>, error: Option<&str>) {
+    fn finish(&mut self, status: Option<u16>, error: Option<&'static str>) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
         let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let port = self.port.to_string();
-        let mut labels: Vec<(&str, &str)> = vec![
-            ("http_request_method", self.method),
-            ("server_address", &self.address),
-            ("server_port", &port),
-        ];
-        if let Some(t) = self.template {
-            labels.push(("url_template", t));
-        }
-        if let Some(s) = status {
-            labels.push(("http_response_status_code", status_str(s)));
-        }
-        if let Some(e) = error {
-            labels.push(("error_type", e));
-        }
-        if let Ok(h) = self.registry.histogram(HTTP_CLIENT_DURATION, &labels) {
+        if let Some(h) = self.entry.histogram(status.map(status_str), error) {
             h.record_traced(nanos, self.trace);
         }
-        self.gauge.decrement();
+        self.entry.gauge.decrement();
     }
 }
 

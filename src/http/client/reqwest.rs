@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use super::layer::{Call, HttpClientMetricsLayer, Shared, error_type};
-use crate::http::layer::{METHODS, method_index};
+use crate::http::layer::method_index;
 use crate::measure::Monitor;
 
 /// A reqwest-middleware middleware recording
@@ -66,7 +66,6 @@ impl reqwest_middleware::Middleware for ReqwestMetrics {
         extensions: &mut http::Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let method = METHODS[usize::from(method_index(request.method()))];
         let url = request.url();
         let (address, port) = self.shared.capped(
             url.host_str().unwrap_or("_OTHER"),
@@ -77,7 +76,10 @@ impl reqwest_middleware::Middleware for ReqwestMetrics {
             t(request.method(), &uri)
         });
         // Records itself as cancelled if this future is dropped first.
-        let call = Call::start(&self.shared.registry, method, address, port, template);
+        let entry = self
+            .shared
+            .entry(method_index(request.method()), address, port, template);
+        let call = Call::start(entry);
         let result = next.run(request, extensions).await;
         match &result {
             Ok(response) => call.record_status(response.status().as_u16()),

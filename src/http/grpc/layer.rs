@@ -12,7 +12,8 @@ use super::body::GrpcResponseBody;
 use super::codes::{
     CANCELLED, UNKNOWN, code_of_http, default_server_error, parse_code, parse_timeout,
 };
-use super::rpc::{Rpc, ServerErrors};
+use super::rpc::{GRPC_ACTIVE, GRPC_DURATION, Rpc, ServerErrors};
+use crate::http::series_cache::Cached;
 use crate::measure::Monitor;
 use crate::measure::context::{current_trace, parse_traceparent};
 use crate::registry::{OVERFLOW_VALUE, Registry};
@@ -37,6 +38,8 @@ struct Shared {
     max_methods: usize,
     server_errors: ServerErrors,
     methods: RwLock<hashbrown::HashSet<Box<str>>>,
+    /// The series of each method seen (`service/method` as recorded).
+    entries: RwLock<hashbrown::HashMap<Box<str>, Arc<Cached>>>,
 }
 
 impl Clone for Shared {
@@ -46,6 +49,7 @@ impl Clone for Shared {
             max_methods: self.max_methods,
             server_errors: self.server_errors.clone(),
             methods: RwLock::default(),
+            entries: RwLock::default(),
         }
     }
 }
@@ -59,6 +63,7 @@ impl GrpcMetricsLayer {
                 max_methods: 1000,
                 server_errors: Arc::new(default_server_error),
                 methods: RwLock::default(),
+                entries: RwLock::default(),
             }),
         }
     }
@@ -113,6 +118,61 @@ impl<S> std::fmt::Debug for GrpcMetrics<S> {
 }
 
 impl Shared {
+    /// The series of the method of request path `path`: from the layer's
+    /// map, made once (a capped-away method always takes the slow path to
+    /// the overflow entry, so memory stays bounded).
+    fn entry(&self, path: &str) -> Arc<Cached> {
+        if let Some(key) = path.strip_prefix('/') {
+            if let Some(e) = self
+                .entries
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)
+            {
+                return e.clone();
+            }
+        }
+        let (service, method) = self.method(path);
+        let key: Box<str> = format!("{service}/{method}").into();
+        if let Some(e) = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return e.clone();
+        }
+        let gauge = self
+            .registry
+            .gauge(
+                GRPC_ACTIVE,
+                &[
+                    ("rpc_system", "grpc"),
+                    ("rpc_service", &service),
+                    ("rpc_method", &method),
+                ],
+            )
+            .unwrap_or_default();
+        let labels: Vec<(&'static str, Box<str>)> = vec![
+            ("rpc_system", "grpc".into()),
+            ("rpc_service", service.into()),
+            ("rpc_method", method.into()),
+        ];
+        let made = Arc::new(Cached::new(
+            &self.registry,
+            GRPC_DURATION,
+            labels,
+            "rpc_grpc_status_code",
+            gauge,
+        ));
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert(made)
+            .clone()
+    }
+
     /// (service, method) of a request path `/package.Service/Method`,
     /// capped; `_OTHER` for a path that is not a gRPC method.
     fn method(&self, path: &str) -> (String, String) {
@@ -153,7 +213,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (service, method) = self.shared.method(request.uri().path());
+        let entry = self.shared.entry(request.uri().path());
         let trace = current_trace().or_else(|| {
             let header = request.headers().get("traceparent")?;
             parse_traceparent(header.to_str().ok()?)
@@ -163,14 +223,7 @@ where
             .get("grpc-timeout")
             .and_then(|v| parse_timeout(v.to_str().ok()?));
         let shared = &self.shared;
-        let rpc = Rpc::start(
-            &shared.registry,
-            &shared.server_errors,
-            service,
-            method,
-            trace,
-            deadline,
-        );
+        let rpc = Rpc::start(entry, &shared.server_errors, trace, deadline);
         GrpcResponseFuture {
             inner: self.inner.call(request),
             rpc: Some(rpc),

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use super::codes::{CANCELLED, CODE_LABELS, CODE_NAMES, DEADLINE_EXCEEDED, UNKNOWN};
-use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
-use crate::registry::Registry;
+use crate::http::series_cache::Cached;
 
 /// The server call latency histogram.
 pub const GRPC_DURATION: &str = "rpc_server_duration_seconds";
@@ -19,11 +18,8 @@ pub(crate) type ServerErrors = Arc<dyn Fn(u8) -> bool + Send + Sync>;
 /// One call being measured: recorded once, at the end of its stream (or
 /// its head, for a trailers-only answer), or as cancelled when dropped.
 pub(crate) struct Rpc {
-    registry: Registry,
+    entry: Arc<Cached>,
     server_errors: ServerErrors,
-    service: String,
-    method: String,
-    gauge: Gauge,
     start: quanta::Instant,
     trace: Option<TraceContext>,
     /// The caller's deadline (`grpc-timeout`), if it gave one.
@@ -31,31 +27,17 @@ pub(crate) struct Rpc {
 }
 
 impl Rpc {
+    /// Starts measuring a call of `entry`'s method (in flight from now).
     pub(crate) fn start(
-        registry: &Registry,
+        entry: Arc<Cached>,
         server_errors: &ServerErrors,
-        service: String,
-        method: String,
         trace: Option<TraceContext>,
         deadline: Option<std::time::Duration>,
     ) -> Self {
-        let gauge = registry
-            .gauge(
-                GRPC_ACTIVE,
-                &[
-                    ("rpc_system", "grpc"),
-                    ("rpc_service", &service),
-                    ("rpc_method", &method),
-                ],
-            )
-            .unwrap_or_default();
-        gauge.increment();
+        entry.gauge.increment();
         Self {
-            registry: registry.clone(),
+            entry,
             server_errors: server_errors.clone(),
-            service,
-            method,
-            gauge,
             start: quanta::Instant::now(),
             trace,
             deadline,
@@ -88,18 +70,10 @@ impl Rpc {
         } else {
             None
         };
-        let mut labels = vec![
-            ("rpc_system", "grpc"),
-            ("rpc_service", self.service.as_str()),
-            ("rpc_method", self.method.as_str()),
-            ("rpc_grpc_status_code", CODE_LABELS[usize::from(code)]),
-        ];
-        if let Some(e) = error {
-            labels.push(("error_type", e));
-        }
-        if let Ok(h) = self.registry.histogram(GRPC_DURATION, &labels) {
+        let status = Some(CODE_LABELS[usize::from(code)]);
+        if let Some(h) = self.entry.histogram(status, error) {
             h.record_traced(nanos, self.trace);
         }
-        self.gauge.decrement();
+        self.entry.gauge.decrement();
     }
 }
