@@ -58,7 +58,8 @@
 //! Files: `layer.rs` ([`HttpMetricsLayer`], route entries), `service.rs`
 //! ([`HttpMetrics`]), `future.rs` ([`ResponseFuture`]), `body.rs`
 //! ([`ResponseBody`]), `finish.rs` (one request's pending record),
-//! `classify.rs` ([`Classify`]).
+//! `classify.rs` ([`Classify`]), `series_cache.rs` (the client and gRPC
+//! layers' per-target series).
 //!
 //! Uses the measure piece (a [`Monitor`](crate::Monitor)), the registry and
 //! the engine.
