@@ -303,9 +303,14 @@ mod tests {
                 })
             })
             .collect();
-        let mut reads = 0;
-        while reads < 20_000 {
-            for e in ex.read() {
+        // 20,000 reads, at least 1,000 of which saw exemplars (on a busy
+        // machine the writers may start after the reader has read a lot).
+        let (mut reads, mut seen) = (0, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while (reads < 20_000 || seen < 1_000) && std::time::Instant::now() < deadline {
+            let held = ex.read();
+            seen += usize::from(!held.is_empty());
+            for e in held {
                 let v = e.value;
                 assert_eq!(e.trace.span_id, v, "torn: {e:?}");
                 assert_eq!(
