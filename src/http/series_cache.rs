@@ -1,11 +1,13 @@
 //! [`Cached`]: the series of one client host or one gRPC method, kept by
 //! their layer so that a call finds its gauge and histogram without a
 //! registry lookup by labels (the registry is asked once per new
-//! combination of outcome labels).
+//! combination of outcome labels); [`Targets`] holds them, [`Admitted`]
+//! caps the targets, [`Timing`] is one call to one.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::engine::counter::Gauge;
+use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
 use crate::registry::Registry;
 
@@ -75,5 +77,120 @@ impl Cached {
             series.push((key, h.clone()));
         }
         Some(h)
+    }
+}
+
+/// The first `max` distinct keys a layer meets (hosts, methods); later
+/// ones are not admitted (recorded as `__overflow__` by the caller).
+pub(crate) struct Admitted<K> {
+    max: usize,
+    keys: RwLock<hashbrown::HashSet<K>>,
+}
+
+impl<K: std::hash::Hash + Eq> Admitted<K> {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max,
+            keys: RwLock::default(),
+        }
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Whether `key` is admitted (seen before, or room left: then kept).
+    pub(crate) fn admit<Q>(&self, key: &Q, owned: impl FnOnce() -> K) -> bool
+    where
+        Q: std::hash::Hash + hashbrown::Equivalent<K> + ?Sized,
+    {
+        if self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+        {
+            return true;
+        }
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.contains(key) {
+            return true;
+        }
+        if keys.len() >= self.max {
+            return false;
+        }
+        keys.insert(owned());
+        true
+    }
+}
+
+/// A layer's targets and their series, each made once.
+pub(crate) struct Targets<K>(RwLock<hashbrown::HashMap<K, Arc<Cached>>>);
+
+impl<K> Default for Targets<K> {
+    fn default() -> Self {
+        Self(RwLock::default())
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Targets<K> {
+    /// The series of `key`, if made.
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Arc<Cached>>
+    where
+        Q: std::hash::Hash + hashbrown::Equivalent<K> + ?Sized,
+    {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// The series of `key`, made by `make` if no other thread made them.
+    pub(crate) fn get_or_make(&self, key: K, make: impl FnOnce(&K) -> Cached) -> Arc<Cached> {
+        if let Some(e) = self.get(&key) {
+            return e;
+        }
+        let made = Arc::new(make(&key));
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert(made)
+            .clone()
+    }
+}
+
+/// One call to a target being timed: in flight from [`begin`](Self::begin)
+/// to [`end`](Self::end).
+pub(crate) struct Timing {
+    entry: Arc<Cached>,
+    start: quanta::Instant,
+    trace: Option<TraceContext>,
+}
+
+impl Timing {
+    /// Counts the call in flight from now; `trace` becomes its exemplar.
+    pub(crate) fn begin(entry: Arc<Cached>, trace: Option<TraceContext>) -> Self {
+        entry.gauge.increment();
+        Self {
+            entry,
+            start: quanta::Instant::now(),
+            trace,
+        }
+    }
+
+    /// The time since it began.
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+
+    /// Records the call with outcome (`status`, `error`); no longer in flight.
+    pub(crate) fn end(self, status: Option<&'static str>, error: Option<&'static str>) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if let Some(h) = self.entry.histogram(status, error) {
+            h.record_traced(nanos, self.trace);
+        }
+        self.entry.gauge.decrement();
     }
 }

@@ -8,6 +8,7 @@ use super::body::ResponseBody;
 use super::finish::Finish;
 use super::future::ResponseFuture;
 use super::layer::{HttpMetricsLayer, Shared, method_index};
+use crate::engine::exemplar::TraceContext;
 use crate::measure::context::{current_trace, parse_traceparent};
 
 /// Middleware recording RED metrics around `S`; see the
@@ -74,12 +75,7 @@ where
             return ResponseFuture::unmeasured(self.inner.call(request));
         }
         let entry = self.shared.entry(method_index(request.method()), route);
-        // The code's trace context (a tracing span around this service),
-        // else the caller's, from the W3C header.
-        let trace = current_trace().or_else(|| {
-            let header = request.headers().get("traceparent")?;
-            parse_traceparent(header.to_str().ok()?)
-        });
+        let trace = request_trace(&request);
         let finish = Finish::new(entry, trace);
         // A handler that panics while building its future is answered like
         // one that panics while running.
@@ -88,4 +84,14 @@ where
             Err(_) => ResponseFuture::panicked(finish),
         }
     }
+}
+
+/// The trace a server request belongs to: the code's trace context (a
+/// tracing span around the service), else the caller's, from a sampled
+/// W3C `traceparent` header.
+pub(crate) fn request_trace<B>(request: &http::Request<B>) -> Option<TraceContext> {
+    current_trace().or_else(|| {
+        let header = request.headers().get("traceparent")?;
+        parse_traceparent(header.to_str().ok()?)
+    })
 }

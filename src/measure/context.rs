@@ -38,13 +38,23 @@ use crate::engine::exemplar::TraceContext;
 #[inline]
 pub fn current_trace() -> Option<TraceContext> {
     #[cfg(feature = "opentelemetry")]
-    if let Some(t) = otel::current() {
-        return Some(t);
+    if let Some(found) = otel::active() {
+        return found;
     }
     #[cfg(feature = "tracing")]
-    if let Some(t) = fields::current() {
-        return Some(t);
+    {
+        // One look-up of the current span for both of its sources.
+        let span = tracing::Span::current();
+        if span.is_none() {
+            return None;
+        }
+        #[cfg(feature = "opentelemetry")]
+        if let Some(t) = otel::of_tracing_span(&span) {
+            return Some(t);
+        }
+        fields::of(&span)
     }
+    #[cfg(not(feature = "tracing"))]
     None
 }
 
@@ -98,12 +108,8 @@ pub(crate) mod fields {
     use super::SpanTrace;
     use crate::engine::exemplar::TraceContext;
 
-    /// The ids of the current span or its nearest ancestor that has them.
-    pub(crate) fn current() -> Option<TraceContext> {
-        let span = tracing::Span::current();
-        if span.is_none() {
-            return None;
-        }
+    /// The ids of `span` or its nearest ancestor that has them.
+    pub(crate) fn of(span: &tracing::Span) -> Option<TraceContext> {
         span.with_subscriber(|(id, dispatch)| {
             let registry = dispatch.downcast_ref::<Registry>()?;
             let span = registry.span(id)?;
@@ -130,19 +136,17 @@ pub(crate) mod otel {
             .then(|| TraceContext::from_bytes(sc.trace_id().to_bytes(), sc.span_id().to_bytes()))
     }
 
-    /// The current OpenTelemetry context's span, else the current tracing
-    /// span's OpenTelemetry context.
-    pub(crate) fn current() -> Option<TraceContext> {
-        let active = opentelemetry::Context::map_current(|cx| {
+    /// The current OpenTelemetry context's span, if it has an active one
+    /// (`Some(None)`: it has one, not valid or not sampled).
+    pub(crate) fn active() -> Option<Option<TraceContext>> {
+        opentelemetry::Context::map_current(|cx| {
             cx.has_active_span().then(|| of(cx.span().span_context()))
-        });
-        if let Some(found) = active {
-            return found;
-        }
-        let span = tracing::Span::current();
-        if span.is_none() {
-            return None;
-        }
+        })
+    }
+
+    /// `span`'s OpenTelemetry context (tracing-opentelemetry's), for a
+    /// layer built `with_context_activation(false)`.
+    pub(crate) fn of_tracing_span(span: &tracing::Span) -> Option<TraceContext> {
         of(span.context().span().span_context())
     }
 

@@ -2,15 +2,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::engine::exemplar::TraceContext;
 use crate::http::classify::status_str;
 use crate::http::layer::{METHODS, method_index};
-use crate::http::series_cache::Cached;
+use crate::http::series_cache::{Admitted, Cached, Targets, Timing};
 use crate::measure::Monitor;
 use crate::measure::context::current_trace;
 use crate::registry::{OVERFLOW_VALUE, Registry};
@@ -32,7 +31,7 @@ pub struct HttpClientMetricsLayer {
 impl std::fmt::Debug for HttpClientMetricsLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpClientMetricsLayer")
-            .field("max_hosts", &self.shared.max_hosts)
+            .field("max_hosts", &self.shared.hosts.max())
             .field("url_template", &self.shared.template.is_some())
             .finish_non_exhaustive()
     }
@@ -40,12 +39,11 @@ impl std::fmt::Debug for HttpClientMetricsLayer {
 
 pub(crate) struct Shared {
     pub(crate) registry: Registry,
-    max_hosts: usize,
     pub(crate) template: Option<TemplateFn>,
     /// The host:port pairs recorded under their own name.
-    hosts: RwLock<hashbrown::HashSet<(Box<str>, u16)>>,
+    hosts: Admitted<(Box<str>, u16)>,
     /// The series of each (method, host, port, template) seen.
-    entries: RwLock<hashbrown::HashMap<EntryKey, Arc<Cached>>>,
+    entries: Targets<EntryKey>,
 }
 
 /// (method index, recorded host, port, template).
@@ -55,10 +53,9 @@ impl Clone for Shared {
     fn clone(&self) -> Self {
         Self {
             registry: self.registry.clone(),
-            max_hosts: self.max_hosts,
             template: self.template.clone(),
-            hosts: RwLock::default(),
-            entries: RwLock::default(),
+            hosts: Admitted::new(self.hosts.max()),
+            entries: Targets::default(),
         }
     }
 }
@@ -69,10 +66,9 @@ impl HttpClientMetricsLayer {
         Self {
             shared: Arc::new(Shared {
                 registry: monitor.registry().clone(),
-                max_hosts: 100,
                 template: None,
-                hosts: RwLock::default(),
-                entries: RwLock::default(),
+                hosts: Admitted::new(100),
+                entries: Targets::default(),
             }),
         }
     }
@@ -81,7 +77,7 @@ impl HttpClientMetricsLayer {
     /// become `__overflow__`.
     #[must_use]
     pub fn max_hosts(mut self, max: usize) -> Self {
-        Arc::make_mut(&mut self.shared).max_hosts = max.max(1);
+        Arc::make_mut(&mut self.shared).hosts = Admitted::new(max.max(1));
         self
     }
 
@@ -172,67 +168,47 @@ impl Shared {
         template: Option<&'static str>,
     ) -> Arc<Cached> {
         let key: EntryKey = (method, host.into_boxed_str(), port, template);
-        if let Some(e) = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return e.clone();
-        }
-        let method_label = METHODS[usize::from(method)];
-        let port_text: Box<str> = port.to_string().into();
-        let gauge = self
-            .registry
-            .gauge(
-                HTTP_CLIENT_ACTIVE,
-                &[
-                    ("http_request_method", method_label),
-                    ("server_address", &key.1),
-                    ("server_port", &port_text),
-                ],
+        self.entries.get_or_make(key, |(_, host, _, _)| {
+            let method_label = METHODS[usize::from(method)];
+            let port_text: Box<str> = port.to_string().into();
+            let gauge = self
+                .registry
+                .gauge(
+                    HTTP_CLIENT_ACTIVE,
+                    &[
+                        ("http_request_method", method_label),
+                        ("server_address", host),
+                        ("server_port", &port_text),
+                    ],
+                )
+                .unwrap_or_default();
+            let mut labels: Vec<(&'static str, Box<str>)> = vec![
+                ("http_request_method", method_label.into()),
+                ("server_address", host.clone()),
+                ("server_port", port_text),
+            ];
+            if let Some(t) = template {
+                labels.push(("url_template", t.into()));
+            }
+            Cached::new(
+                &self.registry,
+                HTTP_CLIENT_DURATION,
+                labels,
+                "http_response_status_code",
+                gauge,
             )
-            .unwrap_or_default();
-        let mut labels: Vec<(&'static str, Box<str>)> = vec![
-            ("http_request_method", method_label.into()),
-            ("server_address", key.1.clone()),
-            ("server_port", port_text),
-        ];
-        if let Some(t) = template {
-            labels.push(("url_template", t.into()));
-        }
-        let made = Arc::new(Cached::new(
-            &self.registry,
-            HTTP_CLIENT_DURATION,
-            labels,
-            "http_response_status_code",
-            gauge,
-        ));
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert(made)
-            .clone()
+        })
     }
 
     /// `host:port` as recorded: lowercased, or `__overflow__` past the cap.
     pub(crate) fn capped(&self, host: &str, port: u16) -> (String, u16) {
         let host = host.to_ascii_lowercase();
-        let hosts = self.hosts.read().unwrap_or_else(|e| e.into_inner());
-        if hosts.contains(&(host.as_str().into(), port)) {
-            return (host, port);
+        let key: (Box<str>, u16) = (host.as_str().into(), port);
+        if self.hosts.admit(&key, || key.clone()) {
+            (host, port)
+        } else {
+            (OVERFLOW_VALUE.to_owned(), 0)
         }
-        drop(hosts);
-        let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
-        if hosts.len() < self.max_hosts {
-            hosts.insert((host.as_str().into(), port));
-            return (host, port);
-        }
-        if hosts.contains(&(host.as_str().into(), port)) {
-            return (host, port);
-        }
-        (OVERFLOW_VALUE.to_owned(), 0)
     }
 }
 
@@ -270,21 +246,14 @@ where
 /// One outbound call being measured: recorded once, at its response, its
 /// error, or its drop (cancelled).
 pub(crate) struct Call {
-    done: bool,
-    entry: Arc<Cached>,
-    start: quanta::Instant,
-    trace: Option<TraceContext>,
+    timing: Option<Timing>,
 }
 
 impl Call {
     /// Starts measuring a call to `entry`'s target (in flight from now).
     pub(crate) fn start(entry: Arc<Cached>) -> Self {
-        entry.gauge.increment();
         Self {
-            done: false,
-            entry,
-            start: quanta::Instant::now(),
-            trace: current_trace(),
+            timing: Some(Timing::begin(entry, current_trace())),
         }
     }
 
@@ -301,14 +270,9 @@ impl Call {
     }
 
     fn finish(&mut self, status: Option<u16>, error: Option<&'static str>) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
+        if let Some(timing) = self.timing.take() {
+            timing.end(status.map(status_str), error);
         }
-        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if let Some(h) = self.entry.histogram(status.map(status_str), error) {
-            h.record_traced(nanos, self.trace);
-        }
-        self.entry.gauge.decrement();
     }
 }
 

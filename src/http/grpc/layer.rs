@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -13,9 +13,9 @@ use super::codes::{
     CANCELLED, UNKNOWN, code_of_http, default_server_error, parse_code, parse_timeout,
 };
 use super::rpc::{GRPC_ACTIVE, GRPC_DURATION, Rpc, ServerErrors};
-use crate::http::series_cache::Cached;
+use crate::http::series_cache::{Admitted, Cached, Targets};
+use crate::http::service::request_trace;
 use crate::measure::Monitor;
-use crate::measure::context::{current_trace, parse_traceparent};
 use crate::registry::{OVERFLOW_VALUE, Registry};
 
 /// A tower layer recording RED metrics per gRPC method; see the
@@ -28,28 +28,27 @@ pub struct GrpcMetricsLayer {
 impl std::fmt::Debug for GrpcMetricsLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcMetricsLayer")
-            .field("max_methods", &self.shared.max_methods)
+            .field("max_methods", &self.shared.methods.max())
             .finish_non_exhaustive()
     }
 }
 
 struct Shared {
     registry: Registry,
-    max_methods: usize,
     server_errors: ServerErrors,
-    methods: RwLock<hashbrown::HashSet<Box<str>>>,
+    /// The methods (`service/method`) recorded under their own name.
+    methods: Admitted<Box<str>>,
     /// The series of each method seen (`service/method` as recorded).
-    entries: RwLock<hashbrown::HashMap<Box<str>, Arc<Cached>>>,
+    entries: Targets<Box<str>>,
 }
 
 impl Clone for Shared {
     fn clone(&self) -> Self {
         Self {
             registry: self.registry.clone(),
-            max_methods: self.max_methods,
             server_errors: self.server_errors.clone(),
-            methods: RwLock::default(),
-            entries: RwLock::default(),
+            methods: Admitted::new(self.methods.max()),
+            entries: Targets::default(),
         }
     }
 }
@@ -60,10 +59,9 @@ impl GrpcMetricsLayer {
         Self {
             shared: Arc::new(Shared {
                 registry: monitor.registry().clone(),
-                max_methods: 1000,
                 server_errors: Arc::new(default_server_error),
-                methods: RwLock::default(),
-                entries: RwLock::default(),
+                methods: Admitted::new(1000),
+                entries: Targets::default(),
             }),
         }
     }
@@ -72,7 +70,7 @@ impl GrpcMetricsLayer {
     /// `__overflow__`.
     #[must_use]
     pub fn max_methods(mut self, max: usize) -> Self {
-        Arc::make_mut(&mut self.shared).max_methods = max.max(1);
+        Arc::make_mut(&mut self.shared).methods = Admitted::new(max.max(1));
         self
     }
 
@@ -122,55 +120,36 @@ impl Shared {
     /// map, made once (a capped-away method always takes the slow path to
     /// the overflow entry, so memory stays bounded).
     fn entry(&self, path: &str) -> Arc<Cached> {
-        if let Some(key) = path.strip_prefix('/') {
-            if let Some(e) = self
-                .entries
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(key)
-            {
-                return e.clone();
-            }
+        if let Some(e) = path.strip_prefix('/').and_then(|key| self.entries.get(key)) {
+            return e;
         }
         let (service, method) = self.method(path);
         let key: Box<str> = format!("{service}/{method}").into();
-        if let Some(e) = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return e.clone();
-        }
-        let gauge = self
-            .registry
-            .gauge(
-                GRPC_ACTIVE,
-                &[
-                    ("rpc_system", "grpc"),
-                    ("rpc_service", &service),
-                    ("rpc_method", &method),
-                ],
+        self.entries.get_or_make(key, |_| {
+            let gauge = self
+                .registry
+                .gauge(
+                    GRPC_ACTIVE,
+                    &[
+                        ("rpc_system", "grpc"),
+                        ("rpc_service", &service),
+                        ("rpc_method", &method),
+                    ],
+                )
+                .unwrap_or_default();
+            let labels: Vec<(&'static str, Box<str>)> = vec![
+                ("rpc_system", "grpc".into()),
+                ("rpc_service", service.as_str().into()),
+                ("rpc_method", method.as_str().into()),
+            ];
+            Cached::new(
+                &self.registry,
+                GRPC_DURATION,
+                labels,
+                "rpc_grpc_status_code",
+                gauge,
             )
-            .unwrap_or_default();
-        let labels: Vec<(&'static str, Box<str>)> = vec![
-            ("rpc_system", "grpc".into()),
-            ("rpc_service", service.into()),
-            ("rpc_method", method.into()),
-        ];
-        let made = Arc::new(Cached::new(
-            &self.registry,
-            GRPC_DURATION,
-            labels,
-            "rpc_grpc_status_code",
-            gauge,
-        ));
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert(made)
-            .clone()
+        })
     }
 
     /// (service, method) of a request path `/package.Service/Method`,
@@ -184,17 +163,8 @@ impl Shared {
             return ("_OTHER".into(), "_OTHER".into());
         };
         let key = &path[1..];
-        let known = self
-            .methods
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(key);
-        if !known {
-            let mut methods = self.methods.write().unwrap_or_else(|e| e.into_inner());
-            if methods.len() >= self.max_methods && !methods.contains(key) {
-                return (OVERFLOW_VALUE.into(), OVERFLOW_VALUE.into());
-            }
-            methods.insert(key.into());
+        if !self.methods.admit(key, || key.into()) {
+            return (OVERFLOW_VALUE.into(), OVERFLOW_VALUE.into());
         }
         (service.into(), method.into())
     }
@@ -214,10 +184,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let entry = self.shared.entry(request.uri().path());
-        let trace = current_trace().or_else(|| {
-            let header = request.headers().get("traceparent")?;
-            parse_traceparent(header.to_str().ok()?)
-        });
+        let trace = request_trace(&request);
         let deadline = request
             .headers()
             .get("grpc-timeout")

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::codes::{CANCELLED, CODE_LABELS, CODE_NAMES, DEADLINE_EXCEEDED, UNKNOWN};
 use crate::engine::exemplar::TraceContext;
-use crate::http::series_cache::Cached;
+use crate::http::series_cache::{Cached, Timing};
 
 /// The server call latency histogram.
 pub const GRPC_DURATION: &str = "rpc_server_duration_seconds";
@@ -18,10 +18,8 @@ pub(crate) type ServerErrors = Arc<dyn Fn(u8) -> bool + Send + Sync>;
 /// One call being measured: recorded once, at the end of its stream (or
 /// its head, for a trailers-only answer), or as cancelled when dropped.
 pub(crate) struct Rpc {
-    entry: Arc<Cached>,
+    timing: Timing,
     server_errors: ServerErrors,
-    start: quanta::Instant,
-    trace: Option<TraceContext>,
     /// The caller's deadline (`grpc-timeout`), if it gave one.
     deadline: Option<std::time::Duration>,
 }
@@ -34,12 +32,9 @@ impl Rpc {
         trace: Option<TraceContext>,
         deadline: Option<std::time::Duration>,
     ) -> Self {
-        entry.gauge.increment();
         Self {
-            entry,
+            timing: Timing::begin(entry, trace),
             server_errors: server_errors.clone(),
-            start: quanta::Instant::now(),
-            trace,
             deadline,
         }
     }
@@ -50,8 +45,7 @@ impl Rpc {
     /// `grpc-timeout` with CANCELLED ("Timeout expired"), and a client
     /// whose own deadline passes resets the stream.
     pub(crate) fn finish(self, code: u8, cancelled: bool) {
-        let elapsed = self.start.elapsed();
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let elapsed = self.timing.elapsed();
         let code = if usize::from(code) < CODE_NAMES.len() {
             code
         } else {
@@ -70,10 +64,6 @@ impl Rpc {
         } else {
             None
         };
-        let status = Some(CODE_LABELS[usize::from(code)]);
-        if let Some(h) = self.entry.histogram(status, error) {
-            h.record_traced(nanos, self.trace);
-        }
-        self.entry.gauge.decrement();
+        self.timing.end(Some(CODE_LABELS[usize::from(code)]), error);
     }
 }
