@@ -3,7 +3,7 @@
 //! The arithmetic is the one of the [`hdrhistogram`] crate
 //! (`Histogram::new_with_bounds(low, high, sigfig)`), so that a tailwatch
 //! series and an `hdrhistogram::Histogram` with the same bounds index every
-//! value into the same slot. `tests/layout_compat.rs` checks that.
+//! value into the same slot. `tests/it/layout_compat.rs` checks that.
 //!
 //! The counts array is split into *pages* of [`PAGE_LEN`] counters. A series
 //! only allocates the pages that values actually land in, so a wide range

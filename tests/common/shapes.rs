@@ -1,8 +1,8 @@
 //! The latency shapes the accuracy tests draw from (values in nanoseconds),
 //! included with `#[path]` by the tests that need them (rand is not a
 //! dependency of every test crate that includes `common`):
-//! the same generators for the per-instance oracle (`tests/accuracy.rs`)
-//! and the fleet-wide one through Prometheus (`tests/native_histograms.rs`).
+//! the same generators for the per-instance oracle (`tests/it/accuracy.rs`)
+//! and the fleet-wide one through Prometheus (`tests/it/native_histograms.rs`).
 
 use rand::{RngExt, rngs::StdRng};
 use rand_distr::{Distribution, LogNormal, Pareto};

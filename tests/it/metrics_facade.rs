@@ -2,7 +2,7 @@
 
 use metrics::Unit;
 
-mod common;
+use crate::common;
 use tailwatch::{MetricValue, Monitor};
 
 /// Stands for a dependency that only knows the `metrics` facade.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tailwatch::{Ended, Monitor, SeriesStats};
 
-mod common;
+use crate::common;
 use common::block_on;
 
 fn stats(m: &Monitor, op: &str) -> SeriesStats {

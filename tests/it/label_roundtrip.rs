@@ -7,7 +7,7 @@
 //! it in a label value (only `\\`, `"` and newline are escaped; the
 //! OpenMetrics ABNF lists `%x0D` as a normal character, and Prometheus's
 //! own lexer takes it), but this parser's grammar ends a line there. The
-//! end-to-end test (`tests/prometheus.rs`) checks that a real Prometheus
+//! end-to-end test (`tests/it/prometheus.rs`) checks that a real Prometheus
 //! stores such a value unchanged. An empty value is written as no label,
 //! which is what it means to Prometheus.
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-mod common;
+use crate::common;
 use common::{request, request_bytes};
 use prost::Message;
 use tailwatch::export::proto::MetricFamily;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tailwatch::{Ended, Monitor, agent};
 
-mod common;
+use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_1ms_timer_stays_on_schedule_while_10_000_series_are_scraped() {

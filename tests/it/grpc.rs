@@ -5,7 +5,7 @@
 //! mid-stream; a deadline exceeded → the right `rpc_grpc_status_code` and
 //! `error_type`, and nothing left in flight.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::future::Future;

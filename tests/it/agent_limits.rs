@@ -9,7 +9,7 @@ use tailwatch::{Agent, Ended, Monitor, agent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-mod common;
+use crate::common;
 use common::request;
 
 fn local() -> SocketAddr {

@@ -2,7 +2,7 @@
 //! server: 200, 404, 503, connection refused, reqwest's timeout and a
 //! dropped call get the labels the tower client layer gives them.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

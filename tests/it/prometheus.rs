@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tailwatch::{Ended, Monitor, agent};
 
-mod common;
+use crate::common;
 use common::prometheus::{Prometheus, eventually};
 use common::{available, free_port, get_ok, installed};
 

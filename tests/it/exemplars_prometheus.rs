@@ -8,7 +8,7 @@
 //! (the first classic bucket's; tailwatch puts its newest there), so the
 //! test records one traced value per scrape, as a service does many.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! `measure`, timers and the HTTP middleware. A dependency upgrade that
 //! breaks how the current span's context is found fails here.
 
-mod common;
+use crate::common;
 
 use axum::{Router, body::Body, routing::get};
 use common::exemplars_on;

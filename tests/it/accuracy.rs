@@ -7,8 +7,7 @@ use std::time::Duration;
 use rand::{SeedableRng, rngs::StdRng};
 use tailwatch::{Histogram, ManualClock, Snapshot};
 
-#[path = "common/shapes.rs"]
-mod shapes;
+use crate::shapes;
 use shapes::{MS, bimodal, lognormal, pareto};
 
 const N: usize = 1_000_000;

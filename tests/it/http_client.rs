@@ -3,7 +3,7 @@
 //! timeout and a dropped call get their labels; in-flight goes back to 0;
 //! 10,000 host names keep bounded series.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

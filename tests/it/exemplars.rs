@@ -2,7 +2,7 @@
 //! on the bucket its value falls in, with its trace and span ids and a
 //! recent timestamp; the 0.0.4 text has none; the result parses.
 
-mod common;
+use crate::common;
 use common::exemplars_on;
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use tailwatch::export::{Buckets, Format, render};

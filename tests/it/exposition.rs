@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-mod common;
+use crate::common;
 use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{Ended, Monitor};
 
@@ -65,7 +65,7 @@ fn stable(text: &str) -> String {
 #[test]
 fn golden_prometheus_text() {
     let text = export::render(&fixture(), &Buckets::default(), Format::Prometheus);
-    let golden = include_str!("golden/exposition.prom");
+    let golden = include_str!("../golden/exposition.prom");
     if stable(&text) != golden {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/exposition.actual.prom");
         std::fs::write(path, stable(&text)).unwrap();

@@ -13,7 +13,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use tailwatch::{Monitor, WebConfig, agent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-mod common;
+use crate::common;
 use common::prometheus::{Prometheus, eventually};
 use common::{available, installed, temp_dir};
 

@@ -18,7 +18,7 @@ use tailwatch::{HttpMetricsLayer, Monitor, Usage};
 use tower::Layer;
 use tower::ServiceExt;
 
-mod common;
+use crate::common;
 use common::{available, dashboard, dashboard_queries, dashboards_dir, installed};
 
 /// Every expression of the rules file: (record or alert name, expr).
@@ -211,7 +211,7 @@ async fn every_metric_the_dashboard_and_rules_read_is_exposed() {
         for name in names {
             // Exposed only where a cgroup memory limit exists.
             let conditional = name == "process_memory_limit_bytes"
-                && include_str!("../src/saturation/process.rs")
+                && include_str!("../../src/saturation/process.rs")
                     .contains("\"process_memory_limit_bytes\"");
             assert!(
                 exposed.contains(&name) || recorded.contains(&name) || name == "up" || conditional,

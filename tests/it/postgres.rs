@@ -15,7 +15,7 @@ use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{Monitor, ResourceStats};
 use tokio_postgres::NoTls;
 
-mod common;
+use crate::common;
 use common::{available, free_port, promtool_check, temp_dir, wait_stats};
 
 /// Where PostgreSQL's server programs are: on `PATH`, or Debian's

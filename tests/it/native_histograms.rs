@@ -11,10 +11,9 @@ use rand::{SeedableRng, rngs::StdRng};
 use tailwatch::export::DEFAULT_BUCKETS;
 use tailwatch::{Histogram, Monitor, agent};
 
-mod common;
+use crate::common;
 use common::prometheus::{Prometheus, eventually};
-#[path = "common/shapes.rs"]
-mod shapes;
+use crate::shapes;
 use common::{available, free_port, installed};
 use shapes::{MS, bimodal, lognormal, pareto};
 

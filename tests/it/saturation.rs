@@ -9,7 +9,7 @@ use tailwatch::export::{self, Buckets, Format};
 use tailwatch::{Monitor, Usage, agent};
 use tokio::sync::Semaphore;
 
-mod common;
+use crate::common;
 use common::wait_stats;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use tailwatch::{Monitor, MonitorLayer};
 use tracing::instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
-mod common;
+use crate::common;
 use common::block_on;
 
 #[instrument]

@@ -7,7 +7,7 @@
 use tailwatch::export::{Format, render};
 use tailwatch::{DEFAULT_MAX_METRICS, Monitor};
 
-mod common;
+use crate::common;
 
 fn promtool_clean(text: &str) {
     if let Some(report) = common::promtool_check(text) {

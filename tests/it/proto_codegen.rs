@@ -5,7 +5,7 @@
 //! tailwatch never needs `protoc`.
 //!
 //! To regenerate after changing the .proto (or prost):
-//! `TAILWATCH_WRITE_PROTO=1 cargo test --test proto_codegen`.
+//! `TAILWATCH_WRITE_PROTO=1 cargo test --test it proto_codegen`.
 
 use std::path::PathBuf;
 
@@ -47,7 +47,7 @@ fn committed_messages_are_the_generated_ones() {
     assert!(
         tokens(&committed) == tokens(&generated),
         "{} is not what prost-build generates from metrics.proto; regenerate with \
-         TAILWATCH_WRITE_PROTO=1 cargo test --test proto_codegen",
+         TAILWATCH_WRITE_PROTO=1 cargo test --test it proto_codegen",
         path.display()
     );
 }
