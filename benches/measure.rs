@@ -124,7 +124,7 @@ fn measure(c: &mut Criterion) {
             })
         },
     );
-    let recorder = monitor.metrics_recorder();
+    let recorder = tailwatch::MetricsRecorder::new(&monitor);
     group.bench_function("metrics_histogram_instant_into_tailwatch_recorder", |b| {
         b.iter_custom(|iters| {
             metrics::with_local_recorder(&recorder, || {

@@ -20,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use metrics::Recorder as _;
 use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, LogNormal};
-use tailwatch::{Histogram, Registry, Snapshot};
+use tailwatch::{Histogram, Registry, engine::Snapshot};
 
 const VALUES: usize = 4096; // power of two: index with a mask
 const HIGHEST_NS: u64 = 3_600_000_000_000;
@@ -270,7 +270,7 @@ fn record_with_trace(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
     let h = Histogram::new();
-    let trace = tailwatch::TraceContext {
+    let trace = tailwatch::engine::TraceContext {
         trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
         span_id: 0x00f0_67aa_0ba9_02b7,
     };
@@ -350,7 +350,7 @@ fn record_by_name(c: &mut Criterion) {
             took
         })
     });
-    let tw = tailwatch::Monitor::new().metrics_recorder();
+    let tw = tailwatch::MetricsRecorder::new(&tailwatch::Monitor::new());
     group.bench_function("tailwatch_metrics_macro", |b| {
         b.iter_custom(|iters| macro_loop(&tw, iters))
     });
@@ -402,7 +402,7 @@ fn record_by_name_2_threads(c: &mut Criterion) {
         metrics::histogram!("db_query_duration_seconds", "table" => black_box("users"), "op" => "select")
             .record(s[i & (VALUES - 1)]);
     };
-    let tw = tailwatch::Monitor::new().metrics_recorder();
+    let tw = tailwatch::MetricsRecorder::new(&tailwatch::Monitor::new());
     group.bench_function("tailwatch_metrics_macro", |b| {
         b.iter_custom(|iters| {
             threads::two_in(
@@ -557,7 +557,7 @@ fn rotate(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    let clock = Arc::new(tailwatch::ManualClock::new());
+    let clock = Arc::new(tailwatch::engine::ManualClock::new());
     let h = Histogram::builder().clock(clock.clone()).build().unwrap();
     // Two threads' shards, with the values' spread.
     std::thread::scope(|scope| {

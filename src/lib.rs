@@ -4,43 +4,37 @@
 // Under loom only the engine's protocol is exercised (its models), so
 // much of the crate is unused there.
 #![cfg_attr(tailwatch_loom, allow(dead_code, unused_imports))]
-#![deny(unsafe_code)] // allowed in one module only: engine/lazy.rs
+#![deny(unsafe_code)] // allowed, with a `// SAFETY:` per block, in engine/lazy.rs, shard.rs and cpu.rs
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The pieces, each using only those above it here (docs/architecture.md).
+// Each is a public module holding its types and constants; the root
+// re-exports only the handful a user starts from.
 #[cfg(feature = "agent")]
-mod agent;
-mod engine;
+#[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
+pub mod agent;
+pub mod engine;
 pub mod export;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
-mod integrations;
-mod measure;
-mod registry;
-mod saturation;
+pub mod integrations;
+pub mod measure;
+pub mod registry;
+pub mod saturation;
 
-// The engine.
-pub use engine::clock::{Clock, ManualClock, SystemClock};
-pub use engine::counter::{Counter, Gauge, Value};
-pub use engine::error::{BuildError, RecordError};
-pub use engine::exemplar::{Exemplar, TraceContext};
-pub use engine::histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
-pub use engine::layout::Layout;
-pub use engine::slowest::KEEP as SLOWEST_KEPT;
-pub use engine::snapshot::Snapshot;
-pub use engine::stats::{QuantileValue, SeriesStats, SlowCall, Stats};
+pub use engine::Histogram;
+pub use measure::{Monitor, MonitorBuilder, Operation, Outcome, Timer};
+pub use registry::Registry;
 
-// The registry.
-pub use registry::{
-    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, Label,
-    OVERFLOW_VALUE, Registry, RegistryBuilder, RegistryError, SeriesId, THREAD_CACHE_SLOTS,
-};
-
-// Measuring.
-pub use measure::{
-    AlwaysOk, ByOutcome, ClassifyOutput, DEFAULT_MAX_OPERATIONS, DEFAULT_SAMPLE_INTERVAL, Ended,
-    Measured, Monitor, MonitorBuilder, OPERATION_ACTIVE, OPERATION_DURATION, Operation, Outcome,
-    Timer, current_trace, parse_traceparent,
-};
+#[cfg(feature = "agent")]
+pub use agent::{Agent, AgentBuilder};
+#[cfg(feature = "http")]
+pub use http::{HttpMetricsLayer, client::HttpClientMetricsLayer, grpc::GrpcMetricsLayer};
+#[cfg(feature = "metrics")]
+pub use integrations::MetricsRecorder;
+#[cfg(feature = "tracing")]
+pub use integrations::MonitorLayer;
 
 /// Times every call of a function into an operation of
 /// [`Monitor::global()`], as [`Operation::measure`] (async) or a [`Timer`]
@@ -92,6 +86,7 @@ pub use measure::{
 /// assert_eq!((stats.count, stats.errors), (2, 1));
 /// ```
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use tailwatch_macros::measure;
 
 /// What `#[measure]` expands to; not a public API.
@@ -102,52 +97,6 @@ pub mod __private {
         OperationSlot, PickAlwaysOk, PickOutcome, Probe, is_error, measure, probe, probe_output,
     };
 }
-
-// Integrations.
-#[cfg(feature = "metrics")]
-pub use integrations::facade;
-#[cfg(feature = "metrics")]
-pub use integrations::facade::{MetricValue, MetricsRecorder};
-#[cfg(feature = "tracing")]
-pub use integrations::trace;
-#[cfg(feature = "tracing")]
-pub use integrations::trace::MonitorLayer;
-
-// HTTP.
-#[cfg(feature = "reqwest")]
-pub use http::client::ReqwestMetrics;
-#[cfg(feature = "http")]
-pub use http::client::{HttpClientMetrics, HttpClientMetricsLayer};
-#[cfg(feature = "http")]
-pub use http::grpc::{GrpcMetrics, GrpcMetricsLayer};
-#[cfg(feature = "http")]
-pub use http::{Classify, DefaultClassifier, ErrorType, HttpMetrics, HttpMetricsLayer};
-
-// Saturation.
-#[cfg(feature = "deadpool")]
-pub use saturation::pool;
-pub use saturation::process;
-#[cfg(feature = "agent")]
-pub use saturation::runtime;
-pub use saturation::{
-    CACHE_REQUESTS, Cache, CacheStats, Held, QUEUE_DEPTH, Queue, QueueStats, RESOURCE_CAPACITY,
-    RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING, Resource, ResourceStats,
-    SAMPLER_STALLED, SAMPLER_STALLS, Usage,
-};
-
-// Export: the old name of the module, kept so that code written against
-// 0.1's `tailwatch::expo` still builds.
-#[doc(hidden)]
-pub use export as expo;
-
-// The agent.
-#[cfg(feature = "tls")]
-pub use agent::{AUTH_FAILURES, WebConfig};
-#[cfg(feature = "agent")]
-pub use agent::{
-    Agent, AgentBuilder, AgentError, CONNECTIONS_CLOSED, CONNECTIONS_OPEN, DEFAULT_LISTEN,
-    HEALTH_CHECK_TIMEOUT, LISTEN_ENV, MIN_HEADER_BYTES, ServerLimits, agent, parse_listen,
-};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

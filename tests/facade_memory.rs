@@ -3,7 +3,7 @@
 //! nothing else allocates meanwhile).
 
 use tailwatch::export::{Format, render};
-use tailwatch::{DEFAULT_MAX_METRICS, Monitor};
+use tailwatch::{Monitor, registry::DEFAULT_MAX_METRICS};
 
 mod common;
 
@@ -16,7 +16,7 @@ static GLOBAL: common::counting::Counting = common::counting::Counting;
 #[test]
 fn past_the_caps_more_names_hold_no_more_memory_and_every_fold_is_counted() {
     let m = Monitor::new();
-    let recorder = m.metrics_recorder();
+    let recorder = tailwatch::MetricsRecorder::new(&m);
     let register = |from: usize, to: usize| {
         metrics::with_local_recorder(&recorder, || {
             for i in from..to {
@@ -35,10 +35,10 @@ fn past_the_caps_more_names_hold_no_more_memory_and_every_fold_is_counted() {
     );
     let folded = 1_000_000 - DEFAULT_MAX_METRICS as u64;
     assert_eq!(
-        m.metrics_folded(),
+        tailwatch::MetricsRecorder::new(&m).folded(),
         vec![("tailwatch_facade_overflow_total".to_owned(), folded)]
     );
-    let counters = m.metrics_counters();
+    let counters = tailwatch::MetricsRecorder::new(&m).counters();
     assert_eq!(counters.len(), DEFAULT_MAX_METRICS + 1);
     let sum: u64 = counters.iter().map(|c| c.value).sum();
     assert_eq!(sum, 1_000_000, "nothing lost");
@@ -72,8 +72,8 @@ fn past_the_caps_more_names_hold_no_more_memory_and_every_fold_is_counted() {
         "memory grew by {grown} bytes past the cap"
     );
     let named = DEFAULT_MAX_METRICS - 1; // the monitor's operation histogram holds one name
-    let folded = m
-        .metrics_folded()
+    let folded = tailwatch::MetricsRecorder::new(&m)
+        .folded()
         .into_iter()
         .find(|(n, _)| n == "tailwatch_facade_overflow_histogram")
         .map(|(_, n)| n);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, LogNormal, Pareto};
-use tailwatch::{Histogram, ManualClock};
+use tailwatch::{Histogram, engine::ManualClock};
 
 mod common;
 use common::counting::live;

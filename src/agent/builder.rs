@@ -54,23 +54,23 @@ impl std::fmt::Debug for AgentBuilder {
     }
 }
 
-/// An agent for `monitor`, to configure and [`start`](AgentBuilder::start).
-pub fn agent(monitor: &Monitor) -> AgentBuilder {
-    AgentBuilder {
-        monitor: monitor.clone(),
-        listen: None,
-        buckets: Buckets::default(),
-        checks: Vec::new(),
-        check_timeout: HEALTH_CHECK_TIMEOUT,
-        limits: ServerLimits::default(),
-        process_metrics: true,
-        tokio_metrics: true,
-        #[cfg(feature = "tls")]
-        web_config: None,
-    }
-}
-
 impl AgentBuilder {
+    /// An agent for `monitor`, to configure and [`start`](Self::start).
+    pub fn new(monitor: &Monitor) -> Self {
+        Self {
+            monitor: monitor.clone(),
+            listen: None,
+            buckets: Buckets::default(),
+            checks: Vec::new(),
+            check_timeout: HEALTH_CHECK_TIMEOUT,
+            limits: ServerLimits::default(),
+            process_metrics: true,
+            tokio_metrics: true,
+            #[cfg(feature = "tls")]
+            web_config: None,
+        }
+    }
+
     /// Listens on `text`, as [`parse_listen`] reads it (`localhost:9464`,
     /// `:9464`, `9464`, `0.0.0.0:9464`, …).
     ///
@@ -116,9 +116,9 @@ impl AgentBuilder {
     ///
     /// ```no_run
     /// # async fn ping() -> Result<(), std::io::Error> { Ok(()) }
-    /// # async fn run() -> Result<(), tailwatch::AgentError> {
+    /// # async fn run() -> Result<(), tailwatch::agent::AgentError> {
     /// let monitor = tailwatch::Monitor::new();
-    /// let agent = tailwatch::agent(&monitor)
+    /// let agent = tailwatch::AgentBuilder::new(&monitor)
     ///     .health_check_async("db", || async { ping().await.map_err(|e| e.to_string()) })
     ///     .start()
     ///     .await?;
@@ -179,7 +179,7 @@ impl AgentBuilder {
     }
 
     /// Whether [`start`](Self::start) also samples the process figures
-    /// ([`Monitor::process_metrics`]: CPU, memory, file descriptors,
+    /// ([`Monitor::sample_process`]: CPU, memory, file descriptors,
     /// threads; Linux). On by default, so the dashboard's process row and
     /// the CPU, memory and fd alerts have data; `false` to opt out.
     pub fn process_metrics(mut self, on: bool) -> Self {
@@ -208,9 +208,9 @@ impl AgentBuilder {
     /// node_exporter's `--web.config.file`; see [`WebConfig`](crate::WebConfig)).
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), tailwatch::AgentError> {
+    /// # async fn run() -> Result<(), tailwatch::agent::AgentError> {
     /// let monitor = tailwatch::Monitor::new();
-    /// let _agent = tailwatch::agent(&monitor)
+    /// let _agent = tailwatch::AgentBuilder::new(&monitor)
     ///     .web_config_file("/etc/tailwatch/web.yml")?
     ///     .start()
     ///     .await?;
@@ -287,11 +287,11 @@ impl AgentBuilder {
         if self.process_metrics {
             // Not Linux, or the `process` feature off: nothing to sample,
             // and the agent serves the rest.
-            let _ = self.monitor.process_metrics();
+            let _ = self.monitor.sample_process();
         }
         if self.tokio_metrics && !self.monitor.samples_a_runtime() {
             self.monitor
-                .tokio_metrics("main", &tokio::runtime::Handle::current());
+                .sample_tokio("main", &tokio::runtime::Handle::current());
         }
         #[cfg(feature = "tls")]
         let tls = self.web_config.as_ref().and_then(|w| w.tls.clone());
@@ -335,12 +335,12 @@ fn resolve_listen(
 /// (`127.0.0.1`): metrics are not public unless an address says so.
 ///
 /// ```
-/// use tailwatch::parse_listen;
+/// use tailwatch::agent::parse_listen;
 /// assert_eq!(parse_listen("9464")?.to_string(), "127.0.0.1:9464");
 /// assert_eq!(parse_listen(":9464")?.to_string(), "127.0.0.1:9464");
 /// assert_eq!(parse_listen("localhost:9464")?.port(), 9464);
 /// assert!(parse_listen("localhost").is_err());
-/// # Ok::<(), tailwatch::AgentError>(())
+/// # Ok::<(), tailwatch::agent::AgentError>(())
 /// ```
 ///
 /// # Errors

@@ -2,9 +2,9 @@
 //! and `/health` from a [`Monitor`](crate::Monitor).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), tailwatch::AgentError> {
+//! # async fn run() -> Result<(), tailwatch::agent::AgentError> {
 //! let monitor = tailwatch::Monitor::new();
-//! let agent = tailwatch::agent(&monitor)
+//! let agent = tailwatch::AgentBuilder::new(&monitor)
 //!     .health_check("db", || Ok(()))
 //!     .start()
 //!     .await?; // 127.0.0.1:9464, or TAILWATCH_LISTEN
@@ -58,9 +58,7 @@ mod watched;
 #[cfg(feature = "tls")]
 mod web_config;
 
-pub use builder::{
-    AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, agent, parse_listen,
-};
+pub use builder::{AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, parse_listen};
 pub use error::AgentError;
 pub use handle::Agent;
 pub use limits::{MIN_HEADER_BYTES, ServerLimits};

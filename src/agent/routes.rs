@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::health::{Anonymous, Check, report};
-use crate::engine::stats::SeriesStats;
+use crate::engine::stats::Stats;
 use crate::export::{self, Buckets, Format};
 use crate::measure::Monitor;
 
@@ -80,7 +80,7 @@ struct GaugeValue {
 
 #[derive(Debug, Serialize)]
 struct StatsBody {
-    series: Vec<SeriesStats>,
+    series: Vec<Stats>,
     gauges: Vec<GaugeValue>,
     resources: Vec<crate::saturation::ResourceStats>,
     queues: Vec<crate::saturation::QueueStats>,
@@ -116,7 +116,7 @@ fn stats_body(m: &Monitor) -> Response {
         });
     }
     #[cfg(feature = "metrics")]
-    for g in m.metrics_gauges() {
+    for g in m.facade().map(|f| f.gauges()).unwrap_or_default() {
         gauges.push(GaugeValue {
             name: g.name,
             labels: g.labels.into_iter().collect(),

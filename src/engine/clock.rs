@@ -19,7 +19,7 @@ pub trait Clock: Send + Sync + Debug + 'static {
 /// [`Instant`](std::time::Instant)), origin at first use.
 ///
 /// ```
-/// use tailwatch::{Clock, SystemClock};
+/// use tailwatch::{engine::Clock, engine::SystemClock};
 /// let a = SystemClock.now_ns();
 /// assert!(SystemClock.now_ns() >= a);
 /// ```
@@ -77,7 +77,7 @@ impl SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tailwatch::{Clock, ManualClock};
+/// use tailwatch::{engine::Clock, engine::ManualClock};
 /// let clock = ManualClock::new();
 /// clock.advance(Duration::from_secs(10));
 /// assert_eq!(clock.now_ns(), 10_000_000_000);

@@ -75,7 +75,7 @@ macro_rules! common {
 /// A monotonic count (requests, cache hits, errors); cheap to clone.
 ///
 /// ```
-/// use tailwatch::Counter;
+/// use tailwatch::engine::Counter;
 /// let hits = Counter::new();
 /// hits.add(2);
 /// hits.increment();
@@ -109,7 +109,7 @@ impl Counter {
 /// to clone.
 ///
 /// ```
-/// use tailwatch::Gauge;
+/// use tailwatch::engine::Gauge;
 /// let in_flight = Gauge::new();
 /// in_flight.increment();
 /// in_flight.increment();
@@ -157,7 +157,7 @@ impl Gauge {
 /// writer, read by the exposition. Cheap to clone.
 ///
 /// ```
-/// let cpu = tailwatch::Value::new();
+/// let cpu = tailwatch::engine::Value::new();
 /// cpu.set(1.25);
 /// assert_eq!(cpu.get(), 1.25);
 /// ```

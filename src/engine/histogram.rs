@@ -11,7 +11,7 @@ use crate::engine::layout::Layout;
 use crate::engine::shard::Counts;
 use crate::engine::slowest::Slowest;
 use crate::engine::snapshot::Snapshot;
-use crate::engine::stats::{QuantileValue, Stats};
+use crate::engine::stats::Stats;
 use crate::engine::upkeep::{self, Rotate};
 use crate::engine::window::Window;
 
@@ -24,7 +24,7 @@ pub const DEFAULT_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 ///
 /// ```
 /// use std::time::Duration;
-/// use tailwatch::HistogramBuilder;
+/// use tailwatch::engine::HistogramBuilder;
 ///
 /// let h = HistogramBuilder::new()
 ///     .range(1_000, 60_000_000_000) // 1 µs .. 60 s, in ns
@@ -33,7 +33,7 @@ pub const DEFAULT_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 ///     .quantiles(vec![0.5, 0.9, 0.999])
 ///     .build()?;
 /// h.record(1_500_000);
-/// # Ok::<(), tailwatch::BuildError>(())
+/// # Ok::<(), tailwatch::engine::BuildError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct HistogramBuilder {
@@ -73,7 +73,7 @@ impl HistogramBuilder {
 
     /// How many recorded units make one base unit: 1e9 (the default) for
     /// nanoseconds into seconds, 1.0 for bytes or counts. Only
-    /// [`SeriesStats`](crate::SeriesStats) and exposition use it, to report
+    /// [`Stats`] and exposition use it, to report
     /// base units; recording is always in integer units.
     #[must_use]
     pub fn unit_scale(mut self, units_per_base: f64) -> Self {
@@ -215,10 +215,10 @@ impl Rotate for Inner {
 /// for ms in 1..=100 {
 ///     h.record_duration(Duration::from_millis(ms));
 /// }
-/// let stats = h.stats();
+/// let stats = h.stats(); // in seconds
 /// assert_eq!(stats.count, 100);
-/// let p99 = stats.quantile(0.99).unwrap();
-/// assert!(p99 >= 99_000_000 && p99 as f64 <= 99e6 * (1.0 + stats.relative_error));
+/// let p99 = stats.p99().unwrap();
+/// assert!(p99 >= 0.099 && p99 <= 0.099 * (1.0 + stats.relative_error));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Histogram {
@@ -292,7 +292,7 @@ impl Histogram {
     /// each); after that, no allocation and no lock.
     ///
     /// ```
-    /// use tailwatch::{Histogram, TraceContext};
+    /// use tailwatch::{Histogram, engine::TraceContext};
     /// let h = Histogram::new();
     /// let trace = TraceContext { trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736, span_id: 0x00f067aa0ba902b7 };
     /// h.record_with_trace(2_500_000, trace);
@@ -352,7 +352,7 @@ impl Histogram {
     /// same series may be missing (see `engine/slowest.rs`).
     ///
     /// ```
-    /// use tailwatch::{Histogram, TraceContext};
+    /// use tailwatch::{Histogram, engine::TraceContext};
     /// let h = Histogram::new();
     /// for (ms, id) in [(3, 1), (900, 2), (40, 3)] {
     ///     h.record_with_trace(ms * 1_000_000, TraceContext { trace_id: id, span_id: 1 });
@@ -400,7 +400,7 @@ impl Histogram {
     ///   value, [`RecordError::Clamped`], counted in `clamped`.
     ///
     /// ```
-    /// use tailwatch::{Histogram, RecordError};
+    /// use tailwatch::{Histogram, engine::RecordError};
     /// let h = Histogram::new();
     /// h.record_scaled(0.25, 1e9)?; // 250 ms
     /// assert!(matches!(h.record_scaled(f64::NAN, 1e9), Err(RecordError::NotANumber)));
@@ -586,7 +586,10 @@ impl Histogram {
     }
 
     /// Statistics of the window (count, rate, min, mean, max, the
-    /// configured quantiles) and the cumulative count and sum.
+    /// configured quantiles) and the totals since creation, in base units
+    /// (seconds for durations: values divided by the
+    /// [`unit_scale`](Self::unit_scale)). For the raw recorded values, read
+    /// a [`window`](Self::window) snapshot.
     pub fn stats(&self) -> Stats {
         let mut snap = Snapshot::new(*self.layout());
         self.stats_with(&mut snap)
@@ -596,34 +599,13 @@ impl Histogram {
     /// allocation per call when reading many series).
     pub fn stats_with(&self, snap: &mut Snapshot) -> Stats {
         let (total_count, total_sum) = self.window_with_totals(snap);
-        let mut values = vec![None; self.inner.quantiles.len()];
-        snap.quantiles_into(&self.inner.quantiles, &mut values);
-        let window_seconds = snap.span_ns().unwrap_or(0) as f64 / 1e9;
-        Stats {
-            count: snap.count(),
-            sum: snap.sum(),
-            min: snap.min(),
-            mean: snap.mean(),
-            max: snap.max(),
-            quantiles: self
-                .inner
-                .quantiles
-                .iter()
-                .zip(values)
-                .map(|(&quantile, value)| QuantileValue { quantile, value })
-                .collect(),
-            rate_per_second: if window_seconds > 0.0 {
-                snap.count() as f64 / window_seconds
-            } else {
-                0.0
-            },
-            window_seconds,
-            relative_error: snap.relative_error(),
-            total_count,
-            total_sum,
-            clamped: self.clamped(),
-            rejected: self.rejected(),
-        }
+        let scale = self.inner.unit_scale;
+        let mut s = Stats::of_window("", Default::default(), snap, scale, &self.inner.quantiles);
+        s.total_count = total_count;
+        s.total_sum = total_sum as f64 / scale;
+        s.clamped = self.clamped();
+        s.rejected = self.rejected();
+        s
     }
 
     /// Heap bytes this series holds: its shards and pages, the window's

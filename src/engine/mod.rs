@@ -39,3 +39,13 @@ pub(crate) mod sync;
 pub(crate) mod thread_cache;
 pub(crate) mod upkeep;
 pub(crate) mod window;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use counter::{Counter, Gauge, Value};
+pub use error::{BuildError, RecordError};
+pub use exemplar::{Exemplar, TraceContext};
+pub use histogram::{DEFAULT_QUANTILES, Histogram, HistogramBuilder};
+pub use layout::Layout;
+pub use slowest::KEEP as SLOWEST_KEPT;
+pub use snapshot::Snapshot;
+pub use stats::{Quantile, SlowCall, Stats};

@@ -45,7 +45,7 @@ const MAX_SCHEMA: i8 = 8;
 /// let native = NativeBuckets::new().with_schema(5)?.with_max_buckets(300)?;
 /// let buckets = Buckets::default().native_metric("payload_size_bytes", native);
 /// assert!((native.relative_error(0.0078) - 0.0297).abs() < 1e-3);
-/// # Ok::<(), tailwatch::BuildError>(())
+/// # Ok::<(), tailwatch::engine::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NativeBuckets {

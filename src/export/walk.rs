@@ -9,7 +9,7 @@ use super::help::help_of;
 use super::native::NativeBuckets;
 use crate::engine::snapshot::Snapshot;
 use crate::measure::{Monitor, OPERATION_ACTIVE};
-use crate::registry::group::{Ending, families, groups};
+use crate::registry::group::{Ended, families, groups};
 use crate::registry::names::{Kind, value_kind};
 use crate::registry::{FamilyInfo, Label, SeriesId};
 
@@ -227,7 +227,7 @@ pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &
         monitor.operations_folded(),
     );
     #[cfg(feature = "metrics")]
-    for (metric, n) in monitor.metrics_folded() {
+    for (metric, n) in monitor.facade().map(|f| f.folded()).unwrap_or_default() {
         add_to(overflow, &metric, n);
     }
     counters.insert(
@@ -377,7 +377,7 @@ fn write_groups<'m>(
         let (mut count, mut sum) = (0, 0);
         for m in group {
             m.histogram.read_views(&mut b.snap, &mut b.window);
-            if m.ending != Ending::Cancelled {
+            if m.ending != Ended::Cancelled {
                 if !alone {
                     b.merged.merge(&b.window);
                 }
@@ -463,7 +463,10 @@ fn facade(monitor: &Monitor, sink: &mut impl Sink) {
     let mut renamed = Scalars::new();
     renamed.insert(
         "tailwatch_facade_renamed_total".into(),
-        vec![(Vec::new(), Num::Int(monitor.metrics_renamed().into()))],
+        vec![(
+            Vec::new(),
+            Num::Int(monitor.facade().map_or(0, |f| f.renamed()).into()),
+        )],
     );
     scalars(sink, renamed, |_| true, help_of);
 }

@@ -10,13 +10,13 @@ pub type ErrorType = Cow<'static, str>;
 /// [`HttpMetricsLayer::classifier`](crate::HttpMetricsLayer::classifier).
 ///
 /// ```
-/// use tailwatch::{Classify, ErrorType};
+/// use tailwatch::{http::Classify, http::ErrorType};
 /// /// Also count 429 as an error (an overloaded upstream, say).
 /// struct With429;
 /// impl Classify for With429 {
 ///     fn status(&self, status: http::StatusCode) -> Option<ErrorType> {
 ///         if status.as_u16() == 429 { Some("429".into()) }
-///         else { tailwatch::DefaultClassifier.status(status) }
+///         else { tailwatch::http::DefaultClassifier.status(status) }
 ///     }
 /// }
 /// ```

@@ -51,7 +51,7 @@
 //! # }
 //! let monitor = tailwatch::Monitor::new();
 //! let both = FanoutBuilder::default()
-//!     .add_recorder(monitor.metrics_recorder())
+//!     .add_recorder(tailwatch::MetricsRecorder::new(&monitor))
 //!     .add_recorder(Theirs)
 //!     .build();
 //! metrics::set_global_recorder(both).expect("no recorder installed yet");
@@ -66,7 +66,7 @@ use metrics::{
 };
 
 use crate::engine::counter::{Counter, Value};
-use crate::engine::histogram::{Histogram, HistogramBuilder};
+use crate::engine::histogram::Histogram;
 use crate::engine::thread_cache;
 use crate::measure::Monitor;
 use crate::registry::names::{FACADE_OVERFLOW, Kind};
@@ -213,24 +213,35 @@ impl std::fmt::Debug for Store {
 }
 
 impl Monitor {
-    /// A [`metrics::Recorder`] feeding this monitor, to install or to
-    /// combine with another recorder (see [`MetricsRecorder`]).
-    pub fn metrics_recorder(&self) -> MetricsRecorder {
-        MetricsRecorder {
+    /// The monitor's `metrics` recorder, if one was made (for the agent and
+    /// the exposition, which must not make one).
+    pub(crate) fn facade(&self) -> Option<MetricsRecorder> {
+        let store = self.inner.extensions.get::<Store>()?;
+        Some(MetricsRecorder {
             monitor: self.clone(),
-            store: self.inner.extensions.get_or_init(Store::default),
+            store,
+        })
+    }
+}
+
+impl MetricsRecorder {
+    /// A [`metrics::Recorder`] feeding `monitor`, to [`install`](Self::install)
+    /// or to combine with another recorder (see the [module docs](self)).
+    /// Every recorder of one monitor shares its series.
+    pub fn new(monitor: &Monitor) -> Self {
+        MetricsRecorder {
+            monitor: monitor.clone(),
+            store: monitor.inner.extensions.get_or_init(Store::default),
         }
     }
 
-    /// Installs this monitor's recorder as the process's `metrics` recorder.
+    /// Installs this recorder as the process's `metrics` recorder.
     ///
     /// # Errors
     /// If a recorder is already installed: combine the two with a fanout
-    /// instead (see [`MetricsRecorder`]).
-    pub fn install_metrics_recorder(
-        &self,
-    ) -> Result<(), metrics::SetRecorderError<MetricsRecorder>> {
-        metrics::set_global_recorder(self.metrics_recorder())
+    /// instead (see the [module docs](self)).
+    pub fn install(self) -> Result<(), metrics::SetRecorderError<MetricsRecorder>> {
+        metrics::set_global_recorder(self)
     }
 
     /// The registry's `series` that the facade wrote (its names of `kind`,
@@ -241,9 +252,7 @@ impl Monitor {
         series: Vec<(crate::registry::SeriesId, H)>,
         read: impl Fn(&H) -> T,
     ) -> Vec<MetricValue<T>> {
-        let Some(store) = self.inner.extensions.get::<Store>() else {
-            return Vec::new();
-        };
+        let store = &self.store;
         let names: std::collections::HashSet<String> = {
             let names = store.names.lock().unwrap_or_else(|e| e.into_inner());
             names[kind.index()].values().cloned().collect()
@@ -258,13 +267,17 @@ impl Monitor {
     }
 
     /// Counters recorded through the `metrics` facade, sorted.
-    pub fn metrics_counters(&self) -> Vec<MetricValue<u64>> {
-        self.facade_series(Kind::Counter, self.registry().counters(), Counter::value)
+    pub fn counters(&self) -> Vec<MetricValue<u64>> {
+        self.facade_series(
+            Kind::Counter,
+            self.monitor.registry().counters(),
+            Counter::value,
+        )
     }
 
     /// Gauges recorded through the `metrics` facade, sorted.
-    pub fn metrics_gauges(&self) -> Vec<MetricValue<f64>> {
-        self.facade_series(Kind::Gauge, self.registry().values(), Value::get)
+    pub fn gauges(&self) -> Vec<MetricValue<f64>> {
+        self.facade_series(Kind::Gauge, self.monitor.registry().values(), Value::get)
     }
 
     /// Series the `metrics` facade registered under another name than given
@@ -274,11 +287,8 @@ impl Monitor {
     /// or histogram with it; a metric name another metric writes:
     /// `exported_` prefixed), each counted once; exported as
     /// `tailwatch_facade_renamed_total`.
-    pub fn metrics_renamed(&self) -> u64 {
-        self.inner
-            .extensions
-            .get::<Store>()
-            .map_or(0, |s| s.renamed.load(Ordering::Relaxed))
+    pub fn renamed(&self) -> u64 {
+        self.store.renamed.load(Ordering::Relaxed)
     }
 
     /// Registrations the `metrics` facade folded into one of the
@@ -286,18 +296,14 @@ impl Monitor {
     /// (the registry's cap on names of that kind reached, or the name and
     /// its rename both written by other metrics), by that metric; counted
     /// in `tailwatch_series_overflow_total`.
-    pub fn metrics_folded(&self) -> Vec<(String, u64)> {
-        self.inner
-            .extensions
-            .get::<Store>()
-            .map_or(Vec::new(), |s| {
-                s.folded
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), *v))
-                    .collect()
-            })
+    pub fn folded(&self) -> Vec<(String, u64)> {
+        self.store
+            .folded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect()
     }
 }
 
@@ -480,8 +486,9 @@ impl MetricsRecorder {
         let registry = self.monitor.registry();
         let histogram: Histogram = self.resolve(key, Kind::Histogram, |name, labels| {
             let scale = scale_for(name, unit);
-            registry
-                .histogram_or_new_metric(name, labels, || HistogramBuilder::new().unit_scale(scale))
+            registry.histogram_or_new_metric(name, labels, || {
+                registry.default_histogram().clone().unit_scale(scale)
+            })
         });
         let scale = histogram.unit_scale();
         Arc::new(FacadeHistogram { histogram, scale })

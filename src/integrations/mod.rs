@@ -8,6 +8,13 @@
 //! Uses the measure piece and, below it, the registry and the engine.
 
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod facade;
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub mod trace;
+
+#[cfg(feature = "metrics")]
+pub use facade::MetricsRecorder;
+#[cfg(feature = "tracing")]
+pub use trace::MonitorLayer;

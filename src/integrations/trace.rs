@@ -24,7 +24,7 @@
 //! use tracing_subscriber::layer::SubscriberExt;
 //!
 //! let monitor = tailwatch::Monitor::new();
-//! let subscriber = tracing_subscriber::registry().with(tailwatch::MonitorLayer::new(monitor.clone()));
+//! let subscriber = tracing_subscriber::registry().with(tailwatch::MonitorLayer::new(&monitor));
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let _span = tracing::info_span!("load_config").entered();
 //! });
@@ -79,11 +79,11 @@ impl std::fmt::Debug for MonitorLayer {
 
 impl MonitorLayer {
     /// Measures every span into `monitor`.
-    pub fn new(monitor: Monitor) -> Self {
+    pub fn new(monitor: &Monitor) -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            monitor,
+            monitor: monitor.clone(),
             field: "operation",
             required: false,
             filter: None,

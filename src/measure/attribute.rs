@@ -96,5 +96,5 @@ pub fn measure<F: Future, C: ClassifyOutput<F::Output>>(
 /// Whether `value` is an error by `rule`.
 #[inline]
 pub fn is_error<T, C: ClassifyOutput<T>>(value: &T, _rule: C) -> bool {
-    C::classify(value) == super::outcome::Ended::Error
+    C::classify(value) == crate::registry::group::Ended::Error
 }

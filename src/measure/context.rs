@@ -33,7 +33,7 @@ use crate::engine::exemplar::TraceContext;
 /// as [`MonitorLayer`](crate::MonitorLayer) read them.
 ///
 /// ```
-/// assert_eq!(tailwatch::current_trace(), None); // no span, no context
+/// assert_eq!(tailwatch::measure::current_trace(), None); // no span, no context
 /// ```
 #[inline]
 pub fn current_trace() -> Option<TraceContext> {
@@ -64,9 +64,9 @@ pub fn current_trace() -> Option<TraceContext> {
 /// Future versions (not `ff`) are read as version `00` reads them.
 ///
 /// ```
-/// let t = tailwatch::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+/// let t = tailwatch::measure::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
 /// assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
-/// assert_eq!(tailwatch::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), None); // not sampled
+/// assert_eq!(tailwatch::measure::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), None); // not sampled
 /// ```
 pub fn parse_traceparent(header: &str) -> Option<TraceContext> {
     if !header.is_ascii() {

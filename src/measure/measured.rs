@@ -10,7 +10,8 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::operation::{Operation, Timer};
-use super::outcome::{Ended, Outcome};
+use super::outcome::Outcome;
+use crate::registry::group::Ended;
 
 /// How a [`Measured`] future's output is classified.
 pub trait ClassifyOutput<T> {

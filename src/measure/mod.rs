@@ -26,6 +26,8 @@ pub(crate) mod monitor;
 pub(crate) mod operation;
 pub(crate) mod outcome;
 
+pub use crate::engine::{SlowCall, Stats};
+pub use crate::registry::group::Ended;
 pub use context::{current_trace, parse_traceparent};
 pub use measured::{AlwaysOk, ByOutcome, ClassifyOutput, Measured};
 pub use monitor::{
@@ -33,4 +35,4 @@ pub use monitor::{
     OPERATION_DURATION,
 };
 pub use operation::{Operation, Timer};
-pub use outcome::{Ended, Outcome};
+pub use outcome::Outcome;

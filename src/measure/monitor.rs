@@ -9,15 +9,15 @@ use std::sync::{Arc, RwLock};
 use super::extensions::Extensions;
 use super::measured::{AlwaysOk, ByOutcome, Measured};
 use super::operation::{Operation, OperationInner, Timer};
-use super::outcome::{Ended, Outcome};
+use super::outcome::Outcome;
 use crate::engine::counter::Gauge;
 use crate::engine::error::BuildError;
 use crate::engine::histogram::{Histogram, HistogramBuilder};
 use crate::engine::slowest::KEEP as SLOWEST_KEPT;
 use crate::engine::snapshot::Snapshot;
-use crate::engine::stats::{SeriesStats, SlowCall};
+use crate::engine::stats::{SlowCall, Stats, rate};
 use crate::engine::thread_cache;
-use crate::registry::group::{Ending, Member, families, groups};
+use crate::registry::group::{Ended, Member, families, groups};
 use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
 
 /// The histogram of operation latencies (`operation`, `outcome` labels).
@@ -37,7 +37,7 @@ pub const DEFAULT_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::fr
 ///     .max_operations(200)
 ///     .registry(Registry::builder().series_cap(500))
 ///     .build()?;
-/// # Ok::<(), tailwatch::BuildError>(())
+/// # Ok::<(), tailwatch::engine::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MonitorBuilder {
@@ -68,10 +68,31 @@ impl MonitorBuilder {
     }
 
     /// Histogram settings for operation latencies (range, precision,
-    /// window); nanoseconds, reported in seconds.
+    /// window); nanoseconds, reported in seconds. Default: the registry's
+    /// defaults ([`RegistryBuilder::defaults`], with its
+    /// [`quantiles`](Self::quantiles)).
     #[must_use]
     pub fn operation_histograms(mut self, histogram: HistogramBuilder) -> Self {
         self.operations = Some(histogram);
+        self
+    }
+
+    /// The quantiles every histogram of the monitor reports (operations,
+    /// HTTP routes, gRPC methods, outbound calls, the `metrics` facade's):
+    /// in [`Stats`] (`Monitor::stats`, `/stats`) and in the window
+    /// summaries of `/metrics`. Each in `0.0..=1.0`; default 0.5, 0.95,
+    /// 0.99.
+    ///
+    /// ```
+    /// let monitor = tailwatch::Monitor::builder().quantiles(&[0.5, 0.99, 0.999]).build()?;
+    /// monitor.run("job", || ());
+    /// let stats = monitor.stats("job").unwrap();
+    /// assert!(stats.quantile(0.999).is_some());
+    /// # Ok::<(), tailwatch::engine::BuildError>(())
+    /// ```
+    #[must_use]
+    pub fn quantiles(mut self, quantiles: &[f64]) -> Self {
+        self.registry = self.registry.quantiles(quantiles);
         self
     }
 
@@ -97,7 +118,9 @@ impl MonitorBuilder {
         if sample_interval.is_zero() {
             return Err(BuildError::ZeroSampleInterval);
         }
-        let histograms = self.operations.unwrap_or_default();
+        let histograms = self
+            .operations
+            .unwrap_or_else(|| self.registry.default_histogram());
         let registry = self
             .registry
             .metric(
@@ -160,7 +183,7 @@ pub(crate) struct MonitorInner {
 ///
 /// let stats = monitor.stats("db.get_user").unwrap();
 /// assert_eq!((stats.count, stats.errors), (1, 0));
-/// println!("p99 {:?} s over {:.0} s", stats.p99, stats.window_seconds);
+/// println!("p99 {:?} s over {:.0} s", stats.p99(), stats.window_seconds);
 /// # Ok::<(), std::io::Error>(())
 /// # }).unwrap();
 /// ```
@@ -378,7 +401,7 @@ impl Monitor {
 
     /// Statistics of operation `op` over the window, in seconds; `None`
     /// if the operation was never used.
-    pub fn stats(&self, op: &str) -> Option<SeriesStats> {
+    pub fn stats(&self, op: &str) -> Option<Stats> {
         let op = self.read_operations().get(op)?.clone();
         let (mut a, mut b) = (Snapshot::default(), Snapshot::default());
         Some(operation_stats(&op, &mut a, &mut b))
@@ -401,18 +424,18 @@ impl Monitor {
     /// monitor.run("b", || Err::<(), _>("failed"));
     /// monitor.registry().record("queue_wait_seconds", &[], 2_000_000)?;
     /// for s in monitor.all_stats() {
-    ///     println!("{} {:?}: {} calls, {} errors, p99 {:?}", s.name, s.labels, s.count, s.errors, s.p99);
+    ///     println!("{} {:?}: {} calls, {} errors, p99 {:?}", s.name, s.labels, s.count, s.errors, s.p99());
     /// }
     /// assert_eq!(monitor.all_stats().len(), 3);
-    /// # Ok::<(), tailwatch::RegistryError>(())
+    /// # Ok::<(), tailwatch::registry::RegistryError>(())
     /// ```
-    pub fn all_stats(&self) -> Vec<SeriesStats> {
+    pub fn all_stats(&self) -> Vec<Stats> {
         let mut ops: Vec<Operation> = self.read_operations().values().cloned().collect();
         ops.sort_by(|a, b| a.name().cmp(b.name()));
         // Two working buffers for every series (a snapshot only allocates
         // when it meets a new layout).
         let (mut a, mut b) = (Snapshot::default(), Snapshot::default());
-        let mut out: Vec<SeriesStats> = ops
+        let mut out: Vec<Stats> = ops
             .iter()
             .map(|op| operation_stats(op, &mut a, &mut b))
             .collect();
@@ -434,23 +457,18 @@ impl Monitor {
 static GLOBAL: std::sync::OnceLock<Monitor> = std::sync::OnceLock::new();
 
 /// Statistics of an operation: its three outcome series merged.
-fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
+fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot) -> Stats {
     let i = &op.inner;
     let labels = BTreeMap::from([("operation".to_owned(), op.name().to_owned())]);
     let parts = [
-        (&i.ok, Ending::Ok),
-        (&i.error, Ending::Error),
-        (&i.cancelled, Ending::Cancelled),
+        (&i.ok, Ended::Ok),
+        (&i.error, Ended::Error),
+        (&i.cancelled, Ended::Cancelled),
     ];
     let mut s = merged_stats(OPERATION_DURATION, labels, parts, window, series);
     s.slowest = slowest_of(parts.iter().map(|&(h, ending)| {
         (h, move || {
-            let outcome = match ending {
-                Ending::Ok => Ended::Ok,
-                Ending::Error => Ended::Error,
-                Ending::Cancelled => Ended::Cancelled,
-            };
-            BTreeMap::from([("outcome".to_owned(), outcome.as_str().to_owned())])
+            BTreeMap::from([("outcome".to_owned(), ending.as_str().to_owned())])
         })
     }));
     s
@@ -458,7 +476,7 @@ fn operation_stats(op: &Operation, window: &mut Snapshot, series: &mut Snapshot)
 
 /// Statistics of one group of series (one route: its status codes and
 /// errors merged).
-fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot) -> SeriesStats {
+fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot) -> Stats {
     let labels = members[0]
         .group()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -482,70 +500,57 @@ fn group_stats(members: &[Member], window: &mut Snapshot, series: &mut Snapshot)
 fn merged_stats<'a>(
     name: &str,
     labels: BTreeMap<String, String>,
-    parts: impl IntoIterator<Item = (&'a Histogram, Ending)>,
+    parts: impl IntoIterator<Item = (&'a Histogram, Ended)>,
     window: &mut Snapshot,
     series: &mut Snapshot,
-) -> SeriesStats {
+) -> Stats {
     let mut parts = parts.into_iter().peekable();
     let Some((first, _)) = parts.peek() else {
-        return build(name, labels, &Snapshot::default(), 1.0);
+        return build(name, labels, &Snapshot::default(), None);
     };
-    let scale = first.unit_scale();
+    let first = (*first).clone();
     window.clear(first.layout());
-    let (mut total, mut errors, mut cancelled) = (0, 0, 0);
+    let (mut total, mut total_sum, mut errors, mut cancelled) = (0, 0_u128, 0, 0);
+    let (mut clamped, mut rejected) = (0, 0);
     for (h, ending) in parts {
-        let (t, _) = h.window_with_totals(series);
+        let (t, sum) = h.window_with_totals(series);
         total += t;
+        total_sum += sum;
+        clamped += h.clamped();
+        rejected += h.rejected();
         match ending {
-            Ending::Cancelled => cancelled += series.count(),
-            Ending::Error => errors += series.count(),
-            Ending::Ok => {}
+            Ended::Cancelled => cancelled += series.count(),
+            Ended::Error => errors += series.count(),
+            Ended::Ok => {}
         }
-        if ending != Ending::Cancelled {
+        if ending != Ended::Cancelled {
             window.merge(series);
         }
     }
-    let mut s = build(name, labels, window, scale);
+    let mut s = build(name, labels, window, Some(&first));
     s.count += cancelled;
     s.rate_per_second = rate(s.count, s.window_seconds);
     s.errors = errors;
     s.cancelled = cancelled;
     s.error_ratio = (s.count > 0).then(|| errors as f64 / s.count as f64);
     s.total_count = total;
+    s.total_sum = total_sum as f64 / first.unit_scale();
+    s.clamped = clamped;
+    s.rejected = rejected;
     s
 }
 
-fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 {
-        count as f64 / seconds
-    } else {
-        0.0
-    }
-}
-
-fn build(name: &str, labels: BTreeMap<String, String>, snap: &Snapshot, scale: f64) -> SeriesStats {
-    let mut q = [None; 3];
-    snap.quantiles_into(&[0.5, 0.95, 0.99], &mut q);
-    let base = |v: Option<u64>| v.map(|v| v as f64 / scale);
-    let window_seconds = snap.span_ns().unwrap_or(0) as f64 / 1e9;
-    SeriesStats {
-        name: name.to_owned(),
-        labels,
-        count: snap.count(),
-        rate_per_second: rate(snap.count(), window_seconds),
-        errors: 0,
-        cancelled: 0,
-        error_ratio: (snap.count() > 0).then_some(0.0),
-        min: base(snap.min()),
-        mean: snap.mean().map(|m| m / scale),
-        max: base(snap.max()),
-        p50: base(q[0]),
-        p95: base(q[1]),
-        p99: base(q[2]),
-        window_seconds,
-        relative_error: snap.relative_error(),
-        total_count: snap.count(),
-        slowest: Vec::new(),
+/// The statistics of the window in `snap`, in base units, for the
+/// quantiles `h` is configured with.
+fn build(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    snap: &Snapshot,
+    h: Option<&Histogram>,
+) -> Stats {
+    match h {
+        Some(h) => Stats::of_window(name, labels, snap, h.unit_scale(), h.quantiles()),
+        None => Stats::of_window(name, labels, snap, 1.0, &[]),
     }
 }
 

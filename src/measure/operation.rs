@@ -7,11 +7,12 @@ use std::time::Duration;
 use quanta::Instant;
 
 use super::context::current_trace;
-use super::outcome::{Ended, Outcome};
+use super::outcome::Outcome;
 use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
 use crate::engine::thread_cache;
+use crate::registry::group::Ended;
 
 thread_local! {
     /// Each thread's own handle of the operations it timed recently.

@@ -73,25 +73,3 @@ successes!(
 impl<T> Outcome for Vec<T> {}
 impl<K, V, S> Outcome for std::collections::HashMap<K, V, S> {}
 impl<K, V> Outcome for std::collections::BTreeMap<K, V> {}
-
-/// How a measured piece of work ended (the `outcome` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ended {
-    /// Finished, not an error.
-    Ok,
-    /// Finished with an error, or panicked.
-    Error,
-    /// Dropped before it finished (a future that was not polled to the end).
-    Cancelled,
-}
-
-impl Ended {
-    /// The label value: `"ok"`, `"error"` or `"cancelled"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ended::Ok => "ok",
-            Ended::Error => "error",
-            Ended::Cancelled => "cancelled",
-        }
-    }
-}

@@ -14,12 +14,12 @@ use crate::engine::histogram::HistogramBuilder;
 /// Settings for a [`Registry`].
 ///
 /// ```
-/// use tailwatch::{HistogramBuilder, Registry};
+/// use tailwatch::{Registry, engine::HistogramBuilder};
 /// let registry = Registry::builder()
 ///     .series_cap(500)
 ///     .metric("payload_size_bytes", HistogramBuilder::new().range(1, 1 << 30), None)
 ///     .build()?;
-/// # Ok::<(), tailwatch::BuildError>(())
+/// # Ok::<(), tailwatch::engine::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RegistryBuilder {
@@ -29,6 +29,7 @@ pub struct RegistryBuilder {
     max_label_value: Option<usize>,
     label_caps: HashMap<String, usize>,
     metrics: HashMap<String, (HistogramBuilder, Option<usize>)>,
+    quantiles: Option<Vec<f64>>,
 }
 
 impl RegistryBuilder {
@@ -37,6 +38,26 @@ impl RegistryBuilder {
     pub fn defaults(mut self, defaults: HistogramBuilder) -> Self {
         self.defaults = defaults;
         self
+    }
+
+    /// The quantiles every histogram of the registry reports (its
+    /// [`Stats`](crate::engine::Stats), `/stats` and the window summaries
+    /// of `/metrics`), each in `0.0..=1.0`: the defaults' and every
+    /// [`metric`](Self::metric)'s, set before or after this call. Invalid
+    /// values fail [`build`](Self::build).
+    #[must_use]
+    pub fn quantiles(mut self, quantiles: &[f64]) -> Self {
+        self.quantiles = Some(quantiles.to_vec());
+        self
+    }
+
+    /// The histogram settings of metrics not configured with
+    /// [`metric`](Self::metric) (with [`quantiles`](Self::quantiles) applied).
+    pub(crate) fn default_histogram(&self) -> HistogramBuilder {
+        match &self.quantiles {
+            Some(q) => self.defaults.clone().quantiles(q.clone()),
+            None => self.defaults.clone(),
+        }
     }
 
     /// The cap on label sets per metric (default [`DEFAULT_SERIES_CAP`]).
@@ -85,11 +106,16 @@ impl RegistryBuilder {
     /// [`BuildError`] when a histogram setting is invalid or a cap is 0.
     pub fn build(self) -> Result<Registry, BuildError> {
         let cap = self.cap.unwrap_or(DEFAULT_SERIES_CAP);
-        self.defaults.validate()?;
+        let defaults = self.default_histogram();
+        defaults.validate()?;
         let mut families = HashMap::new();
         let max_metrics = self.max_metrics.unwrap_or(DEFAULT_MAX_METRICS);
         let mut names = Names::new(max_metrics);
         for (name, (template, metric_cap)) in self.metrics {
+            let template = match &self.quantiles {
+                Some(q) => template.quantiles(q.clone()),
+                None => template,
+            };
             template.validate()?;
             let cap = metric_cap.unwrap_or(cap);
             if cap == 0 {
@@ -111,7 +137,7 @@ impl RegistryBuilder {
                 hasher: foldhash::fast::RandomState::default(),
                 series: RwLock::new(SeriesMap::default()),
                 families: Mutex::new(families),
-                defaults: self.defaults,
+                defaults,
                 cap,
                 label_caps: self.label_caps,
                 names: Mutex::new(names),

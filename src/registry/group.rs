@@ -16,15 +16,29 @@ pub(crate) const OUTCOME_LABELS: [&str; 4] = [
     "outcome",
 ];
 
-/// How the calls of one series ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// Finished without error.
+/// How a call ended: the `outcome` label of an operation, and how the
+/// series of a route or method are grouped (`/stats`, the window gauges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ended {
+    /// Finished, not an error.
     Ok,
-    /// Finished with an error (`error_type` set, or `outcome="error"`).
+    /// Finished with an error, or panicked.
     Error,
-    /// Cancelled: its duration is truncated, so it is left out of latency.
+    /// Dropped before it finished (a future that was not polled to the
+    /// end, a client that went away): its duration is truncated, so it is
+    /// left out of latency figures.
     Cancelled,
+}
+
+impl Ended {
+    /// The label value: `"ok"`, `"error"` or `"cancelled"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::Ok => "ok",
+            Ended::Error => "error",
+            Ended::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// One series of a family, with what its group is (no allocation: the
@@ -34,7 +48,7 @@ pub(crate) struct Member {
     pub(crate) id: SeriesId,
     /// Bit `i` set when label `i` is an outcome label.
     outcome_mask: u64,
-    pub(crate) ending: Ending,
+    pub(crate) ending: Ended,
     pub(crate) histogram: Histogram,
 }
 
@@ -51,11 +65,11 @@ impl Member {
             error |= k == "error_type" || (k == "outcome" && v == "error");
         }
         let ending = if cancelled {
-            Ending::Cancelled
+            Ended::Cancelled
         } else if error {
-            Ending::Error
+            Ended::Error
         } else {
-            Ending::Ok
+            Ended::Ok
         };
         Self {
             id,

@@ -58,4 +58,4 @@ pub use caps::{
 pub use error::RegistryError;
 pub(crate) use key::same;
 pub use key::{Label, SeriesId};
-pub use store::{Registry, THREAD_CACHE_SLOTS};
+pub use store::Registry;

@@ -17,9 +17,6 @@ use crate::engine::thread_cache;
 
 pub(super) type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
 
-/// Slots of the per-thread cache of [`Registry::record`].
-pub const THREAD_CACHE_SLOTS: usize = thread_cache::SLOTS;
-
 /// A series a thread resolved by name, for [`Registry::record`].
 struct Cached {
     registry: u64,
@@ -47,7 +44,7 @@ pub(super) static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 =
 /// // Or by name each call:
 /// registry.record("db_query_duration_seconds", &[("table", "users")], 900_000)?;
 /// assert_eq!(get_user.stats().total_count, 2);
-/// # Ok::<(), tailwatch::RegistryError>(())
+/// # Ok::<(), tailwatch::registry::RegistryError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -81,6 +78,11 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Registry {
+    /// The settings of histograms of metrics not configured otherwise.
+    pub(crate) fn default_histogram(&self) -> &HistogramBuilder {
+        &self.inner.defaults
+    }
+
     fn hash(&self, name: &str, labels: &[Label<'_>]) -> u64 {
         // Label order must not matter: combine per-label hashes commutatively.
         let labels = labels.iter().fold(0_u64, |acc, label| {
@@ -96,7 +98,7 @@ impl Registry {
     /// label is repeated (checked only when the series is new).
     ///
     /// Each thread keeps the last series it resolved in each of
-    /// [`THREAD_CACHE_SLOTS`] slots (by hash), so repeated calls take no
+    /// 64 slots (by hash), so repeated calls take no
     /// lock and touch no shared cache line; a miss takes the registry's
     /// read lock. Label sets folded into an overflow series are never
     /// cached, so every such call is counted.

@@ -25,15 +25,18 @@
 
 pub(crate) mod cache;
 #[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
 pub mod pool;
 pub mod process;
 pub(crate) mod queue;
 pub(crate) mod resource;
 #[cfg(feature = "agent")]
+#[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
 pub mod runtime;
 pub(crate) mod sampler;
 
 pub use cache::{CACHE_REQUESTS, Cache, CacheStats};
+pub use process::ProcessError;
 pub use queue::{QUEUE_DEPTH, Queue, QueueStats};
 pub use resource::{
     Held, RESOURCE_CAPACITY, RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING,

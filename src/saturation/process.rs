@@ -1,5 +1,5 @@
 //! Process figures under their standard names, sampled off the request
-//! path by the monitor's sampler thread ([`Monitor::process_metrics`](crate::Monitor::process_metrics)).
+//! path by the monitor's sampler thread ([`Monitor::sample_process`](crate::Monitor::sample_process)).
 //!
 //! | metric | type | what |
 //! | --- | --- | --- |
@@ -82,10 +82,15 @@ mod linux {
     /// The window CPU utilisation is computed over.
     const WINDOW: Duration = Duration::from_secs(60);
 
-    pub(super) fn start(monitor: &Monitor) -> Result<(), String> {
-        let me = Process::myself().map_err(|e| format!("cannot read /proc/self: {e}"))?;
-        me.stat()
-            .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    pub(super) fn start(monitor: &Monitor) -> Result<(), super::ProcessError> {
+        let unreadable = |path| {
+            move |e: procfs::ProcError| super::ProcessError::Unreadable {
+                path,
+                reason: e.to_string(),
+            }
+        };
+        let me = Process::myself().map_err(unreadable("/proc/self"))?;
+        me.stat().map_err(unreadable("/proc/self/stat"))?;
         let r = monitor.registry();
         let value = |name: &str| r.value(name, &[]).unwrap_or_default();
         let cpu = value("process_cpu_seconds_total");
@@ -132,21 +137,40 @@ mod linux {
     }
 }
 
+/// Why the process figures cannot be sampled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// Not Linux, or the `process` feature is off.
+    #[error("process metrics need Linux and tailwatch's `process` feature (on by default)")]
+    Unsupported,
+    /// `/proc/self` could not be read.
+    #[error("cannot read {path}: {reason}; process metrics need a readable /proc")]
+    Unreadable {
+        /// The file.
+        path: &'static str,
+        /// What the OS said.
+        reason: String,
+    },
+}
+
 impl crate::measure::Monitor {
-    /// Starts sampling the process figures ([module docs](crate::process))
-    /// on the monitor's sampler thread. Call it once at startup.
+    /// Starts sampling the process figures ([module docs](self)) on the
+    /// monitor's sampler thread (again: replaces the previous sampler). The
+    /// agent does it when it starts, unless
+    /// [`AgentBuilder::process_metrics(false)`](crate::agent::AgentBuilder::process_metrics).
     ///
     /// # Errors
-    /// A reason when they cannot be read: not Linux, the `process`
+    /// [`ProcessError`] when they cannot be read: not Linux, the `process`
     /// feature off, or `/proc` unreadable.
-    pub fn process_metrics(&self) -> Result<(), String> {
+    pub fn sample_process(&self) -> Result<(), ProcessError> {
         #[cfg(all(target_os = "linux", feature = "process"))]
         {
             linux::start(self)
         }
         #[cfg(not(all(target_os = "linux", feature = "process")))]
         {
-            Err("process metrics need Linux and the `process` feature".to_owned())
+            Err(ProcessError::Unsupported)
         }
     }
 }

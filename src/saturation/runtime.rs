@@ -30,7 +30,7 @@ impl Monitor {
     /// Samples the runtime `handle` (e.g. `tokio::runtime::Handle::current()`)
     /// as `runtime="name"` on the monitor's sampler thread (again with the
     /// same name: the new handle replaces the old).
-    pub fn tokio_metrics(&self, name: &str, handle: &tokio::runtime::Handle) {
+    pub fn sample_tokio(&self, name: &str, handle: &tokio::runtime::Handle) {
         let r = self.registry().clone();
         let l = [("runtime", name)];
         let value = |metric: &str| r.value(metric, &l).unwrap_or_default();

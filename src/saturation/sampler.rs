@@ -257,7 +257,7 @@ impl Monitor {
         }
     }
 
-    /// Whether a tokio runtime is sampled ([`tokio_metrics`](Self::tokio_metrics)).
+    /// Whether a tokio runtime is sampled ([`sample_tokio`](Self::sample_tokio)).
     #[cfg(feature = "agent")]
     pub(crate) fn samples_a_runtime(&self) -> bool {
         self.inner

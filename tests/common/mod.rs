@@ -156,7 +156,7 @@ pub fn sampled(m: &tailwatch::Monitor, name: &str, labels: &[(&str, &str)]) -> f
 }
 
 /// The window stats of `resource_wait_seconds{resource}`.
-pub fn wait_stats(m: &tailwatch::Monitor, resource: &str) -> tailwatch::SeriesStats {
+pub fn wait_stats(m: &tailwatch::Monitor, resource: &str) -> tailwatch::engine::Stats {
     m.all_stats()
         .into_iter()
         .find(|s| s.name == "resource_wait_seconds" && s.labels["resource"] == resource)
@@ -237,7 +237,7 @@ pub fn closed_connections(m: &tailwatch::Monitor, reason: &str) -> u64 {
         .counters()
         .into_iter()
         .find(|(id, _)| {
-            id.name() == tailwatch::CONNECTIONS_CLOSED
+            id.name() == tailwatch::agent::CONNECTIONS_CLOSED
                 && id.labels().any(|(k, v)| k == "reason" && v == reason)
         })
         .map_or(0, |(_, c)| c.value())
@@ -328,4 +328,13 @@ pub fn closed_port() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// The value of quantile `q` in a `/stats` series (its `quantiles` list).
+pub fn stats_quantile(series: &serde_json::Value, q: f64) -> Option<f64> {
+    series["quantiles"]
+        .as_array()?
+        .iter()
+        .find(|v| v["quantile"].as_f64() == Some(q))?["value"]
+        .as_f64()
 }

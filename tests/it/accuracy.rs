@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{SeedableRng, rngs::StdRng};
-use tailwatch::{Histogram, ManualClock, Snapshot};
+use tailwatch::{Histogram, engine::ManualClock, engine::Snapshot};
 
 use crate::shapes;
 use shapes::{MS, bimodal, lognormal, pareto};
@@ -59,7 +59,7 @@ fn check(name: &str, values: Vec<u64>) {
         for (view, got) in [
             ("cumulative", cumulative.value_at_quantile(q)),
             ("window", window.value_at_quantile(q)),
-            ("stats", stats.quantile(q)),
+            ("stats", stats.quantile(q).map(|s| (s * 1e9).round() as u64)),
         ] {
             let got = got.unwrap() as f64;
             let err = (got - truth) / truth;

@@ -8,7 +8,7 @@ use crate::common;
 use common::{request, request_bytes};
 use prost::Message;
 use tailwatch::export::proto::MetricFamily;
-use tailwatch::{AgentError, Ended, Monitor, agent};
+use tailwatch::{Monitor, agent::AgentError, measure::Ended};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -21,7 +21,11 @@ async fn metrics_stats_and_content_negotiation() {
     for ms in 1..=10 {
         op.record(Duration::from_millis(ms), Ended::Ok);
     }
-    let a = agent(&m).listen(local()).start().await.unwrap();
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
 
     let (status, head, body) = request(a.local_addr(), "GET", "/metrics", None).await;
     assert_eq!(status, 200);
@@ -63,7 +67,7 @@ async fn metrics_stats_and_content_negotiation() {
         .find(|s| s["labels"]["operation"] == "db.get_user")
         .unwrap();
     assert_eq!(s["count"], 10);
-    assert!(s["p99"].as_f64().unwrap() >= 0.010);
+    assert!(common::stats_quantile(s, 0.99).unwrap() >= 0.010);
     assert!(
         json["gauges"]
             .as_array()
@@ -79,7 +83,11 @@ async fn protobuf_when_prometheus_asks_for_it_by_q_value() {
     let m = Monitor::new();
     m.operation("db.get_user")
         .record(Duration::from_millis(2), Ended::Ok);
-    let a = agent(&m).listen(local()).start().await.unwrap();
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
     // What Prometheus 2.42 sends with --enable-feature=native-histograms.
     let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let (status, head, body) = request_bytes(a.local_addr(), "GET", "/metrics", Some(accept)).await;
@@ -119,7 +127,7 @@ async fn protobuf_when_prometheus_asks_for_it_by_q_value() {
 #[tokio::test]
 async fn health_reports_each_check() {
     let m = Monitor::new();
-    let ok = agent(&m)
+    let ok = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .health_check("db", || Ok(()))
         .start()
@@ -131,7 +139,7 @@ async fn health_reports_each_check() {
     assert_eq!(json["status"], "ok");
     assert_eq!(json["checks"]["db"]["status"], "ok");
 
-    let failing = agent(&m)
+    let failing = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .health_check("db", || Ok(()))
         .health_check("queue", || Err("backlog 10000 > 5000".to_owned()))
@@ -165,7 +173,7 @@ async fn a_blocking_sync_check_blocks_neither_the_app_nor_the_agent() {
     let hung = std::sync::Mutex::new(hung);
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = runs.clone();
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .health_check_timeout(Duration::from_millis(300))
         .health_check("db", move || {
@@ -221,7 +229,7 @@ async fn a_blocking_sync_check_blocks_neither_the_app_nor_the_agent() {
 #[tokio::test]
 async fn async_health_checks_run_together_with_panics_and_timeouts_failing() {
     let m = Monitor::new();
-    let healthy = agent(&m)
+    let healthy = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .health_check_async("db", || async {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -234,7 +242,7 @@ async fn async_health_checks_run_together_with_panics_and_timeouts_failing() {
     let (status, _, body) = request(healthy.local_addr(), "GET", "/health", None).await;
     assert_eq!(status, 200, "{body}");
 
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .health_check_timeout(Duration::from_millis(500))
         .health_check_async("db", || async {
@@ -278,7 +286,7 @@ async fn async_health_checks_run_together_with_panics_and_timeouts_failing() {
 async fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = agent(&Monitor::new())
+    let err = tailwatch::AgentBuilder::new(&Monitor::new())
         .listen(addr)
         .start()
         .await
@@ -293,7 +301,7 @@ async fn a_port_in_use_is_a_clear_error() {
 
 #[tokio::test]
 async fn bad_requests_get_a_reason() {
-    let a = agent(&Monitor::new())
+    let a = tailwatch::AgentBuilder::new(&Monitor::new())
         .listen(local())
         .start()
         .await
@@ -307,7 +315,7 @@ async fn bad_requests_get_a_reason() {
 
 #[tokio::test]
 async fn stops_cleanly() {
-    let a = agent(&Monitor::new())
+    let a = tailwatch::AgentBuilder::new(&Monitor::new())
         .listen(local())
         .start()
         .await
@@ -326,7 +334,11 @@ async fn scrapes_while_two_threads_record_are_monotonic_and_exact() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let m = Monitor::new();
-    let a = agent(&m).listen(local()).start().await.unwrap();
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
     let op = m.operation("hot");
     let stop = Arc::new(AtomicBool::new(false));
     // Writers record at full speed until the scraper has seen enough.
@@ -384,7 +396,11 @@ async fn metrics_are_gzipped_when_asked() {
         m.operation(&format!("op{i}"))
             .record(Duration::from_millis(3), Ended::Ok);
     }
-    let a = agent(&m).listen(local()).start().await.unwrap();
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
     let mut s = tokio::net::TcpStream::connect(a.local_addr())
         .await
         .unwrap();
@@ -429,7 +445,11 @@ async fn metrics_are_gzipped_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_and_runtime_figures_are_on_by_default() {
     let m = Monitor::new();
-    let a = agent(&m).listen(local()).start().await.unwrap();
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
     let text = common::get_ok(a.local_addr(), "/metrics").await;
     if cfg!(target_os = "linux") {
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
@@ -441,7 +461,7 @@ async fn process_and_runtime_figures_are_on_by_default() {
     );
 
     let m = Monitor::new();
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .process_metrics(false)
         .tokio_metrics(false)
@@ -453,8 +473,12 @@ async fn process_and_runtime_figures_are_on_by_default() {
     assert!(!text.contains("tokio_workers"), "{text}");
 
     let m = Monitor::new();
-    m.tokio_metrics("app", &tokio::runtime::Handle::current());
-    let a = agent(&m).listen(local()).start().await.unwrap();
+    m.sample_tokio("app", &tokio::runtime::Handle::current());
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen(local())
+        .start()
+        .await
+        .unwrap();
     let text = common::get_ok(a.local_addr(), "/metrics").await;
     assert!(text.contains("tokio_workers{runtime=\"app\"}"), "{text}");
     assert!(!text.contains("runtime=\"main\""), "{text}");

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tailwatch::{Agent, Ended, Monitor, agent};
+use tailwatch::{Agent, Monitor, measure::Ended};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -34,7 +34,10 @@ async fn start(
     m: &Monitor,
     f: impl FnOnce(tailwatch::AgentBuilder) -> tailwatch::AgentBuilder,
 ) -> Agent {
-    f(agent(m).listen(local())).start().await.unwrap()
+    f(tailwatch::AgentBuilder::new(m).listen(local()))
+        .start()
+        .await
+        .unwrap()
 }
 
 /// 120 clients each sending a request's head one byte every 200 ms: the
@@ -141,7 +144,7 @@ fn open_connections(m: &Monitor) -> i64 {
     m.registry()
         .gauges()
         .into_iter()
-        .find(|(id, _)| id.name() == tailwatch::CONNECTIONS_OPEN)
+        .find(|(id, _)| id.name() == tailwatch::agent::CONNECTIONS_OPEN)
         .map_or(0, |(_, g)| g.value())
 }
 
@@ -161,7 +164,7 @@ async fn an_oversized_head_is_refused_with_431() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert_eq!(common::closed_connections(&m, "header_too_large"), 1);
     // A bad limit is a clear error at start.
-    let e = agent(&m)
+    let e = tailwatch::AgentBuilder::new(&m)
         .listen(local())
         .max_header_bytes(100)
         .start()

@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use tailwatch::export::{self, Buckets, Format};
-use tailwatch::{HttpMetricsLayer, Monitor, Usage};
+use tailwatch::{HttpMetricsLayer, Monitor, saturation::Usage};
 use tower::Layer;
 use tower::ServiceExt;
 
@@ -161,10 +161,10 @@ async fn everything_exposed() -> String {
     m.resource_sampled("pg", || Usage::new(1, 4).idle(2).waiting(0));
     m.queue("emails").push();
     m.cache("users").hit();
-    m.process_metrics().expect("process metrics on Linux");
-    m.tokio_metrics("main", &tokio::runtime::Handle::current());
+    m.sample_process().expect("process metrics on Linux");
+    m.sample_tokio("main", &tokio::runtime::Handle::current());
     // The agent's own figures (connections, closes on a limit).
-    let agent = tailwatch::agent(&m)
+    let agent = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .start()
         .await
@@ -407,7 +407,7 @@ fn the_datasource_example_links_the_trace_id_label() {
         .unwrap()
         .record_with_trace(
             5,
-            tailwatch::TraceContext {
+            tailwatch::engine::TraceContext {
                 trace_id: 1,
                 span_id: 1,
             },

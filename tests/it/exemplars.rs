@@ -6,7 +6,7 @@ use crate::common;
 use common::exemplars_on;
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use tailwatch::export::{Buckets, Format, render};
-use tailwatch::{Monitor, TraceContext};
+use tailwatch::{Monitor, engine::TraceContext};
 
 const TRACE: TraceContext = TraceContext {
     trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
@@ -135,8 +135,7 @@ fn a_span_with_trace_id_and_span_id_fields_leaves_its_exemplar() {
     use tracing_subscriber::layer::SubscriberExt;
 
     let monitor = Monitor::new();
-    let subscriber =
-        tracing_subscriber::registry().with(tailwatch::MonitorLayer::new(monitor.clone()));
+    let subscriber = tracing_subscriber::registry().with(tailwatch::MonitorLayer::new(&monitor));
     tracing::subscriber::with_default(subscriber, || {
         // Ids given at creation, as %Display text.
         let span = tracing::info_span!(
@@ -194,7 +193,7 @@ fn work_inside_a_span_with_a_trace_id_field_carries_that_trace() {
         .route("/users/{id}", get(|| async { "ok" }))
         .layer(tailwatch::HttpMetricsLayer::new(&monitor));
     let subscriber = tracing_subscriber::registry()
-        .with(tailwatch::MonitorLayer::new(monitor.clone()).with_field("operation"));
+        .with(tailwatch::MonitorLayer::new(&monitor).with_field("operation"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -210,7 +209,7 @@ fn work_inside_a_span_with_a_trace_id_field_carries_that_trace() {
         );
         {
             let _in = request.enter();
-            assert_eq!(tailwatch::current_trace(), Some(TRACE));
+            assert_eq!(tailwatch::measure::current_trace(), Some(TRACE));
             // A measured span inside it (no ids of its own).
             drop(tracing::info_span!("query", operation = "db.query"));
             // `run` and a timer.
@@ -231,7 +230,7 @@ fn work_inside_a_span_with_a_trace_id_field_carries_that_trace() {
         let res = rt.block_on(app.clone().oneshot(req).instrument(request));
         assert_eq!(res.unwrap().status(), 200);
         // Outside any span: nothing.
-        assert_eq!(tailwatch::current_trace(), None);
+        assert_eq!(tailwatch::measure::current_trace(), None);
         monitor.operation("cache.drop").run(|| ());
     });
     for op in ["db.query", "cache.get", "cache.put", "db.load"] {
@@ -294,7 +293,7 @@ fn a_request_with_a_sampled_traceparent_header_carries_its_trace() {
 
 #[test]
 fn traceparent_headers_are_read_as_the_w3c_spec_says() {
-    use tailwatch::parse_traceparent;
+    use tailwatch::measure::parse_traceparent;
     let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     assert_eq!(parse_traceparent(ok), Some(TRACE));
     // A later version may append fields after a dash.
@@ -321,7 +320,7 @@ fn traceparent_headers_are_read_as_the_w3c_spec_says() {
 #[test]
 fn stats_list_the_slowest_traced_calls_of_the_window() {
     use std::time::Duration;
-    use tailwatch::Ended;
+    use tailwatch::measure::Ended;
 
     let monitor = Monitor::new();
     let op = monitor.operation("db.get_user");
@@ -415,7 +414,9 @@ mod property {
 
     use proptest::prelude::*;
     use tailwatch::export::{Buckets, Format, render};
-    use tailwatch::{HistogramBuilder, ManualClock, Monitor, Registry, TraceContext};
+    use tailwatch::{
+        Monitor, Registry, engine::HistogramBuilder, engine::ManualClock, engine::TraceContext,
+    };
 
     /// Values spread over the whole default range, log-uniform.
     fn value() -> impl Strategy<Value = u64> {
@@ -483,7 +484,7 @@ mod property {
     }
 
     fn clock_now(clock: &ManualClock) -> u64 {
-        use tailwatch::Clock;
+        use tailwatch::engine::Clock;
         clock.now_ns()
     }
 }

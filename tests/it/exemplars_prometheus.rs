@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::prometheus::{Prometheus, encode, eventually};
 use common::{available, free_port, installed};
-use tailwatch::{Monitor, TraceContext, agent};
+use tailwatch::{Monitor, engine::TraceContext};
 
 /// (trace id, value) of every exemplar `query` selects in the last minute.
 async fn exemplars(p: &Prometheus, query: &str) -> Vec<(String, f64)> {
@@ -61,7 +61,11 @@ async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histogr
         .registry()
         .histogram("checkout_seconds", &[("route", "/checkout")])
         .unwrap();
-    let a = agent(&monitor).listen(free_port()).start().await.unwrap();
+    let a = tailwatch::AgentBuilder::new(&monitor)
+        .listen(free_port())
+        .start()
+        .await
+        .unwrap();
     let classic = Prometheus::start_with(&[a.local_addr()], None, &["exemplar-storage"]).await;
     let native = Prometheus::start_with(
         &[a.local_addr()],

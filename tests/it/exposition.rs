@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common;
 use tailwatch::export::{self, Buckets, Format};
-use tailwatch::{Ended, Monitor};
+use tailwatch::{Monitor, measure::Ended};
 
 /// A monitor with one of everything, recorded deterministically.
 fn fixture() -> Monitor {
@@ -47,7 +47,7 @@ fn fixture() -> Monitor {
         .histogram("odd_values_seconds", &[("path", "a\\b \"q\"\nnew ünï")])
         .unwrap();
     odd.record_duration(Duration::from_micros(1500));
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         metrics::counter!("jobs_total", "queue" => "mail").increment(5);
         metrics::gauge!("queue_depth").set(3.0);
     });

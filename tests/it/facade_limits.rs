@@ -5,7 +5,7 @@
 //! measured, in `facade_memory.rs`).
 
 use tailwatch::export::{Format, render};
-use tailwatch::{DEFAULT_MAX_METRICS, Monitor};
+use tailwatch::{Monitor, registry::DEFAULT_MAX_METRICS};
 
 use crate::common;
 
@@ -23,7 +23,7 @@ fn promtool_clean(text: &str) {
 #[test]
 fn colliding_names_are_renamed_visibly_and_the_scrape_stays_clean() {
     let m = Monitor::new();
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         metrics::counter!("dots", "a.b" => "1", "a-b" => "2").increment(3);
         metrics::counter!("req.count").increment(1);
         metrics::counter!("req_count").increment(2);
@@ -55,7 +55,7 @@ fn colliding_names_are_renamed_visibly_and_the_scrape_stays_clean() {
     assert_eq!(value("open"), Some(2.0));
     // All but the histogram were renamed: dots, req.count, req_count,
     // jobs (counter, `_total`), jobs (gauge), lat_seconds_count, open_total.
-    assert_eq!(m.metrics_renamed(), 7);
+    assert_eq!(tailwatch::MetricsRecorder::new(&m).renamed(), 7);
     assert_eq!(value("tailwatch_facade_renamed_total"), Some(7.0));
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
     let mut names: Vec<&str> = types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
@@ -76,7 +76,7 @@ fn colliding_names_are_renamed_visibly_and_the_scrape_stays_clean() {
 #[test]
 fn twenty_thousand_histogram_names_are_bounded_and_every_fold_counted() {
     let m = Monitor::new();
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         for i in 0..20_000 {
             metrics::histogram!(format!("h{i}_seconds")).record(0.001);
         }
@@ -90,7 +90,7 @@ fn twenty_thousand_histogram_names_are_bounded_and_every_fold_counted() {
     assert_eq!(stats.len(), named + 1);
     let folded = (20_000 - named) as u64;
     assert_eq!(
-        m.metrics_folded(),
+        tailwatch::MetricsRecorder::new(&m).folded(),
         vec![("tailwatch_facade_overflow_histogram".to_owned(), folded)]
     );
     let text = render(&m, &Default::default(), Format::Prometheus);
@@ -113,7 +113,7 @@ fn twenty_thousand_histogram_names_are_bounded_and_every_fold_counted() {
 fn a_one_mebibyte_label_value_is_cut_and_counted() {
     let m = Monitor::new();
     let huge = "x".repeat(1 << 20);
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         for _ in 0..3 {
             metrics::counter!("big_total", "v" => huge.clone()).increment(1);
         }

@@ -14,7 +14,7 @@ use http::{Method, Request, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use tailwatch::http::{HTTP_ACTIVE, HTTP_DURATION};
-use tailwatch::{Clock, ErrorType, HttpMetricsLayer, Monitor};
+use tailwatch::{HttpMetricsLayer, Monitor, engine::Clock, http::ErrorType};
 use tower::ServiceExt;
 
 type Labels = BTreeMap<String, String>;
@@ -254,7 +254,7 @@ fn max_latency(m: &Monitor) -> u64 {
         .into_iter()
         .find(|(id, _)| id.name() == HTTP_DURATION)
         .unwrap();
-    h.stats().max.unwrap()
+    (h.stats().max.unwrap() * 1e9).round() as u64
 }
 
 /// Tokio's clock, which a paused runtime moves without sleeping.
@@ -430,7 +430,7 @@ async fn excluded_paths_and_request_bodies() {
 #[tokio::test]
 async fn a_custom_classifier_and_route_cap() {
     struct Strict;
-    impl tailwatch::Classify for Strict {
+    impl tailwatch::http::Classify for Strict {
         fn status(&self, status: StatusCode) -> Option<ErrorType> {
             status.is_client_error().then_some("client".into())
         }
@@ -474,7 +474,7 @@ async fn a_custom_classifier_and_route_cap() {
     assert_eq!(s.len(), 6, "5 routes + __overflow__");
     let overflow = s
         .iter()
-        .find(|(l, _)| l["http_route"] == tailwatch::OVERFLOW_VALUE)
+        .find(|(l, _)| l["http_route"] == tailwatch::registry::OVERFLOW_VALUE)
         .unwrap();
     assert_eq!(overflow.1, 15, "nothing lost");
 }
@@ -527,5 +527,5 @@ async fn stats_merge_a_route_over_status_codes_with_its_error_ratio() {
     let users = route("/users/{id}");
     assert_eq!((users.count, users.errors, users.cancelled), (2, 0, 1));
     assert_eq!(users.total_count, 2);
-    assert!(users.p99.is_some());
+    assert!(users.p99().is_some());
 }

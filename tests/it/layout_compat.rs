@@ -2,7 +2,7 @@
 //! at the same index, and every quantile, min and max agree exactly.
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use tailwatch::{Histogram, ManualClock, Snapshot};
+use tailwatch::{Histogram, engine::ManualClock, engine::Snapshot};
 
 fn check(low: u64, high: u64, digits: u8, seed: u64) {
     let h = Histogram::builder()

@@ -6,12 +6,12 @@ use std::pin::pin;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use tailwatch::{Ended, Monitor, SeriesStats};
+use tailwatch::{Monitor, measure::Ended};
 
 use crate::common;
 use common::block_on;
 
-fn stats(m: &Monitor, op: &str) -> SeriesStats {
+fn stats(m: &Monitor, op: &str) -> tailwatch::measure::Stats {
     m.stats(op).unwrap_or_else(|| panic!("no stats for {op}"))
 }
 
@@ -37,7 +37,7 @@ fn ok_and_error_by_result() {
     assert_eq!(counts(&m, "db.get_user"), (3, 1, 0, 0));
     let s = stats(&m, "db.get_user");
     assert!((s.error_ratio.unwrap() - 1.0 / 3.0).abs() < 1e-12);
-    assert!(s.p50.is_some() && s.p99.is_some());
+    assert!(s.p50().is_some() && s.p99().is_some());
 }
 
 #[test]
@@ -219,9 +219,9 @@ fn stats_quantiles_in_seconds_from_known_durations() {
             "{got} vs {exact}"
         );
     };
-    within(s.p50, 0.051);
-    within(s.p95, 0.096);
-    within(s.p99, 0.100);
+    within(s.p50(), 0.051);
+    within(s.p95(), 0.096);
+    within(s.p99(), 0.100);
     within(s.max, 5.0);
     assert!((s.mean.unwrap() - (5050.0 / 1000.0 + 5.0) / 101.0).abs() < 1e-9);
     assert_eq!(s.labels["operation"], "known");
@@ -236,13 +236,18 @@ fn stats_quantiles_in_seconds_from_known_durations() {
         "min",
         "mean",
         "max",
-        "p50",
-        "p95",
-        "p99",
+        "quantiles",
         "window_seconds",
     ] {
         assert!(json.get(field).is_some(), "missing {field} in {json}");
     }
+    let qs: Vec<f64> = json["quantiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["quantile"].as_f64().unwrap())
+        .collect();
+    assert_eq!(qs, [0.5, 0.95, 0.99], "{json}");
 }
 
 #[test]
@@ -251,7 +256,7 @@ fn unknown_operation_has_no_stats_and_idle_one_has_no_quantiles() {
     assert!(m.stats("never").is_none());
     let _ = m.operation("idle");
     let s = stats(&m, "idle");
-    assert_eq!((s.count, s.p50, s.error_ratio), (0, None, None));
+    assert_eq!((s.count, s.p50(), s.error_ratio), (0, None, None));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use metrics::Unit;
 
 use crate::common;
-use tailwatch::{MetricValue, Monitor};
+use tailwatch::{Monitor, integrations::facade::MetricValue};
 
 /// Stands for a dependency that only knows the `metrics` facade.
 mod dependency {
@@ -21,7 +21,7 @@ mod dependency {
 #[test]
 fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
     let m = Monitor::new();
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         for ms in 1..=1000 {
             dependency::query(f64::from(ms) / 1000.0);
         }
@@ -43,14 +43,14 @@ fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
             "{got} vs {exact}"
         );
     };
-    within(s.p50, 0.500);
-    within(s.p95, 0.950);
-    within(s.p99, 0.990);
+    within(s.p50(), 0.500);
+    within(s.p95(), 0.950);
+    within(s.p99(), 0.990);
     within(s.max, 1.0);
     assert!((s.mean.unwrap() - 0.5005).abs() < 1e-6);
 
     assert_eq!(
-        m.metrics_counters(),
+        tailwatch::MetricsRecorder::new(&m).counters(),
         vec![MetricValue {
             name: "requests_total".to_owned(),
             labels: vec![("route".to_owned(), "/users".to_owned())],
@@ -58,7 +58,7 @@ fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
         }]
     );
     assert_eq!(
-        m.metrics_gauges(),
+        tailwatch::MetricsRecorder::new(&m).gauges(),
         vec![MetricValue {
             name: "queue_depth".to_owned(),
             labels: vec![],
@@ -70,7 +70,7 @@ fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
 #[test]
 fn described_units_and_odd_names() {
     let m = Monitor::new();
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         metrics::describe_histogram!("payload", Unit::Bytes, "request body size");
         for b in [100.0, 1500.0, 1500.0, 64_000.0] {
             metrics::histogram!("payload").record(b);
@@ -80,9 +80,9 @@ fn described_units_and_odd_names() {
     });
     let all = m.all_stats();
     let payload = all.iter().find(|s| s.name == "payload").unwrap();
-    let top = tailwatch::Layout::default().highest_equivalent(1500) as f64;
+    let top = tailwatch::engine::Layout::default().highest_equivalent(1500) as f64;
     assert_eq!(
-        payload.p50,
+        payload.p50(),
         Some(top),
         "bytes are recorded as integers, scale 1"
     );
@@ -100,16 +100,16 @@ fn described_units_and_odd_names() {
 #[test]
 fn counters_are_capped_per_name() {
     let m = Monitor::new();
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
-        for i in 0..(tailwatch::DEFAULT_SERIES_CAP + 500) {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
+        for i in 0..(tailwatch::registry::DEFAULT_SERIES_CAP + 500) {
             metrics::counter!("hits", "user" => i.to_string()).increment(1);
         }
     });
-    let counters = m.metrics_counters();
-    assert_eq!(counters.len(), tailwatch::DEFAULT_SERIES_CAP + 1);
+    let counters = tailwatch::MetricsRecorder::new(&m).counters();
+    assert_eq!(counters.len(), tailwatch::registry::DEFAULT_SERIES_CAP + 1);
     let overflow = counters
         .iter()
-        .find(|c| c.labels[0].1 == tailwatch::OVERFLOW_VALUE)
+        .find(|c| c.labels[0].1 == tailwatch::registry::OVERFLOW_VALUE)
         .unwrap();
     assert_eq!(overflow.value, 500, "nothing lost");
 }
@@ -120,7 +120,7 @@ fn composes_with_another_recorder_through_a_fanout() {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = prometheus.handle();
     let both = metrics_util::layers::FanoutBuilder::default()
-        .add_recorder(m.metrics_recorder())
+        .add_recorder(tailwatch::MetricsRecorder::new(&m))
         .add_recorder(prometheus)
         .build();
     metrics::with_local_recorder(&both, || {
@@ -147,7 +147,7 @@ fn composes_with_another_recorder_through_a_fanout() {
 #[test]
 fn reserved_and_invalid_names_are_renamed_and_counted() {
     let m = Monitor::new();
-    metrics::with_local_recorder(&m.metrics_recorder(), || {
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         for _ in 0..5 {
             metrics::histogram!("job.duration_seconds", "le" => "x").record(0.25);
             metrics::counter!("retries_total", "quantile" => "p99").increment(1);
@@ -155,7 +155,7 @@ fn reserved_and_invalid_names_are_renamed_and_counted() {
         }
     });
     assert_eq!(
-        m.metrics_renamed(),
+        tailwatch::MetricsRecorder::new(&m).renamed(),
         2,
         "two series renamed, each counted once"
     );
@@ -166,7 +166,7 @@ fn reserved_and_invalid_names_are_renamed_and_counted() {
         .expect("the histogram, under its valid name");
     assert_eq!(h.labels.get("exported_le").map(String::as_str), Some("x"));
     assert_eq!(h.count, 5, "nothing lost");
-    let counters = m.metrics_counters();
+    let counters = tailwatch::MetricsRecorder::new(&m).counters();
     let retries = counters.iter().find(|c| c.name == "retries_total").unwrap();
     assert_eq!(
         retries.labels,
@@ -194,16 +194,17 @@ fn reserved_and_invalid_names_are_renamed_and_counted() {
 fn per_thread_caches_keep_monitors_and_keys_apart() {
     let (a, b) = (Monitor::new(), Monitor::new());
     for _ in 0..3 {
-        metrics::with_local_recorder(&a.metrics_recorder(), || {
+        metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&a), || {
             metrics::counter!("hits_total", "k" => "x").increment(1);
         });
-        metrics::with_local_recorder(&b.metrics_recorder(), || {
+        metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&b), || {
             metrics::counter!("hits_total", "k" => "x").increment(10);
             metrics::counter!("hits_total", "k" => String::from("y")).increment(100);
         });
     }
     let values = |m: &Monitor| -> Vec<(String, u64)> {
-        m.metrics_counters()
+        tailwatch::MetricsRecorder::new(&m)
+            .counters()
             .into_iter()
             .map(|c| (c.labels[0].1.clone(), c.value))
             .collect()

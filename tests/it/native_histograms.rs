@@ -9,11 +9,11 @@
 
 use rand::{SeedableRng, rngs::StdRng};
 use tailwatch::export::DEFAULT_BUCKETS;
-use tailwatch::{Histogram, Monitor, agent};
+use tailwatch::{Histogram, Monitor};
 
 use crate::common;
-use common::prometheus::{Prometheus, eventually};
 use crate::shapes;
+use common::prometheus::{Prometheus, eventually};
 use common::{available, free_port, installed};
 use shapes::{MS, bimodal, lognormal, pareto};
 
@@ -142,7 +142,13 @@ async fn fleet_quantiles_through_native_and_classic_histograms() {
     let f = fleet();
     let mut agents = Vec::new();
     for m in &f.monitors {
-        agents.push(agent(m).listen(free_port()).start().await.unwrap());
+        agents.push(
+            tailwatch::AgentBuilder::new(m)
+                .listen(free_port())
+                .start()
+                .await
+                .unwrap(),
+        );
     }
     let targets: Vec<_> = agents.iter().map(|a| a.local_addr()).collect();
     let native = Prometheus::start_with(&targets, None, &["native-histograms"]).await;
@@ -270,7 +276,7 @@ async fn fleet_quantiles_through_native_and_classic_histograms() {
                 for &v in values {
                     reference.record(v);
                 }
-                let mut snap = tailwatch::Snapshot::default();
+                let mut snap = tailwatch::engine::Snapshot::default();
                 reference.cumulative(&mut snap);
                 let mut out = Vec::new();
                 snap.cumulative_buckets(&raw, &mut out);

@@ -84,7 +84,7 @@ fn trace_ids_of_a_real_sdk_tracer_show_up_as_exemplars() {
     // tailwatch's layer outside tracing-opentelemetry's…
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-        .with(MonitorLayer::new(monitor.clone()).with_field("operation"));
+        .with(MonitorLayer::new(&monitor).with_field("operation"));
     let (trace, span) = tracing::subscriber::with_default(subscriber, || work(&monitor, &rt, &app));
     assert_traced(&monitor, &trace);
     // The measured span's exemplar is its own span.
@@ -94,7 +94,7 @@ fn trace_ids_of_a_real_sdk_tracer_show_up_as_exemplars() {
     // …and inside it.
     let (monitor, rt, app) = setup();
     let subscriber = tracing_subscriber::registry()
-        .with(MonitorLayer::new(monitor.clone()).with_field("operation"))
+        .with(MonitorLayer::new(&monitor).with_field("operation"))
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let (trace, span) = tracing::subscriber::with_default(subscriber, || work(&monitor, &rt, &app));
     assert_traced(&monitor, &trace);
@@ -124,7 +124,7 @@ fn a_trace_that_is_not_sampled_leaves_no_exemplar() {
     let (monitor, rt, app) = setup();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-        .with(MonitorLayer::new(monitor.clone()).with_field("operation"));
+        .with(MonitorLayer::new(&monitor).with_field("operation"));
     tracing::subscriber::with_default(subscriber, || work(&monitor, &rt, &app));
     let om = render(&monitor, &Buckets::otel(), Format::OpenMetrics);
     assert!(om.contains("operation=\"db.load\""), "nothing measured");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tailwatch::export::{self, Buckets, Format};
-use tailwatch::{Monitor, ResourceStats};
+use tailwatch::{Monitor, saturation::ResourceStats};
 use tokio_postgres::NoTls;
 
 use crate::common;

@@ -20,7 +20,7 @@ fn process_gauges_follow_cpu_memory_threads_and_files() {
         .sample_interval(Duration::from_secs(3600)) // sampled by hand below
         .build()
         .unwrap();
-    m.process_metrics().unwrap();
+    m.sample_process().unwrap();
     let (cpu0, rss0, threads0, fds0) = (
         value(&m, "process_cpu_seconds_total"),
         value(&m, "process_resident_memory_bytes"),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tailwatch::{Ended, Monitor, agent};
+use tailwatch::{Monitor, measure::Ended};
 
 use crate::common;
 use common::prometheus::{Prometheus, eventually};
@@ -50,8 +50,16 @@ async fn prometheus_scrapes_two_agents_and_computes_fleet_quantiles() {
     }
     // Instance A: 95 % at 20 ms, 5 % at 200 ms. Instance B: all at 400 ms.
     let (a, b) = (Monitor::new(), Monitor::new());
-    let agent_a = agent(&a).listen(free_port()).start().await.unwrap();
-    let agent_b = agent(&b).listen(free_port()).start().await.unwrap();
+    let agent_a = tailwatch::AgentBuilder::new(&a)
+        .listen(free_port())
+        .start()
+        .await
+        .unwrap();
+    let agent_b = tailwatch::AgentBuilder::new(&b)
+        .listen(free_port())
+        .start()
+        .await
+        .unwrap();
     let (addr_a, addr_b) = (agent_a.local_addr(), agent_b.local_addr());
     let stop = Arc::new(AtomicBool::new(false));
     let writers = [
@@ -122,38 +130,41 @@ async fn prometheus_scrapes_two_agents_and_computes_fleet_quantiles() {
             .unwrap()
             .clone();
         assert_eq!(
-            s["p99"].as_f64(),
-            monitor.stats("checkout").unwrap().p99,
+            common::stats_quantile(&s, 0.99),
+            monitor.stats("checkout").unwrap().p99(),
             "/stats is Monitor::stats"
         );
         for (field, name, quantile) in [
             (
-                "p50",
+                Some(0.5),
                 "operation_duration_quantile_seconds",
                 ",quantile=\"0.5\"",
             ),
             (
-                "p95",
+                Some(0.95),
                 "operation_duration_quantile_seconds",
                 ",quantile=\"0.95\"",
             ),
             (
-                "p99",
+                Some(0.99),
                 "operation_duration_quantile_seconds",
                 ",quantile=\"0.99\"",
             ),
-            ("max", "operation_duration_max_seconds", ""),
+            (None, "operation_duration_max_seconds", ""),
         ] {
-            let want = s[field].as_f64().unwrap();
+            let want = match field {
+                Some(q) => common::stats_quantile(&s, q).unwrap(),
+                None => s["max"].as_f64().unwrap(),
+            };
             let selector =
                 format!("{name}{{instance=\"{addr}\",operation=\"checkout\"{quantile}}}");
             let stored = eventually(&prom, &selector, |r| r.len() == 1 && r[0].1 == want).await;
-            assert_eq!(one_value(&stored), want, "{field} of {addr}");
+            assert_eq!(one_value(&stored), want, "{field:?} of {addr}");
         }
     }
     // The values themselves, within the HDR bound: A's p50 is 20 ms, B's 400 ms.
-    let a_p50 = a.stats("checkout").unwrap().p50.unwrap();
-    let b_p50 = b.stats("checkout").unwrap().p50.unwrap();
+    let a_p50 = a.stats("checkout").unwrap().p50().unwrap();
+    let b_p50 = b.stats("checkout").unwrap().p50().unwrap();
     assert!((a_p50 / 0.020 - 1.0).abs() <= 0.0079, "{a_p50}");
     assert!((b_p50 / 0.400 - 1.0).abs() <= 0.0079, "{b_p50}");
     agent_a.stop().await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use prost::Message;
 use tailwatch::export::proto::{self, MetricFamily, MetricType};
 use tailwatch::export::{self, Buckets, DEFAULT_BUCKETS, Format, NativeBuckets};
-use tailwatch::{Ended, Histogram, HistogramBuilder, Monitor, Snapshot};
+use tailwatch::{Histogram, Monitor, engine::HistogramBuilder, engine::Snapshot, measure::Ended};
 
 /// A protobuf scrape of `monitor`, decoded.
 fn scrape(monitor: &Monitor, buckets: &Buckets) -> Vec<MetricFamily> {
@@ -262,7 +262,7 @@ fn window_quantiles_follow_the_configured_quantiles_in_every_format() {
         .histogram("job_duration_seconds", &[("queue", "mail")])
         .unwrap()
         .stats();
-    let p999 = stats.quantile(0.999).unwrap() as f64 / 1e9;
+    let p999 = stats.quantile(0.999).unwrap();
     assert_eq!(s.quantile[2].value(), p999);
     let text = export::render(&monitor, &Buckets::default(), Format::Prometheus);
     assert!(

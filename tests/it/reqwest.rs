@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use tailwatch::{HttpClientMetricsLayer, Monitor, ReqwestMetrics};
+use tailwatch::{HttpClientMetricsLayer, Monitor, http::client::ReqwestMetrics};
 
 fn count(m: &Monitor, want: &[(&str, &str)]) -> u64 {
     common::count_exactly(m, "http_client_request_duration_seconds", want)

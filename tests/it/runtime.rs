@@ -22,7 +22,7 @@ fn tokio_gauges_exist_and_are_plausible_on_a_multi_thread_runtime() {
         .sample_interval(Duration::from_secs(3600)) // sampled by hand
         .build()
         .unwrap();
-    m.tokio_metrics("main", rt.handle());
+    m.sample_tokio("main", rt.handle());
     assert_eq!(value(&m, "tokio_workers"), 2.0);
 
     // 50 idle tasks alive, 2 busy ones burning 300 ms each.

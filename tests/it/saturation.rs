@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use tailwatch::export::{self, Buckets, Format};
-use tailwatch::{Monitor, Usage, agent};
+use tailwatch::{Monitor, saturation::Usage};
 use tokio::sync::Semaphore;
 
 use crate::common;
@@ -53,7 +53,7 @@ async fn a_pool_held_at_k_of_n_and_its_waiters() {
     let waits = wait_stats(&m, "db");
     assert_eq!(waits.count, 6, "4 immediate acquires + 2 waiters");
     assert!(waits.max.unwrap() >= 0.075, "{waits:?}");
-    assert!(waits.p50.unwrap() < 0.01, "{waits:?}");
+    assert!(waits.p50().unwrap() < 0.01, "{waits:?}");
     drop(held);
     assert_eq!(pool.in_use(), 0);
 
@@ -212,7 +212,7 @@ fn exposition_has_every_saturation_family_and_promtool_agrees() {
 #[tokio::test]
 async fn stats_lists_resources_queues_and_caches() {
     let m = populated();
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .start()
         .await
@@ -315,7 +315,7 @@ async fn a_blocking_sampler_stales_only_its_own_gauges_visibly() {
     let ticks = Arc::new(AtomicI64::new(0));
     let t = ticks.clone();
     let queue = m.queue_sampled("jobs", move || t.fetch_add(1, Ordering::SeqCst));
-    m.process_metrics().unwrap();
+    m.sample_process().unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "{:?}",
@@ -331,7 +331,7 @@ async fn a_blocking_sampler_stales_only_its_own_gauges_visibly() {
     // The blocked closure is not started again while it hangs.
     assert_eq!(runs.load(Ordering::SeqCst), runs_when_stalled);
 
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .start()
         .await

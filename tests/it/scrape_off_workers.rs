@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tailwatch::{Ended, Monitor, agent};
+use tailwatch::{Monitor, measure::Ended};
 
 use crate::common;
 
@@ -17,7 +17,7 @@ async fn a_1ms_timer_stays_on_schedule_while_10_000_series_are_scraped() {
         m.operation(&format!("op{i}"))
             .record(Duration::from_micros(100 + i), Ended::Ok);
     }
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .start()
         .await

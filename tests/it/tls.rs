@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use tailwatch::{Monitor, WebConfig, agent};
+use tailwatch::{Monitor, agent::WebConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common;
@@ -138,7 +138,7 @@ async fn tls_with_basic_auth() {
         ),
     );
     let m = Monitor::new();
-    let a = agent(&m)
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .health_check("db", || Err("connection refused by 10.0.0.7".into()))
         .web_config_file(&file)
@@ -161,7 +161,7 @@ async fn tls_with_basic_auth() {
     }
     assert_eq!(
         m.registry()
-            .counter(tailwatch::AUTH_FAILURES, &[])
+            .counter(tailwatch::agent::AUTH_FAILURES, &[])
             .unwrap()
             .value(),
         6
@@ -204,7 +204,7 @@ async fn client_certificates_are_required_and_verified() {
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
          client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
     );
-    let a = agent(&Monitor::new())
+    let a = tailwatch::AgentBuilder::new(&Monitor::new())
         .listen("127.0.0.1:0".parse().unwrap())
         .web_config(WebConfig::from_file(&file).unwrap())
         .start()
@@ -289,8 +289,8 @@ async fn prometheus_scrapes_over_tls_with_basic_auth() {
     );
     let m = Monitor::new();
     m.operation("db.get_user")
-        .record(Duration::from_millis(3), tailwatch::Ended::Ok);
-    let a = agent(&m)
+        .record(Duration::from_millis(3), tailwatch::measure::Ended::Ok);
+    let a = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .web_config_file(&file)
         .unwrap()
@@ -300,7 +300,7 @@ async fn prometheus_scrapes_over_tls_with_basic_auth() {
     let target = a.local_addr();
     // A plain agent behind a proxy that notes the answers' encoding: does
     // Prometheus get (and read) a gzipped scrape?
-    let plain = agent(&m)
+    let plain = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .start()
         .await

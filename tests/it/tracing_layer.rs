@@ -47,7 +47,7 @@ fn run<F: std::future::Future>(layer: MonitorLayer, f: F) -> F::Output {
 #[test]
 fn instrumented_async_functions_are_measured_with_outcomes() {
     let m = Monitor::new();
-    run(MonitorLayer::new(m.clone()), async {
+    run(MonitorLayer::new(&m), async {
         for id in 0..3 {
             get_user(id).await.unwrap();
         }
@@ -76,13 +76,10 @@ fn instrumented_async_functions_are_measured_with_outcomes() {
 #[test]
 fn with_field_measures_only_spans_carrying_it() {
     let m = Monitor::new();
-    run(
-        MonitorLayer::new(m.clone()).with_field("operation"),
-        async {
-            get_user(1).await.unwrap();
-            query("orders").await;
-        },
-    );
+    run(MonitorLayer::new(&m).with_field("operation"), async {
+        get_user(1).await.unwrap();
+        query("orders").await;
+    });
     assert!(m.stats("get_user").is_none());
     assert_eq!(m.stats("db.query").unwrap().count, 1);
 }
@@ -91,7 +88,7 @@ fn with_field_measures_only_spans_carrying_it() {
 fn filter_by_metadata() {
     let m = Monitor::new();
     run(
-        MonitorLayer::new(m.clone()).filter(|meta| meta.name() == "flaky"),
+        MonitorLayer::new(&m).filter(|meta| meta.name() == "flaky"),
         async {
             get_user(1).await.unwrap();
             flaky(false).await.unwrap();
@@ -106,8 +103,8 @@ fn busy_time_excludes_time_spent_waiting() {
     let wall = Monitor::new();
     let busy = Monitor::new();
     let layers = tracing_subscriber::registry()
-        .with(MonitorLayer::new(wall.clone()))
-        .with(MonitorLayer::new(busy.clone()).busy_time(true));
+        .with(MonitorLayer::new(&wall))
+        .with(MonitorLayer::new(&busy).busy_time(true));
     let _guard = tracing::subscriber::set_default(layers);
     block_on(query("t"));
     let wall = wall.stats("db.query").unwrap().max.unwrap();
@@ -119,7 +116,7 @@ fn busy_time_excludes_time_spent_waiting() {
 #[test]
 fn error_recorded_later_or_by_an_error_event_marks_the_span() {
     let m = Monitor::new();
-    let subscriber = tracing_subscriber::registry().with(MonitorLayer::new(m.clone()));
+    let subscriber = tracing_subscriber::registry().with(MonitorLayer::new(&m));
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("job", error = tracing::field::Empty);
         span.in_scope(|| {});

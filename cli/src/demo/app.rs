@@ -15,9 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
-use tailwatch::{
-    Cache, HttpClientMetrics, HttpClientMetricsLayer, HttpMetricsLayer, Monitor, Queue, Resource,
-};
+use tailwatch::http::client::HttpClientMetrics;
+use tailwatch::saturation::{Cache, Queue, Resource};
+use tailwatch::{HttpClientMetricsLayer, HttpMetricsLayer, Monitor};
 use tokio::sync::{Semaphore, mpsc};
 use tower::{ServiceBuilder, ServiceExt};
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tailwatch::Monitor;
+use tailwatch::agent::{AgentError, WebConfig};
+use tailwatch::{AgentBuilder, Monitor};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -46,47 +47,92 @@ pub(crate) struct Args {
     /// Seconds between two tables.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     interval: u64,
+    /// The quantiles the table shows, comma-separated in 0..=1 (the
+    /// operations' histograms are configured with them, so `/stats` and
+    /// `/metrics` carry them too).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.95,0.99", value_parser = quantile)]
+    quantiles: Vec<f64>,
 }
 
-/// Runs the demo on its own two-worker runtime.
-pub(crate) fn run(args: &Args) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
-    match runtime {
-        Ok(rt) => {
-            let code = rt.block_on(serve(args));
-            // A user callback still blocking a thread of the pool must
-            // not keep the process from exiting.
-            rt.shutdown_timeout(Duration::from_secs(1));
-            code
-        }
-        Err(e) => {
-            eprintln!("error: cannot start the tokio runtime: {e}");
-            ExitCode::FAILURE
+/// Why the demo stopped short: a message for stderr and the exit code.
+#[derive(Debug)]
+pub(crate) enum DemoError {
+    /// The command line or the environment is wrong (exit code 2): a port
+    /// in use, an unreadable web-config file.
+    Usage(String),
+    /// The demo failed while running (exit code 1).
+    Failed(String),
+}
+
+impl DemoError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            DemoError::Usage(_) => ExitCode::from(2),
+            DemoError::Failed(_) => ExitCode::FAILURE,
         }
     }
 }
 
-async fn serve(args: &Args) -> ExitCode {
-    // The global monitor: the one `#[tailwatch::measure]` functions record into.
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::Usage(m) | DemoError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Runs the demo on its own two-worker runtime; its errors become an exit
+/// code here, once.
+pub(crate) fn run(args: &Args) -> ExitCode {
+    let result = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            let result = rt.block_on(serve(args));
+            // A user callback still blocking a thread of the pool must
+            // not keep the process from exiting.
+            rt.shutdown_timeout(Duration::from_secs(1));
+            result
+        }
+        Err(e) => Err(DemoError::Failed(format!(
+            "cannot start the tokio runtime: {e}"
+        ))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn serve(args: &Args) -> Result<(), DemoError> {
+    // The global monitor: the one `#[tailwatch::measure]` functions record
+    // into, with the quantiles the table shows.
+    let monitor = Monitor::builder()
+        .quantiles(&args.quantiles)
+        .build()
+        .map_err(|e| DemoError::Usage(format!("{e} (--quantiles)")))?;
+    if Monitor::set_global(monitor).is_err() {
+        return Err(DemoError::Failed(
+            "the global monitor was set before the demo's".into(),
+        ));
+    }
     let monitor = Monitor::global().clone();
     // Kept alive to the end: each request runs in an OpenTelemetry span.
     let _traces = traces::install();
-    let listener = match TcpListener::bind(args.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "error: the demo app cannot listen on {}: {e}; choose another address with --listen host:port",
-                args.listen
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| {
+        DemoError::Usage(format!(
+            "the demo app cannot listen on {}: {e}; choose another address with --listen host:port",
+            args.listen
+        ))
+    })?;
     let app_addr = listener.local_addr().unwrap_or(args.listen);
     let serving = Arc::new(AtomicBool::new(true));
-    let mut agent = tailwatch::agent(&monitor);
+    let mut agent = AgentBuilder::new(&monitor);
     if let Some(addr) = args.agent_listen {
         agent = agent.listen(addr);
     }
@@ -101,51 +147,34 @@ async fn serve(args: &Args) -> ExitCode {
     let mut agent = agent.shutdown_timeout(DRAIN);
     let mut scheme = "http";
     if let Some(file) = &args.web_config_file {
-        match tailwatch::WebConfig::from_file(file) {
-            Ok(config) => {
-                if config.tls() {
-                    scheme = "https";
-                }
-                agent = agent.web_config(config);
-            }
-            Err(e) => {
-                eprintln!("error: {e} (--web-config-file)");
-                return ExitCode::from(2);
-            }
+        let config = WebConfig::from_file(file)
+            .map_err(|e| DemoError::Usage(format!("{e} (--web-config-file)")))?;
+        if config.tls() {
+            scheme = "https";
         }
+        agent = agent.web_config(config);
     }
-    let agent = match agent.start().await {
-        Ok(agent) => agent,
-        Err(tailwatch::AgentError::Bind { addr, source }) => {
-            eprintln!(
-                "error: the agent cannot listen on {addr}: {source}; choose another address \
-                 with --agent-listen host:port (or TAILWATCH_LISTEN)"
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let agent = agent.start().await.map_err(|e| match e {
+        AgentError::Bind { addr, source } => DemoError::Usage(format!(
+            "the agent cannot listen on {addr}: {source}; choose another address \
+             with --agent-listen host:port (or TAILWATCH_LISTEN)"
+        )),
+        e => DemoError::Usage(e.to_string()),
+    })?;
     let agent_addr = agent.local_addr();
 
     let (stop, stopped) = watch::channel(false);
     let mut server_stopped = stopped.clone();
-    let payments = match app::payments().await {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("error: the demo's payments service cannot listen on loopback: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let inventory = match grpc::serve(&monitor).await {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("error: the demo's gRPC service cannot listen on loopback: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let payments = app::payments().await.map_err(|e| {
+        DemoError::Usage(format!(
+            "the demo's payments service cannot listen on loopback: {e}"
+        ))
+    })?;
+    let inventory = grpc::serve(&monitor).await.map_err(|e| {
+        DemoError::Usage(format!(
+            "the demo's gRPC service cannot listen on loopback: {e}"
+        ))
+    })?;
     let app = app::router(&monitor, payments);
     let server = tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -181,11 +210,12 @@ async fn serve(args: &Args) -> ExitCode {
     let every = Duration::from_secs(args.interval);
     let mut ticker = tokio::time::interval_at(started + every, every);
     let deadline = (args.duration > 0).then(|| started + Duration::from_secs(args.duration));
+    let mut screen = table::Screen::new(args.quantiles.clone());
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
-            _ = ticker.tick() => table::print(&monitor, started.elapsed(), &client),
+            _ = ticker.tick() => screen.draw(&monitor, started.elapsed(), &client),
             name = &mut signal => {
                 println!("{name}: draining (at most {} s)", DRAIN.as_secs());
                 break;
@@ -205,24 +235,20 @@ async fn serve(args: &Args) -> ExitCode {
         let _ = tokio::time::timeout(DRAIN, g).await;
     }
     let (served, ()) = tokio::join!(tokio::time::timeout(DRAIN, server), agent.stop());
-    table::print(&monitor, started.elapsed(), &client);
+    screen.finish(&monitor, started.elapsed(), &client);
     match served {
         Err(_) => {
             println!(
                 "closed the connections still open after {} s",
                 DRAIN.as_secs()
             );
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-        Ok(Ok(Err(e))) => {
-            eprintln!("error: the demo app failed: {e}");
-            ExitCode::FAILURE
-        }
-        Ok(Err(e)) => {
-            eprintln!("error: the demo app's task failed: {e}");
-            ExitCode::FAILURE
-        }
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(DemoError::Failed(format!("the demo app failed: {e}"))),
+        Ok(Err(e)) => Err(DemoError::Failed(format!(
+            "the demo app's task failed: {e}"
+        ))),
     }
 }
 
@@ -262,29 +288,91 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 fn print_banner(args: &Args, app: SocketAddr, agent: SocketAddr, scheme: &str) {
-    println!("tailwatch demo");
-    println!(
-        "  app      http://{app}/  (GET /users/{{id}} fast, GET /orders/{{id}} slow \"db\", POST /checkout flaky)"
-    );
-    println!("  metrics  {scheme}://{agent}/metrics  (also /stats and /health)");
+    print!("{}", banner(args, app, agent, scheme));
+}
+
+/// The lines printed above the table, each within 80 columns.
+fn banner(args: &Args, app: SocketAddr, agent: SocketAddr, scheme: &str) -> String {
     let traffic = if args.no_traffic {
-        "none generated (--no-traffic): send your own".to_owned()
+        "none (--no-traffic): send your own".to_owned()
     } else {
-        format!(
-            "{} requests/s over {} connections",
-            args.rps, args.connections
-        )
+        format!("{} requests/s, {} connections", args.rps, args.connections)
     };
     let until = if args.duration > 0 {
         format!("stops after {} s", args.duration)
     } else {
         "Ctrl-C to stop".to_owned()
     };
-    println!("  traffic  {traffic}; {until}");
+    let lines = [
+        "tailwatch demo".to_owned(),
+        format!("  app      http://{app}/"),
+        "           GET /users/{id} fast, GET /orders/{id} slow, POST /checkout flaky".to_owned(),
+        format!("  metrics  {scheme}://{agent}/metrics  (also /stats, /health)"),
+        format!("  traffic  {traffic}; {until}"),
+    ];
+    let mut out: String = lines
+        .iter()
+        .map(|l| table::fit(l, table::WIDTH))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
 }
 
 /// A listen address as the agent reads them (`localhost:8080`, `:8080`,
 /// `8080`, …), for clap.
 fn listen_address(text: &str) -> Result<SocketAddr, String> {
-    tailwatch::parse_listen(text).map_err(|e| e.to_string())
+    tailwatch::agent::parse_listen(text).map_err(|e| e.to_string())
+}
+
+/// A quantile in `0.0..=1.0`, for clap.
+fn quantile(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(q) if (0.0..=1.0).contains(&q) => Ok(q),
+        _ => Err(format!("{text:?} is not a quantile in 0..=1 (0.99 is p99)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn the_banner_fits_80_columns() {
+        let cli = Cli::parse_from([
+            "demo",
+            "--rps",
+            "1000000",
+            "--connections",
+            "1024",
+            "--duration",
+            "123456",
+        ]);
+        let long: SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
+            .parse()
+            .unwrap();
+        let text = banner(&cli.args, long, long, "https");
+        assert!(text.lines().count() >= 4, "{text}");
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= table::WIDTH,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_are_checked() {
+        assert_eq!(quantile("0.999"), Ok(0.999));
+        assert!(quantile("99").unwrap_err().contains("0..=1"));
+        assert!(quantile("p99").is_err());
+    }
 }

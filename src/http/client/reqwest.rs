@@ -5,7 +5,7 @@
 //! ```
 //! let monitor = tailwatch::Monitor::new();
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(tailwatch::ReqwestMetrics::new(&monitor))
+//!     .with(tailwatch::http::client::ReqwestMetrics::new(&monitor))
 //!     .build();
 //! # let _ = client;
 //! ```
