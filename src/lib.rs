@@ -1,5 +1,4 @@
 #![doc = include_str!("../docs/crate.md")]
-#![doc = include_str!("../docs/architecture.md")]
 #![deny(missing_docs)]
 // Under loom only the engine's protocol is exercised (its models), so
 // much of the crate is unused there.

@@ -164,7 +164,7 @@ impl AgentBuilder {
     }
 
     /// How many bytes a request's line and headers may take (16 KiB by
-    /// default, at least [`MIN_HEADER_BYTES`](crate::MIN_HEADER_BYTES));
+    /// default, at least [`MIN_HEADER_BYTES`](crate::agent::MIN_HEADER_BYTES));
     /// a larger head is answered 431 and its connection closed.
     pub fn max_header_bytes(mut self, max: usize) -> Self {
         self.limits.max_header_bytes = max;
@@ -188,7 +188,7 @@ impl AgentBuilder {
     }
 
     /// Whether [`start`](Self::start) also samples the tokio runtime it is
-    /// called on, as `runtime="main"` ([`Monitor::tokio_metrics`]). On by
+    /// called on, as `runtime="main"` ([`Monitor::sample_tokio`]). On by
     /// default, unless the monitor already samples a runtime (registered
     /// by name with `tokio_metrics`); `false` to opt out.
     pub fn tokio_metrics(mut self, on: bool) -> Self {
@@ -196,7 +196,7 @@ impl AgentBuilder {
         self
     }
 
-    /// TLS and basic auth from a [`WebConfig`](crate::WebConfig) (a
+    /// TLS and basic auth from a [`WebConfig`](crate::agent::WebConfig) (a
     /// Prometheus exporter web-config file).
     #[cfg(feature = "tls")]
     pub fn web_config(mut self, config: super::web_config::WebConfig) -> Self {
@@ -205,7 +205,7 @@ impl AgentBuilder {
     }
 
     /// TLS and basic auth from the web-config file at `path` (the format of
-    /// node_exporter's `--web.config.file`; see [`WebConfig`](crate::WebConfig)).
+    /// node_exporter's `--web.config.file`; see [`WebConfig`](crate::agent::WebConfig)).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), tailwatch::agent::AgentError> {

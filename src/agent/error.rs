@@ -26,7 +26,7 @@ pub enum AgentError {
     )]
     InvalidListen(String),
     /// An address given in code ([`AgentBuilder::listen_on`](crate::AgentBuilder::listen_on),
-    /// [`parse_listen`](crate::parse_listen)) is not a listen address.
+    /// [`parse_listen`](crate::agent::parse_listen)) is not a listen address.
     #[error(
         "{0:?} is not a listen address; use host:port (127.0.0.1:9464, localhost:9464, \
          0.0.0.0:9464) or a port (9464, :9464)"

@@ -37,11 +37,6 @@
 //! [`ServerLimits`]); each close on a limit is counted in
 //! `tailwatch_agent_connections_closed_total{reason}`.
 //!
-//! Files: `builder.rs` ([`AgentBuilder`], starting), `routes.rs` (the
-//! handlers), `health.rs` (checks), `handle.rs` ([`Agent`]), `limits.rs`
-//! ([`ServerLimits`]), `server.rs` (the accept loop and connections),
-//! `watched.rs` (a socket that notes when bytes move), `error.rs`.
-//!
 //! Uses every piece below it: export for `/metrics`, the measure piece and
 //! saturation for `/stats`.
 

@@ -2,7 +2,7 @@
 //! through it, a registry or monitor: [`BuildError`]) and recording a value
 //! that cannot be represented ([`RecordError`]). Resolving a series by name
 //! has its own error in the registry
-//! ([`RegistryError`](crate::RegistryError)).
+//! ([`RegistryError`](crate::registry::RegistryError)).
 //!
 //! Recording through a resolved handle never fails and never panics: out of
 //! range integers are clamped and counted. Only the float entry points can

@@ -112,7 +112,7 @@ impl HistogramBuilder {
         self
     }
 
-    /// The clock windows are measured with (a [`ManualClock`](crate::ManualClock) in tests).
+    /// The clock windows are measured with (a [`ManualClock`](crate::engine::ManualClock) in tests).
     ///
     /// With the default system clock, the process-wide upkeep thread
     /// rotates the window every slice; with any other clock, windows rotate
@@ -336,7 +336,7 @@ impl Histogram {
 
     /// [`record_with_trace`](Self::record_with_trace) when there is a
     /// trace, [`record`](Self::record) otherwise: for callers that found
-    /// one with [`current_trace`](crate::current_trace).
+    /// one with [`current_trace`](crate::measure::current_trace).
     #[inline]
     pub fn record_traced(&self, value: u64, trace: Option<TraceContext>) {
         match trace {
@@ -346,7 +346,7 @@ impl Histogram {
     }
 
     /// The slowest values recorded with a trace in the window (its slices
-    /// and the current one), at most [`SLOWEST_KEPT`](crate::SLOWEST_KEPT), slowest
+    /// and the current one), at most [`SLOWEST_KEPT`](crate::engine::SLOWEST_KEPT), slowest
     /// first: each slice keeps its five slowest traced values. Lock-free;
     /// a value recorded at the same instant as another slow one of the
     /// same series may be missing (see `engine/slowest.rs`).

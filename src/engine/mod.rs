@@ -1,26 +1,27 @@
-//! The recording engine: one series of values, recorded without a lock or
-//! an allocation, read back as a cumulative view and as a sliding window.
+//! The recording engine: a series of values recorded without a lock or an
+//! allocation, read back as a cumulative view and as a sliding window.
 //!
-//! * [`histogram`]: [`Histogram`](histogram::Histogram) (the handle) and
-//!   its builder; the hot path is [`shard`] (a bounded set of stripes of
-//!   lazily allocated HDR count pages, freed by [`lazy`] when their thread
-//!   exits), indexed by [`layout`] (the `hdrhistogram`
-//!   crate's bucket arithmetic), with writer slots claimed in [`slot`] over
-//!   the atomics of [`sync`] (loom's under `--cfg tailwatch_loom`).
-//! * [`window`]: the sliding window as compressed slice deltas, rotated by
-//!   readers and by the process-wide [`upkeep`] thread, on the time of a
-//!   [`clock`].
-//! * [`snapshot`]: a reusable read buffer (quantiles, `le` buckets,
-//!   conversion to `hdrhistogram::Histogram`); [`stats`]: the serializable
-//!   figures people read.
-//! * [`exemplar`]: the trace of a recent value per power-of-two range;
-//!   [`slowest`]: the slowest traced values of the window.
-//! * [`counter`]: sharded integer counters and gauges, and sampled floats.
-//! * [`thread_cache`]: the per-thread direct-mapped caches the pieces above
-//!   use to find a handle without a lock.
-//! * [`error`]: building and recording errors.
+//! * [`Histogram`]: one series. Recording indexes the value with the
+//!   `hdrhistogram` crate's bucket arithmetic ([`Layout`]) and increments a
+//!   counter in the calling thread's own stripe (no read-modify-write on a
+//!   shared cache line, no lock, no panic; out-of-range values clamped and
+//!   counted). Configured with a [`HistogramBuilder`]: range, precision,
+//!   window length and slices, the quantiles it reports, its [`Clock`].
+//! * Two views of the same counts: cumulative since creation (for
+//!   Prometheus buckets) and the sliding window (the quantiles, min, max
+//!   and rate people read). Both are read into a reusable [`Snapshot`]
+//!   without stopping writers; [`Stats`] is what people read, in base
+//!   units.
+//! * Exemplars: a value recorded with a [`TraceContext`] is kept as the
+//!   [`Exemplar`] of its range, and among the slowest traced calls of the
+//!   window ([`SlowCall`], at most [`SLOWEST_KEPT`] per series).
+//! * [`Counter`], [`Gauge`] (sharded integers) and [`Value`] (a float),
+//!   the handles of the registry's other metric kinds.
 //!
-//! Uses no other piece of tailwatch: everything else is built on it.
+//! Memory per series depends on the spread of the values, never on their
+//! number, the number of writer threads past the stripe count, or how often
+//! anyone reads; see [`Histogram`] for the figures and where they are
+//! tested.
 
 pub(crate) mod clock;
 pub(crate) mod counter;

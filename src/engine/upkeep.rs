@@ -5,7 +5,7 @@
 //! wakes every `min(1 s, shortest slice / 2)`, drops dead entries and
 //! rotates the others. Rotation is the readers' work (it takes the
 //! histogram's reader lock, never anything writers touch). Histograms with
-//! another clock (a [`ManualClock`](crate::ManualClock)) are left to the
+//! another clock (a [`ManualClock`](crate::engine::ManualClock)) are left to the
 //! code that moves that clock.
 //!
 //! If the thread cannot be spawned, windows still rotate whenever they are

@@ -16,7 +16,7 @@
 //!   `summary` as Prometheus client summaries are (window quantiles, and
 //!   cumulative `_sum`/`_count`; `promtool` refuses a `quantile` label on a
 //!   gauge), one `quantile` per quantile the histogram is configured with
-//!   ([`HistogramBuilder::quantiles`](crate::HistogramBuilder::quantiles);
+//!   ([`HistogramBuilder::quantiles`](crate::engine::HistogramBuilder::quantiles);
 //!   0.5, 0.95, 0.99 by default), and the gauge `<name>_max_seconds`. The
 //!   window merges the outcome labels (`http_response_status_code`,
 //!   `rpc_grpc_status_code`, `error_type`, `outcome`): one value per route or operation, as people
@@ -36,19 +36,13 @@
 //!
 //! | what | bound on the relative error of a quantile |
 //! | --- | --- |
-//! | `/stats`, the window summaries (per instance) | the HDR bound, 0.78 % at 2 significant digits ([`Layout::relative_error`](crate::Layout::relative_error)) |
+//! | `/stats`, the window summaries (per instance) | the HDR bound, 0.78 % at 2 significant digits ([`Layout::relative_error`](crate::engine::Layout::relative_error)) |
 //! | `histogram_quantile` over native buckets, per instance or fleet-wide | bucket growth − 1 + HDR bound: 1.87 % at schema 6 ([`NativeBuckets::relative_error`]) |
 //! | `histogram_quantile` over classic `_bucket`s | one bucket ratio: 150 % with the default 1-2-5 ladder, 26 % with [`Buckets::exponential`] at 10 per decade |
 //!
 //! Classic bucket counts are exact up to the HDR resolution: a value in
 //! the same HDR bucket as a boundary (within 0.78 % of it) counts as equal
 //! to the boundary.
-//!
-//! Files: `walk.rs` (the walk over a monitor's series, the same for every
-//! format), `text.rs` and `protobuf.rs` (the formats), `native.rs` (native
-//! buckets from HDR counts), `proto/` (the generated `io.prometheus.client`
-//! messages), `buckets.rs` ([`Buckets`]), `format.rs` ([`Format`]),
-//! `render.rs` ([`render`], [`encode`]), `help.rs` (`# HELP` texts).
 //!
 //! Uses the measure piece (a [`Monitor`](crate::Monitor)), the registry and
 //! the engine; reads the names of the integrations, http and saturation

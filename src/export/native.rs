@@ -151,7 +151,7 @@ impl NativeBuckets {
 
     /// The bound on the relative error of a quantile computed from these
     /// buckets, for HDR data of relative error `hdr` (see
-    /// [`Layout::relative_error`](crate::Layout::relative_error)):
+    /// [`Layout::relative_error`](crate::engine::Layout::relative_error)):
     /// `bucket_growth − 1 + hdr`. Holds while the bucket limit keeps the
     /// configured schema.
     pub fn relative_error(&self, hdr: f64) -> f64 {

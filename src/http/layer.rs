@@ -177,7 +177,7 @@ impl HttpMetricsLayer {
 
     /// The clock latencies are measured with. By default the OS monotonic
     /// clock is read directly (`std::time::Instant`, as
-    /// [`SystemClock`](crate::SystemClock) does); tests can measure in
+    /// [`SystemClock`](crate::engine::SystemClock) does); tests can measure in
     /// paused or manual time.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {

@@ -50,16 +50,10 @@
 //!   keys under read locks; the response future and body wrappers live
 //!   inline). Inside an axum `Router`, axum itself adds allocations for any
 //!   layer given to `Router::layer` and boxes a wrapped response body; see
-//!   the README's allocation table.
+//!   docs/performance.md.
 //!
 //! Outbound calls: [`client`] ([`HttpClientMetricsLayer`](client::HttpClientMetricsLayer)).
 //! gRPC servers: [`grpc`] ([`GrpcMetricsLayer`](grpc::GrpcMetricsLayer)).
-//!
-//! Files: `layer.rs` ([`HttpMetricsLayer`], route entries), `service.rs`
-//! ([`HttpMetrics`]), `future.rs` ([`ResponseFuture`]), `body.rs`
-//! ([`ResponseBody`]), `finish.rs` (one request's pending record),
-//! `classify.rs` ([`Classify`]), `series_cache.rs` (the client and gRPC
-//! layers' per-target series).
 //!
 //! Uses the measure piece (a [`Monitor`](crate::Monitor)), the registry and
 //! the engine.

@@ -10,10 +10,10 @@
 //!   the one given to `describe_histogram!`, else guessed from a
 //!   `_seconds`/`_milliseconds`/`_bytes` name suffix.
 //! * Counters and gauges go into the monitor's registry too (listed by
-//!   [`Monitor::metrics_counters`], [`Monitor::metrics_gauges`]).
+//!   [`MetricsRecorder::counters`], [`MetricsRecorder::gauges`]).
 //! * The facade cannot return an error, so it renames visibly what would
 //!   break a scrape, counting each renamed series in
-//!   `tailwatch_facade_renamed_total` ([`Monitor::metrics_renamed`]):
+//!   `tailwatch_facade_renamed_total` ([`MetricsRecorder::renamed`]):
 //!   names and label names are made valid for Prometheus (any character
 //!   outside `[a-zA-Z0-9_:]` becomes `_`; `le` and `quantile` become
 //!   `exported_le`, `exported_quantile`); label names equal after that
@@ -31,11 +31,11 @@
 //!   names (or whose rename is taken too) fold into
 //!   `tailwatch_facade_overflow_histogram`, `tailwatch_facade_overflow_total`
 //!   or `tailwatch_facade_overflow_gauge`; every fold is counted in
-//!   `tailwatch_series_overflow_total` ([`Monitor::metrics_folded`]), and
+//!   `tailwatch_series_overflow_total` ([`MetricsRecorder::folded`]), and
 //!   nothing recorded is dropped.
 //!
 //! Only one global recorder can be installed. With no other:
-//! [`Monitor::install_metrics_recorder`]. Next to another (an exporter you
+//! [`MetricsRecorder::install`]. Next to another (an exporter you
 //! already use), combine both with `metrics_util::layers::FanoutBuilder`:
 //!
 //! ```
@@ -199,7 +199,7 @@ pub struct MetricValue<T> {
     pub value: T,
 }
 
-/// The [`metrics::Recorder`] of a [`Monitor`]; see the [module docs](crate::facade).
+/// The [`metrics::Recorder`] of a [`Monitor`]; see the [module docs](crate::integrations::facade).
 #[derive(Clone, Debug)]
 pub struct MetricsRecorder {
     monitor: Monitor,

@@ -1,11 +1,10 @@
 //! Integrations with the instrumentation people already use: a
 //! `tracing-subscriber` layer that measures spans as operations
-//! ([`trace`], feature `tracing`) and a `metrics` facade recorder that gives
-//! `histogram!` HDR quantiles ([`facade`], feature `metrics`).
-//!
-//! Both record through a [`Monitor`](crate::Monitor).
-//!
-//! Uses the measure piece and, below it, the registry and the engine.
+//! ([`MonitorLayer`], feature `tracing`) and a
+//! `metrics` facade recorder that gives `histogram!` HDR quantiles
+//! ([`MetricsRecorder`], feature `metrics`).
+//! Both are built with `new(&monitor)` and record through that
+//! [`Monitor`](crate::Monitor).
 
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]

@@ -2,20 +2,25 @@
 //! [`Measured`] future adapter, the [`Timer`] guard for sync code, and the
 //! rule ([`Outcome`]) that says whether a result is an error.
 //!
-//! * [`monitor`]: operations by name (capped, with a per-thread cache),
-//!   statistics of every series (`Monitor::stats`, `Monitor::all_stats`).
-//! * [`operation`]: one operation's three outcome series and in-flight
-//!   gauge; [`Timer`] records on finish or drop.
-//! * [`measured`]: a future timed to `Ready`, drop (cancelled) or panic.
-//! * [`outcome`]: [`Outcome`] and [`Ended`] (`ok`, `error`, `cancelled`).
-//! * [`attribute`]: what `#[measure]` expands to (a per-function static
-//!   operation of [`Monitor::global`]).
-//! * [`context`]: the trace context of the running code ([`current_trace`]),
-//!   which timers and measured futures keep as their value's exemplar.
-//! * [`extensions`]: per-monitor state of the pieces above (the sampler,
-//!   the `metrics` facade's store), held without knowing their types.
+//! Every entry point records into `operation_duration_seconds{operation,
+//! outcome}` ([`OPERATION_DURATION`]; outcome [`Ended`]: `ok`, `error` or
+//! `cancelled`) and keeps `operation_active{operation}`
+//! ([`OPERATION_ACTIVE`]) up while the work runs:
 //!
-//! Uses the engine and the registry.
+//! | code | entry point |
+//! | --- | --- |
+//! | a future | [`Monitor::measure`] (its `Result` decides), [`Monitor::time`] (always ok) |
+//! | a closure | [`Monitor::run`] |
+//! | a block of sync code | [`Monitor::start`] → [`Timer`], recorded on finish or drop |
+//! | a function | `#[tailwatch::measure]`, into [`Monitor::global`] |
+//! | a hot loop | [`Monitor::operation`] once, then the same calls on the [`Operation`] |
+//!
+//! A panic counts as an error (and propagates); a future dropped before it
+//! finished counts as cancelled. Timers and measured futures keep the trace
+//! of the running code ([`current_trace`]) as their value's exemplar.
+//!
+//! [`Monitor::stats`] and [`Monitor::all_stats`] read every series as
+//! [`Stats`]: the figures `/stats` serves.
 
 #[cfg(feature = "macros")]
 pub(crate) mod attribute;

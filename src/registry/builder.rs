@@ -68,7 +68,7 @@ impl RegistryBuilder {
     }
 
     /// Caps the distinct values of label `label` in each metric at `cap`;
-    /// further values are recorded as [`OVERFLOW_VALUE`](crate::OVERFLOW_VALUE) for that label.
+    /// further values are recorded as [`OVERFLOW_VALUE`](crate::registry::OVERFLOW_VALUE) for that label.
     #[must_use]
     pub fn label_cap(mut self, label: &str, cap: usize) -> Self {
         self.label_caps.insert(label.to_owned(), cap);

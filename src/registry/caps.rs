@@ -1,7 +1,7 @@
 //! Caps and overflow: the bookkeeping that keeps a registry bounded.
 //!
 //! Every cap is applied on the slow path of a new label set: a label
-//! capped in distinct values ([`RegistryBuilder::label_cap`](crate::RegistryBuilder::label_cap)),
+//! capped in distinct values ([`RegistryBuilder::label_cap`](crate::registry::RegistryBuilder::label_cap)),
 //! label sets per metric (histograms in [`Family`], gauges, counters and
 //! sampled values in [`HandleStore`]). Past a cap, the label set is folded
 //! into [`OVERFLOW_VALUE`] and the fold is counted.

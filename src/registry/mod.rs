@@ -25,20 +25,15 @@
 //!   a counter's OpenMetrics family), whatever its kind; a metric that
 //!   would write a name another writes is refused
 //!   ([`RegistryError::NameClash`]), since Prometheus refuses a scrape
-//!   with two `# TYPE` lines for one name ([`names`]).
+//!   with two `# TYPE` lines for one name.
 //!
 //!   Each fold is counted in [`Registry::overflow_total`] (exported as
 //!   `tailwatch_series_overflow_total`). Nothing is dropped: the values are
 //!   recorded in the series they were folded into. A metric never has more
 //!   than `cap + 1` series, whatever the traffic.
 //!
-//! Files: [`key`] (names, label sets, borrowed lookups), [`names`] (the
-//! names each metric is written under), [`store`] (the
-//! [`Registry`] and its lookup paths), [`caps`] (caps and overflow),
-//! [`builder`] (settings), [`group`] (series grouped over their outcome
-//! labels, for `/stats` and the window gauges), [`error`].
-//!
-//! Uses the engine only.
+//! Registries are built with [`Registry::builder`]; a [`Monitor`](crate::Monitor)
+//! owns one ([`MonitorBuilder::registry`](crate::MonitorBuilder::registry)).
 
 pub(crate) mod builder;
 pub(crate) mod caps;

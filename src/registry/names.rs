@@ -74,7 +74,7 @@ pub(crate) fn derived(name: &str, part: &str) -> String {
     }
 }
 
-/// What a sampled [`Value`](crate::Value) named `name` is written as: a
+/// What a sampled [`Value`](crate::engine::Value) named `name` is written as: a
 /// counter when it ends in `_total`, else a gauge.
 pub(crate) fn value_kind(name: &str) -> Kind {
     if name.ends_with("_total") {

@@ -79,6 +79,7 @@ impl std::fmt::Debug for Inner {
 
 impl Registry {
     /// The settings of histograms of metrics not configured otherwise.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn default_histogram(&self) -> &HistogramBuilder {
         &self.inner.defaults
     }

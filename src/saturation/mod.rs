@@ -1,22 +1,22 @@
 //! Saturation: how full the things a service depends on are.
 //!
-//! | metric | type | labels | file |
+//! | metric | type | labels | from |
 //! | --- | --- | --- | --- |
-//! | `resource_in_use` | gauge | `resource` | `resource.rs` |
-//! | `resource_capacity` | gauge | `resource` | `resource.rs` |
-//! | `resource_wait_seconds` | histogram (HDR, window quantiles like any series) | `resource` | `resource.rs` |
-//! | `resource_idle` | gauge, for pools that report it | `resource` | `resource.rs`, `pool.rs` |
-//! | `resource_waiting` | gauge, for pools that report it | `resource` | `resource.rs`, `pool.rs` |
-//! | `queue_depth` | gauge | `queue` | `queue.rs` |
-//! | `cache_requests_total` | counter | `cache`, `result` (`hit`, `miss`) | `cache.rs` |
-//! | `process_*` | see [`process`] | | `process.rs` |
-//! | `tokio_*` | see [`runtime`] | `runtime` | `runtime.rs` |
+//! | `resource_in_use` | gauge | `resource` | [`Monitor::resource`](crate::Monitor::resource) |
+//! | `resource_capacity` | gauge | `resource` | [`Monitor::resource`](crate::Monitor::resource) |
+//! | `resource_wait_seconds` | histogram (HDR, window quantiles like any series) | `resource` | [`Resource::acquire`] |
+//! | `resource_idle` | gauge, for pools that report it | `resource` | [`Monitor::resource_sampled`](crate::Monitor::resource_sampled), the deadpool adapter |
+//! | `resource_waiting` | gauge, for pools that report it | `resource` | the same |
+//! | `queue_depth` | gauge | `queue` | [`Monitor::queue`](crate::Monitor::queue) |
+//! | `cache_requests_total` | counter | `cache`, `result` (`hit`, `miss`) | [`Monitor::cache`](crate::Monitor::cache) |
+//! | `process_*` | see [`process`] | | [`Monitor::sample_process`](crate::Monitor::sample_process) |
+//! | `tokio_*` | see `runtime` (feature `agent`) | `runtime` | `Monitor::sample_tokio` |
 //!
 //! Wrapped resources, queues and caches count on the caller's path (sharded
 //! gauges and counters: no lock, no allocation). Everything read from
 //! elsewhere (a pool's own counts, a channel's length, `/proc`, the tokio
 //! runtime) is sampled off the request path by the monitor's sampler
-//! thread (`sampler.rs`), each closure isolated: one that blocks stales
+//! thread, each closure isolated: one that blocks stales
 //! only its own values, visibly (`tailwatch_sampler_stalled`). In-flight request gauges are kept by the
 //! middleware that sees the requests (`http`, `measure`).
 //!

@@ -114,7 +114,7 @@ impl Monitor {
     /// Monitors the deadpool `pool` as the resource `name`: its size, idle
     /// and in-use connections and waiting callers are sampled, and the
     /// returned handle's [`get`](MonitoredPool::get) times each wait. See
-    /// [`crate::pool`]. Monitoring a pool again under the same name
+    /// [`crate::saturation::pool`]. Monitoring a pool again under the same name
     /// replaces the previous one's sampler.
     pub fn deadpool<M, W>(&self, name: &str, pool: &Pool<M, W>) -> MonitoredPool<M, W>
     where

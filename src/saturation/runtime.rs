@@ -1,6 +1,6 @@
 //! Tokio runtime gauges from the metrics tokio offers without
 //! `--cfg tokio_unstable`, sampled by the monitor's sampler thread
-//! ([`Monitor::tokio_metrics`](crate::Monitor::tokio_metrics)).
+//! ([`Monitor::sample_tokio`](crate::Monitor::sample_tokio)).
 //!
 //! | metric | type | from |
 //! | --- | --- | --- |

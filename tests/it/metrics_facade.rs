@@ -203,7 +203,7 @@ fn per_thread_caches_keep_monitors_and_keys_apart() {
         });
     }
     let values = |m: &Monitor| -> Vec<(String, u64)> {
-        tailwatch::MetricsRecorder::new(&m)
+        tailwatch::MetricsRecorder::new(m)
             .counters()
             .into_iter()
             .map(|c| (c.labels[0].1.clone(), c.value))

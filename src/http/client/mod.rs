@@ -37,7 +37,7 @@
 //!   the response → `cancelled`. The service's error becomes a
 //!   `tower::BoxError` (as tower's own timeout does), unchanged inside.
 //! * **Exemplars:** the trace of the calling code
-//!   ([`current_trace`](crate::current_trace)).
+//!   ([`current_trace`](crate::measure::current_trace)).
 //!
 //! For reqwest, through `reqwest-middleware`: `ReqwestMetrics` (feature
 //! `reqwest`) records the same series.
