@@ -10,8 +10,9 @@
 //! checked against a dummy hash, so the time taken does not say which
 //! user names exist.
 
+use crate::engine::lock::Mutex;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -60,12 +61,7 @@ impl BasicAuth {
             return false;
         };
         let pair = (user, password);
-        if self
-            .remembered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&pair)
-        {
+        if self.remembered.lock().contains(&pair) {
             return true;
         }
         let hash = match self.users.get(&pair.0) {
@@ -84,7 +80,7 @@ impl BasicAuth {
             .unwrap_or(false)
             && known;
         if ok {
-            let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+            let mut remembered = self.remembered.lock();
             if remembered.len() >= REMEMBERED {
                 remembered.clear();
             }

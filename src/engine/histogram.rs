@@ -1,7 +1,8 @@
 //! [`Histogram`]: one series of values, recorded lock-free, read as a
 //! cumulative view and as a sliding window.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::engine::lock::Mutex;
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use crate::engine::clock::{Clock, SystemClock};
@@ -469,10 +470,7 @@ impl Histogram {
     fn reader(&self) -> MutexGuard<'_, Reader> {
         // A reader that panicked cannot have left the state half-written in
         // a way that matters more than losing the window; keep serving.
-        self.inner
-            .reader
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.reader.lock()
     }
 
     /// Fills `snap` with every value recorded since the histogram was created.
@@ -522,10 +520,7 @@ impl Histogram {
 
     fn rotate_inner(inner: &Inner) {
         let now = inner.clock.now_ns();
-        let mut reader = inner
-            .reader
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut reader = inner.reader.lock();
         Self::rotate_locked(inner, &mut reader, now);
     }
 

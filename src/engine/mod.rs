@@ -31,6 +31,7 @@ pub(crate) mod exemplar;
 pub(crate) mod histogram;
 pub(crate) mod layout;
 pub(crate) mod lazy;
+pub(crate) mod lock;
 pub(crate) mod shard;
 pub(crate) mod slot;
 pub(crate) mod slowest;

@@ -11,8 +11,9 @@
 //! If the thread cannot be spawned, windows still rotate whenever they are
 //! read; the only effect is the one documented in `window.rs`.
 
+use crate::engine::lock::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once, Weak};
+use std::sync::{Once, Weak};
 use std::time::Duration;
 
 /// Something the upkeep thread keeps rotating.
@@ -27,7 +28,7 @@ static START: Once = Once::new();
 /// Adds `item` (whose window slices are `slice_ns` long) to the upkeep list.
 pub(crate) fn register(item: Weak<dyn Rotate>, slice_ns: u64) {
     SHORTEST_SLICE_NS.fetch_min(slice_ns, Ordering::Relaxed);
-    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(item);
+    LIVE.lock().push(item);
     START.call_once(|| {
         // Best effort: without the thread, reads still rotate.
         let _ = std::thread::Builder::new()
@@ -45,7 +46,7 @@ fn run() {
     loop {
         std::thread::sleep(interval());
         let live: Vec<_> = {
-            let mut list = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            let mut list = LIVE.lock();
             list.retain(|w| w.strong_count() > 0);
             list.iter().filter_map(Weak::upgrade).collect()
         };

@@ -1,7 +1,8 @@
 //! [`HttpMetricsLayer`]: settings and the state its services share.
 
+use crate::engine::lock::RwLock;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use hashbrown::Equivalent;
 use once_cell::race::OnceBox;
@@ -239,15 +240,10 @@ impl Shared {
     #[cold]
     fn entry_slow(&self, method: u8, route: &str) -> Arc<RouteEntry> {
         let key = GLookup { method, route };
-        if let Some(e) = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
+        if let Some(e) = self.entries.read().get(&key) {
             return e.clone();
         }
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write();
         if let Some(e) = entries.get(&key) {
             return e.clone();
         }

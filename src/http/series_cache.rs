@@ -4,7 +4,8 @@
 //! combination of outcome labels); [`Targets`] holds them, [`Admitted`]
 //! caps the targets, [`Timing`] is one call to one.
 
-use std::sync::{Arc, RwLock};
+use crate::engine::lock::RwLock;
+use std::sync::Arc;
 
 use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
@@ -57,7 +58,6 @@ impl Cached {
         let found = self
             .series
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, h)| h.clone());
@@ -72,7 +72,7 @@ impl Cached {
             labels.push(("error_type", e));
         }
         let h = self.registry.histogram(self.name, &labels).ok()?;
-        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let mut series = self.series.write();
         if !series.iter().any(|(k, _)| *k == key) {
             series.push((key, h.clone()));
         }
@@ -104,15 +104,10 @@ impl<K: std::hash::Hash + Eq> Admitted<K> {
     where
         Q: std::hash::Hash + hashbrown::Equivalent<K> + ?Sized,
     {
-        if self
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(key)
-        {
+        if self.keys.read().contains(key) {
             return true;
         }
-        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let mut keys = self.keys.write();
         if keys.contains(key) {
             return true;
         }
@@ -139,11 +134,7 @@ impl<K: std::hash::Hash + Eq> Targets<K> {
     where
         Q: std::hash::Hash + hashbrown::Equivalent<K> + ?Sized,
     {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        self.0.read().get(key).cloned()
     }
 
     /// The series of `key`, made by `make` if no other thread made them.
@@ -152,12 +143,7 @@ impl<K: std::hash::Hash + Eq> Targets<K> {
             return e;
         }
         let made = Arc::new(make(&key));
-        self.0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert(made)
-            .clone()
+        self.0.write().entry(key).or_insert(made).clone()
     }
 }
 

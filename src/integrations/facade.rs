@@ -57,9 +57,10 @@
 //! metrics::set_global_recorder(both).expect("no recorder installed yet");
 //! ```
 
+use crate::engine::lock::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 
 use metrics::{
     CounterFn, GaugeFn, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
@@ -254,7 +255,7 @@ impl MetricsRecorder {
     ) -> Vec<MetricValue<T>> {
         let store = &self.store;
         let names: std::collections::HashSet<String> = {
-            let names = store.names.lock().unwrap_or_else(|e| e.into_inner());
+            let names = store.names.lock();
             names[kind.index()].values().cloned().collect()
         };
         let overflow = FACADE_OVERFLOW[kind.index()];
@@ -300,7 +301,6 @@ impl MetricsRecorder {
         self.store
             .folded
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|(k, v)| ((*k).to_owned(), *v))
             .collect()
@@ -434,9 +434,7 @@ impl MetricsRecorder {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let known = store.names.lock().unwrap_or_else(|e| e.into_inner())[kind.index()]
-            .get(key.name())
-            .cloned();
+        let known = store.names.lock()[kind.index()].get(key.name()).cloned();
         let candidates = match &known {
             Some(name) => vec![name.clone()],
             None => {
@@ -453,7 +451,7 @@ impl MetricsRecorder {
                         store.renamed.fetch_add(1, Ordering::Relaxed);
                     }
                     if known.is_none() {
-                        let mut names = store.names.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut names = store.names.lock();
                         let names = &mut names[kind.index()];
                         if names.len() < MAX_CACHED {
                             names.insert(key.name().to_owned(), name);
@@ -469,18 +467,13 @@ impl MetricsRecorder {
             }
         }
         let overflow = FACADE_OVERFLOW[kind.index()];
-        *store
-            .folded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(overflow)
-            .or_insert(0) += 1;
+        *store.folded.lock().entry(overflow).or_insert(0) += 1;
         // Claimed by every registry from the start, without labels: cannot fail.
         make(overflow, &[]).unwrap_or_default()
     }
 
     fn new_histogram(&self, key: &Key) -> Arc<FacadeHistogram> {
-        let units = self.store().units.read().unwrap_or_else(|e| e.into_inner());
+        let units = self.store().units.read();
         let unit = units.get(&sanitize(key.name(), true)).copied();
         drop(units);
         let registry = self.monitor.registry();
@@ -513,14 +506,10 @@ impl MetricsRecorder {
         if let Some(h) = hit {
             return h;
         }
-        let found = map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
+        let found = map.read().get(key).cloned();
         let shared = found.unwrap_or_else(|| {
             let h = make();
-            let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+            let mut map = map.write();
             if map.len() < MAX_CACHED {
                 map.entry(key.clone()).or_insert(h).clone()
             } else {
@@ -548,11 +537,7 @@ impl Recorder for MetricsRecorder {
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, _: SharedString) {
         if let Some(unit) = unit {
-            let mut units = self
-                .store()
-                .units
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut units = self.store().units.write();
             if units.len() < MAX_CACHED {
                 units.insert(sanitize(key.as_str(), true), unit);
             }

@@ -3,8 +3,9 @@
 //! the monitor keeps it without knowing its type, so `measure` depends on
 //! none of them.
 
+use crate::engine::lock::Mutex;
 use std::any::Any;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A small type map: at most one value per type, created on first use.
 /// Only configuration paths use it (registering a sampler, creating a
@@ -17,7 +18,7 @@ pub(crate) struct Extensions {
 impl Extensions {
     /// The value of type `T`, created by `init` if there is none yet.
     pub(crate) fn get_or_init<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        let mut values = self.values.lock();
         if let Some(found) = find(&values) {
             return found;
         }
@@ -28,7 +29,7 @@ impl Extensions {
 
     /// The value of type `T`, if one was created.
     pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        find(&self.values.lock().unwrap_or_else(|e| e.into_inner()))
+        find(&self.values.lock())
     }
 }
 

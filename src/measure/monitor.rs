@@ -1,10 +1,11 @@
 //! [`Monitor`]: measure operations by name, read their statistics.
 
+use crate::engine::lock::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use super::extensions::Extensions;
 use super::measured::{AlwaysOk, ByOutcome, Measured};
@@ -258,10 +259,7 @@ impl Monitor {
     fn read_operations(
         &self,
     ) -> std::sync::RwLockReadGuard<'_, hashbrown::HashMap<Box<str>, Operation>> {
-        self.inner
-            .operations
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        self.inner.operations.read()
     }
 
     /// The handle of operation `name`, created on first use. Past
@@ -296,11 +294,7 @@ impl Monitor {
 
     #[cold]
     fn create(&self, name: &str) -> Operation {
-        let mut ops = self
-            .inner
-            .operations
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut ops = self.inner.operations.write();
         if let Some(op) = ops.get(name) {
             return op.clone();
         }

@@ -1,7 +1,9 @@
 //! [`RegistryBuilder`]: a registry's settings, validated when it is built.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use crate::engine::lock::{Mutex, RwLock};
 
 use super::caps::{
     DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore,

@@ -6,8 +6,8 @@
 //! sampled values in [`HandleStore`]). Past a cap, the label set is folded
 //! into [`OVERFLOW_VALUE`] and the fold is counted.
 
+use crate::engine::lock::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use super::error::RegistryError;
 use super::key::{Label, SeriesId, canonical};
@@ -73,15 +73,11 @@ impl<T: Clone + Default> HandleStore<T> {
             name: name.into(),
             labels: labels.into(),
         };
-        let mut guard = store.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = store.lock();
         let store = &mut *guard;
         // A series exists only under a metric that claimed its names.
         if !store.per_metric.contains_key(name) {
-            limits
-                .names
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .claim(name, limits.kind)?;
+            limits.names.lock().claim(name, limits.kind)?;
         }
         let counts = store.per_metric.entry(name.to_owned()).or_default();
         counts.truncated += u64::from(truncated);
@@ -103,7 +99,7 @@ impl<T: Clone + Default> HandleStore<T> {
     }
 
     pub(super) fn all(store: &Mutex<Self>) -> Vec<(SeriesId, T)> {
-        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        let store = store.lock();
         store
             .by_id
             .iter()
@@ -113,7 +109,7 @@ impl<T: Clone + Default> HandleStore<T> {
 
     /// The figures of each metric, for the self-metrics.
     pub(super) fn infos(store: &Mutex<Self>, cap: usize) -> Vec<FamilyInfo> {
-        let store = store.lock().unwrap_or_else(|e| e.into_inner());
+        let store = store.lock();
         store
             .per_metric
             .iter()

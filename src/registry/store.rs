@@ -1,9 +1,10 @@
 //! [`Registry`]: the store of series by name and labels, the lookup on
 //! every record, and the slow path that creates a series within its caps.
 
+use crate::engine::lock::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use hashbrown::Equivalent;
 
@@ -134,7 +135,7 @@ impl Registry {
         value: u64,
     ) -> Result<(), RegistryError> {
         let found = {
-            let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+            let series = self.inner.series.read();
             series.get_key_value(&lookup).map(|(k, h)| {
                 h.record(value);
                 let key = Key {
@@ -216,11 +217,7 @@ impl Registry {
         let (mut labels, truncated) =
             canonical(lookup.name, lookup.labels, self.inner.max_label_value)?;
 
-        let mut families = self
-            .inner
-            .families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut families = self.inner.families.lock();
         // Another thread may have created it meanwhile.
         if let Some(h) = self.get(&lookup) {
             return Ok(h);
@@ -304,7 +301,7 @@ impl Registry {
     }
 
     fn get(&self, lookup: &Lookup<'_, '_>) -> Option<Histogram> {
-        let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+        let series = self.inner.series.read();
         series.get(lookup).cloned()
     }
 
@@ -314,7 +311,7 @@ impl Registry {
     }
 
     fn insert(&self, hash: u64, id: SeriesId, histogram: Histogram) {
-        let mut series = self.inner.series.write().unwrap_or_else(|e| e.into_inner());
+        let mut series = self.inner.series.write();
         // An explicit label set equal to the overflow one keeps its series.
         series.entry(Key { hash, id }).or_insert(histogram);
     }
@@ -379,7 +376,6 @@ impl Registry {
         self.inner
             .series
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|(k, h)| (k.id.clone(), h.clone()))
             .collect()
@@ -392,22 +388,14 @@ impl Registry {
 
     /// Cardinality figures of metric `name`, if it has any series.
     pub fn family(&self, name: &str) -> Option<FamilyInfo> {
-        let families = self
-            .inner
-            .families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let families = self.inner.families.lock();
         families.get(name).map(|f| info(name, f))
     }
 
     /// Cardinality figures of every metric, of every kind, by name.
     pub fn families(&self) -> Vec<FamilyInfo> {
         let mut out: Vec<_> = {
-            let families = self
-                .inner
-                .families
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let families = self.inner.families.lock();
             families.iter().map(|(n, f)| info(n, f)).collect()
         };
         let cap = self.inner.cap;
@@ -425,11 +413,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::NameClash`] or [`RegistryError::TooManyMetrics`].
     pub(crate) fn claim(&self, name: &str, kind: Kind) -> Result<(), RegistryError> {
-        self.inner
-            .names
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .claim(name, kind)
+        self.inner.names.lock().claim(name, kind)
     }
 
     fn limits(&self, kind: Kind) -> Limits<'_> {

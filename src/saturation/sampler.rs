@@ -11,8 +11,9 @@
 //! stale: the others keep being sampled, and registering (which takes the
 //! list's lock only to insert) never waits on a running closure.
 
+use crate::engine::lock::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak, mpsc};
+use std::sync::{Arc, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::engine::counter::{Counter, Gauge};
@@ -122,7 +123,7 @@ impl Sampler {
             started: AtomicU64::new(0),
         });
         {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entries = self.entries.lock();
             let same = entries
                 .iter_mut()
                 .find(|e| entry.key.is_some() && e.key == entry.key);
@@ -152,10 +153,7 @@ impl Sampler {
     }
 
     fn entries(&self) -> Vec<Arc<Entry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.entries.lock().clone()
     }
 
     /// Runs `entries` one after the other on `runner`, each waited for at
@@ -308,7 +306,7 @@ impl WindowRate {
     /// the window (`None` on the first sample).
     pub(crate) fn update(&self, total: f64) -> Option<f64> {
         let now = std::time::Instant::now();
-        let mut h = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = self.samples.lock();
         h.push_back((now, total));
         while h.len() > 2 && now.duration_since(h[1].0) >= self.window {
             h.pop_front();
@@ -340,6 +338,6 @@ mod tests {
         r.update(4.0);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(r.update(4.0), Some(0.0));
-        assert_eq!(r.samples.lock().unwrap().len(), 2);
+        assert_eq!(r.samples.lock().len(), 2);
     }
 }
