@@ -22,6 +22,8 @@
 //! number, the number of writer threads past the stripe count, or how often
 //! anyone reads; see [`Histogram`] for the figures and where they are
 //! tested.
+//!
+//! Uses no other piece of tailwatch: everything else is built on it.
 
 pub(crate) mod clock;
 pub(crate) mod counter;

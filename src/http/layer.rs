@@ -12,7 +12,7 @@ use crate::engine::clock::Clock;
 use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
-use crate::engine::thread_cache;
+use crate::engine::thread_cache::thread_cache;
 use crate::measure::Monitor;
 use crate::registry::{OVERFLOW_VALUE, Registry, same};
 
@@ -75,9 +75,6 @@ pub(crate) struct Settings {
     pub(crate) to_headers: bool,
 }
 
-/// Layer id for the per-thread caches (addresses can be reused).
-static NEXT_LAYER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 /// Settings, and the route entries of every service of one layer.
 pub(crate) struct Shared {
     id: u64,
@@ -92,7 +89,7 @@ impl Clone for Shared {
     /// Settings are copied; caches start empty (builders clone before use).
     fn clone(&self) -> Self {
         Self {
-            id: NEXT_LAYER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: crate::engine::thread_cache::next_owner(),
             settings: self.settings.clone(),
             route_fn: self.route_fn.clone(),
             exclude: self.exclude.clone(),
@@ -112,7 +109,7 @@ impl HttpMetricsLayer {
     pub fn with_registry(registry: Registry) -> Self {
         Self {
             shared: Arc::new(Shared {
-                id: NEXT_LAYER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                id: crate::engine::thread_cache::next_owner(),
                 settings: Arc::new(Settings {
                     clock: None,
                     registry,
@@ -220,21 +217,18 @@ impl Shared {
     /// shared map, else created.
     pub(crate) fn entry(&self, method: u8, route: &str) -> Arc<RouteEntry> {
         let hash = ENTRY_HASH.hash_one((method, route));
-        let slot = hash as usize;
-        let me = self.id;
-        let cached = thread_cache::get(&ENTRY_CACHE, slot, |(owner, e)| {
-            (*owner == me && e.method == method && same(&e.route, route)).then(|| e.clone())
-        });
-        if let Some(e) = cached {
-            return e;
-        }
-        let entry = self.entry_slow(method, route);
-        // Only exact routes are cached (an overflowed route keeps taking the
-        // slow path, so the cap is applied on every request).
-        if same(&entry.route, route) {
-            thread_cache::put(&ENTRY_CACHE, slot, (me, entry.clone()));
-        }
-        entry
+        ENTRY_CACHE.get_or(
+            self.id,
+            hash,
+            |e| (e.method == method && same(&e.route, route)).then(|| e.clone()),
+            || {
+                let entry = self.entry_slow(method, route);
+                // Only exact routes are cached (an overflowed route keeps
+                // taking the slow path, so the cap is applied on every request).
+                let cached = same(&entry.route, route).then(|| entry.clone());
+                (entry, cached)
+            },
+        )
     }
 
     #[cold]
@@ -307,12 +301,9 @@ impl Settings {
 /// Hashes (method, route) for the cache slot (fixed seed: a collision only evicts).
 static ENTRY_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6874_7470);
 
-/// A cached entry and the id of the layer it belongs to.
-type CachedEntry = (u64, Arc<RouteEntry>);
-
-thread_local! {
-    /// Entries by hash of (method, route).
-    static ENTRY_CACHE: thread_cache::Slots<CachedEntry> = const { std::cell::RefCell::new(Vec::new()) };
+thread_cache! {
+    /// Entries by hash of (method, route), per layer.
+    static ENTRY_CACHE: Arc<RouteEntry>;
 }
 
 /// Status series kept inline per route before falling back to the registry.

@@ -68,7 +68,7 @@ use metrics::{
 
 use crate::engine::counter::{Counter, Value};
 use crate::engine::histogram::Histogram;
-use crate::engine::thread_cache;
+use crate::engine::thread_cache::{self, ThreadCache, thread_cache};
 use crate::measure::Monitor;
 use crate::registry::names::{FACADE_OVERFLOW, Kind};
 use crate::registry::{DEFAULT_SERIES_CAP, Label, RegistryError};
@@ -96,9 +96,8 @@ struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Self {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            id: thread_cache::next_owner(),
             histograms: RwLock::default(),
             counters: RwLock::default(),
             gauges: RwLock::default(),
@@ -113,15 +112,18 @@ impl Default for Store {
 /// A handle in a thread's cache: its own `Arc` (cloning it touches no
 /// cache line another thread writes), over the shared series.
 struct Local<T> {
-    store: u64,
     key: Key,
     handle: Arc<T>,
 }
 
-thread_local! {
-    static LOCAL_HISTOGRAMS: thread_cache::Slots<Local<FacadeHistogram>> = const { std::cell::RefCell::new(Vec::new()) };
-    static LOCAL_COUNTERS: thread_cache::Slots<Local<FacadeCounter>> = const { std::cell::RefCell::new(Vec::new()) };
-    static LOCAL_GAUGES: thread_cache::Slots<Local<FacadeGauge>> = const { std::cell::RefCell::new(Vec::new()) };
+thread_cache! {
+    static LOCAL_HISTOGRAMS: Local<FacadeHistogram>;
+}
+thread_cache! {
+    static LOCAL_COUNTERS: Local<FacadeCounter>;
+}
+thread_cache! {
+    static LOCAL_GAUGES: Local<FacadeGauge>;
 }
 
 /// `a == b`, faster for the common case of a macro with static strings:
@@ -493,40 +495,34 @@ impl MetricsRecorder {
     /// while it has room; then cached for the thread.
     fn cached<T: Clone + 'static>(
         &self,
-        local: &'static std::thread::LocalKey<thread_cache::Slots<Local<T>>>,
+        local: &'static ThreadCache<Local<T>>,
         map: &RwLock<hashbrown::HashMap<Key, Arc<T>>>,
         key: &Key,
         make: impl FnOnce() -> Arc<T>,
     ) -> Arc<T> {
-        let id = self.store.id;
-        let slot = key.get_hash() as usize;
-        let hit = thread_cache::get(local, slot, |e| {
-            (e.store == id && same_key(&e.key, key)).then(|| e.handle.clone())
-        });
-        if let Some(h) = hit {
-            return h;
-        }
-        let found = map.read().get(key).cloned();
-        let shared = found.unwrap_or_else(|| {
-            let h = make();
-            let mut map = map.write();
-            if map.len() < MAX_CACHED {
-                map.entry(key.clone()).or_insert(h).clone()
-            } else {
-                h
-            }
-        });
-        let handle = Arc::new(T::clone(&shared));
-        thread_cache::put(
-            local,
-            slot,
-            Local {
-                store: id,
-                key: key.clone(),
-                handle: handle.clone(),
+        local.get_or(
+            self.store.id,
+            key.get_hash(),
+            |e| same_key(&e.key, key).then(|| e.handle.clone()),
+            || {
+                let found = map.read().get(key).cloned();
+                let shared = found.unwrap_or_else(|| {
+                    let h = make();
+                    let mut map = map.write();
+                    if map.len() < MAX_CACHED {
+                        map.entry(key.clone()).or_insert(h).clone()
+                    } else {
+                        h
+                    }
+                });
+                let handle = Arc::new(T::clone(&shared));
+                let entry = Local {
+                    key: key.clone(),
+                    handle: handle.clone(),
+                };
+                (handle, Some(entry))
             },
-        );
-        handle
+        )
     }
 }
 

@@ -5,6 +5,8 @@
 //! ([`MetricsRecorder`], feature `metrics`).
 //! Both are built with `new(&monitor)` and record through that
 //! [`Monitor`](crate::Monitor).
+//!
+//! Uses the measure piece and, below it, the registry and the engine.
 
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]

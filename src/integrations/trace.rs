@@ -80,9 +80,8 @@ impl std::fmt::Debug for MonitorLayer {
 impl MonitorLayer {
     /// Measures every span into `monitor`.
     pub fn new(monitor: &Monitor) -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Self {
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: crate::engine::thread_cache::next_owner(),
             monitor: monitor.clone(),
             field: "operation",
             required: false,

@@ -21,6 +21,8 @@
 //!
 //! [`Monitor::stats`] and [`Monitor::all_stats`] read every series as
 //! [`Stats`]: the figures `/stats` serves.
+//!
+//! Uses the engine and the registry.
 
 #[cfg(feature = "macros")]
 pub(crate) mod attribute;

@@ -17,7 +17,7 @@ use crate::engine::histogram::{Histogram, HistogramBuilder};
 use crate::engine::slowest::KEEP as SLOWEST_KEPT;
 use crate::engine::snapshot::Snapshot;
 use crate::engine::stats::{SlowCall, Stats, rate};
-use crate::engine::thread_cache;
+use crate::engine::thread_cache::{self, thread_cache};
 use crate::registry::group::{Ended, Member, families, groups};
 use crate::registry::{OVERFLOW_VALUE, Registry, RegistryBuilder, same};
 
@@ -132,7 +132,7 @@ impl MonitorBuilder {
             .build()?;
         let monitor = Monitor {
             inner: Arc::new(MonitorInner {
-                id: NEXT_MONITOR_ID.fetch_add(1, Ordering::Relaxed),
+                id: thread_cache::next_owner(),
                 registry,
                 operations: RwLock::new(hashbrown::HashMap::new()),
                 max_operations,
@@ -147,11 +147,9 @@ impl MonitorBuilder {
 
 /// Hashes names for the cache's slot (fixed seed: a collision only evicts).
 static OP_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x7461_696c);
-/// Distinguishes monitors in the thread caches.
-static NEXT_MONITOR_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    static OP_CACHE: thread_cache::Slots<(u64, Operation)> = const { std::cell::RefCell::new(Vec::new()) };
+thread_cache! {
+    /// Operations by hash of their name, per monitor.
+    static OP_CACHE: Operation;
 }
 
 pub(crate) struct MonitorInner {
@@ -270,26 +268,25 @@ impl Monitor {
     /// and a string comparison, no lock.
     pub fn operation(&self, name: &str) -> Operation {
         let hash = OP_HASH.hash_one(name);
-        let slot = hash as usize;
-        let id = self.inner.id;
-        let cached = thread_cache::get(&OP_CACHE, slot, |(m, op)| {
-            (*m == id && same(op.name(), name)).then(|| op.clone())
-        });
-        if let Some(op) = cached {
-            return op;
-        }
-        let found = self.read_operations().get(name).cloned();
-        let op = found.unwrap_or_else(|| self.create(name));
-        // Only exact names are cached: a name folded into `__overflow__`
-        // keeps taking the slow path, so each use is counted. The cache
-        // holds the thread's own handle: handing it out touches no shared
-        // reference count.
-        if same(op.name(), name) {
-            let own = op.for_this_thread();
-            thread_cache::put(&OP_CACHE, slot, (id, own.clone()));
-            return own;
-        }
-        op
+        OP_CACHE.get_or(
+            self.inner.id,
+            hash,
+            |op| same(op.name(), name).then(|| op.clone()),
+            || {
+                let found = self.read_operations().get(name).cloned();
+                let op = found.unwrap_or_else(|| self.create(name));
+                // Only exact names are cached: a name folded into
+                // `__overflow__` keeps taking the slow path, so each use is
+                // counted. The cache holds the thread's own handle: handing
+                // it out touches no shared reference count.
+                if same(op.name(), name) {
+                    let own = op.for_this_thread();
+                    (own.clone(), Some(own))
+                } else {
+                    (op, None)
+                }
+            },
+        )
     }
 
     #[cold]

@@ -11,13 +11,13 @@ use super::outcome::Outcome;
 use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
-use crate::engine::thread_cache;
+use crate::engine::thread_cache::thread_cache;
 use crate::registry::group::Ended;
 
-thread_local! {
-    /// Each thread's own handle of the operations it timed recently.
-    static PER_THREAD: thread_cache::Slots<(Arc<OperationInner>, Operation)> =
-        const { std::cell::RefCell::new(Vec::new()) };
+thread_cache! {
+    /// Each thread's own handle of the operations it timed recently (one
+    /// owner: the shared handle is the key).
+    static PER_THREAD: (Arc<OperationInner>, Operation);
 }
 
 pub(crate) struct OperationInner {
@@ -113,29 +113,28 @@ impl Operation {
         if self.inner.owner == me {
             return self.clone();
         }
-        let key = Arc::as_ptr(&self.inner) as usize;
-        let slot = (key >> 4) ^ (key >> 12);
-        let hit = thread_cache::get(&PER_THREAD, slot, |(shared, own)| {
-            Arc::ptr_eq(shared, &self.inner).then(|| own.clone())
-        });
-        if let Some(own) = hit {
-            return own;
-        }
-        let i = &self.inner;
-        let own = Operation {
-            inner: Arc::new(OperationInner {
-                name: i.name.clone(),
-                ok: i.ok.clone(),
-                error: i.error.clone(),
-                cancelled: i.cancelled.clone(),
-                active: i.active.clone(),
-                owner: me,
-            }),
-        };
-        // The entry keeps the shared handle alive, so its address cannot
-        // be reused by another operation while cached.
-        thread_cache::put(&PER_THREAD, slot, (i.clone(), own.clone()));
-        own
+        let key = Arc::as_ptr(&self.inner) as u64;
+        PER_THREAD.get_or(
+            0,
+            (key >> 4) ^ (key >> 12),
+            |(shared, own)| Arc::ptr_eq(shared, &self.inner).then(|| own.clone()),
+            || {
+                let i = &self.inner;
+                let own = Operation {
+                    inner: Arc::new(OperationInner {
+                        name: i.name.clone(),
+                        ok: i.ok.clone(),
+                        error: i.error.clone(),
+                        cancelled: i.cancelled.clone(),
+                        active: i.active.clone(),
+                        owner: me,
+                    }),
+                };
+                // The entry keeps the shared handle alive, so its address
+                // cannot be reused by another operation while cached.
+                (own.clone(), Some((i.clone(), own)))
+            },
+        )
     }
 
     /// Records a duration measured elsewhere (e.g. by a tracing span).

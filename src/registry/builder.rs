@@ -9,7 +9,7 @@ use super::caps::{
     DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore,
 };
 use super::names::{Kind, Names};
-use super::store::{Inner, NEXT_REGISTRY_ID, Registry, SeriesMap};
+use super::store::{Inner, Registry, SeriesMap};
 use crate::engine::error::BuildError;
 use crate::engine::histogram::HistogramBuilder;
 
@@ -135,7 +135,7 @@ impl RegistryBuilder {
                 gauges: Mutex::new(HandleStore::default()),
                 counters: Mutex::new(HandleStore::default()),
                 values: Mutex::new(HandleStore::default()),
-                id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                id: crate::engine::thread_cache::next_owner(),
                 hasher: foldhash::fast::RandomState::default(),
                 series: RwLock::new(SeriesMap::default()),
                 families: Mutex::new(families),

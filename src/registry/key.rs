@@ -62,6 +62,7 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 /// The borrowed form a caller looks up with (labels in any order).
+#[derive(Clone, Copy)]
 pub(super) struct Lookup<'a, 'l> {
     pub(super) hash: u64,
     pub(super) name: &'a str,

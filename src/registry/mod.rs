@@ -34,6 +34,8 @@
 //!
 //! Registries are built with [`Registry::builder`]; a [`Monitor`](crate::Monitor)
 //! owns one ([`MonitorBuilder::registry`](crate::MonitorBuilder::registry)).
+//!
+//! Uses the engine only.
 
 pub(crate) mod builder;
 pub(crate) mod caps;

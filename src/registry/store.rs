@@ -14,24 +14,20 @@ use super::key::{Key, Label, Lookup, OwnedLabels, PassThrough, SeriesId, canonic
 use super::names::{Kind, Names};
 use crate::engine::counter::{Counter, Gauge, Value};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
-use crate::engine::thread_cache;
+use crate::engine::thread_cache::thread_cache;
 
 pub(super) type SeriesMap = hashbrown::HashMap<Key, Histogram, BuildHasherDefault<PassThrough>>;
 
 /// A series a thread resolved by name, for [`Registry::record`].
 struct Cached {
-    registry: u64,
     key: Key,
     histogram: Histogram,
 }
 
-thread_local! {
-    static THREAD_CACHE: thread_cache::Slots<Cached> = const { std::cell::RefCell::new(Vec::new()) };
+thread_cache! {
+    /// Series by hash of name and labels, per registry.
+    static THREAD_CACHE: Cached;
 }
-
-/// Distinguishes registries in the thread caches (addresses can be reused).
-pub(super) static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(1);
 
 /// Series by metric name and labels; cheap to clone (an `Arc`).
 ///
@@ -116,24 +112,28 @@ impl Registry {
             name,
             labels,
         };
-        let slot = lookup.hash as usize;
-        let id = self.inner.id;
-        let hit = thread_cache::get(&THREAD_CACHE, slot, |e| {
-            (e.registry == id && lookup.equivalent(&e.key)).then(|| e.histogram.record(value))
-        });
-        if hit.is_some() {
-            return Ok(());
-        }
-        self.record_slow(lookup, slot, value)
+        THREAD_CACHE.get_or(
+            self.inner.id,
+            lookup.hash,
+            |e| {
+                lookup.equivalent(&e.key).then(|| {
+                    e.histogram.record(value);
+                    Ok(())
+                })
+            },
+            || self.record_slow(lookup, value),
+        )
     }
 
+    /// A miss of [`record`](Self::record)'s cache: the registry's map,
+    /// and the series to cache (exact matches only: a folded label set
+    /// keeps taking this path, so each of its calls is counted).
     #[cold]
     fn record_slow(
         &self,
         lookup: Lookup<'_, '_>,
-        slot: usize,
         value: u64,
-    ) -> Result<(), RegistryError> {
+    ) -> (Result<(), RegistryError>, Option<Cached>) {
         let found = {
             let series = self.inner.series.read();
             series.get_key_value(&lookup).map(|(k, h)| {
@@ -145,24 +145,15 @@ impl Registry {
                 (key, h.clone())
             })
         };
-        let Some((key, histogram)) = found else {
-            self.resolve(lookup, None::<fn() -> HistogramBuilder>)?
-                .record(value);
-            return Ok(());
-        };
-        // Only exact matches are cached: a folded label set keeps taking
-        // this path, so each of its calls is counted.
-        let registry = self.inner.id;
-        thread_cache::put(
-            &THREAD_CACHE,
-            slot,
-            Cached {
-                registry,
-                key,
-                histogram,
-            },
-        );
-        Ok(())
+        match found {
+            Some((key, histogram)) => (Ok(()), Some(Cached { key, histogram })),
+            None => {
+                let recorded = self
+                    .resolve(lookup, None::<fn() -> HistogramBuilder>)
+                    .map(|h| h.record(value));
+                (recorded, None)
+            }
+        }
     }
 
     /// The series `name{labels}`, created if needed (or the metric's
