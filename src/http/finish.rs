@@ -28,7 +28,7 @@ pub(crate) struct Finish {
 
 impl Finish {
     pub(crate) fn new(entry: Arc<RouteEntry>, trace: Option<TraceContext>) -> Self {
-        entry.gauge.increment();
+        entry.target.gauge.increment();
         let start = match &entry.settings.clock {
             None => Start::Instant(quanta::Instant::now()),
             Some(clock) => Start::Clock(clock.now_ns()),
@@ -86,7 +86,7 @@ impl Finish {
         };
         let status = self.status.unwrap_or(499);
         entry.record(status, error.or(self.error.as_deref()), nanos, self.trace);
-        entry.gauge.decrement();
+        entry.target.gauge.decrement();
     }
 }
 

@@ -5,13 +5,11 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use hashbrown::Equivalent;
-use once_cell::race::OnceBox;
 
 use super::classify::{Classify, DefaultClassifier, status_str};
+use super::series_cache::TargetSeries;
 use crate::engine::clock::Clock;
-use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
-use crate::engine::histogram::Histogram;
 use crate::engine::thread_cache::thread_cache;
 use crate::measure::Monitor;
 use crate::registry::{OVERFLOW_VALUE, Registry, same};
@@ -264,37 +262,22 @@ impl Shared {
                     ("http_request_method", METHODS[usize::from(method)]),
                     ("http_route", recorded),
                 ];
+                let registry = &self.settings.registry;
+                let gauge = registry.gauge(HTTP_ACTIVE, &labels).unwrap_or_default();
                 Arc::new(RouteEntry {
                     settings: self.settings.clone(),
                     method,
                     route: recorded.into(),
-                    gauge: self
-                        .settings
-                        .registry
-                        .gauge(HTTP_ACTIVE, &labels)
-                        .unwrap_or_default(),
-                    statuses: std::array::from_fn(|_| OnceBox::new()),
+                    target: TargetSeries::new(
+                        registry,
+                        HTTP_DURATION,
+                        labels.map(|(k, v)| (k, v.into())).to_vec(),
+                        "http_response_status_code",
+                        gauge,
+                    ),
                 })
             })
             .clone()
-    }
-}
-
-impl Settings {
-    /// The histogram of (method, route, status, error), from the registry.
-    #[cold]
-    fn histogram(&self, method: u8, route: &str, status: u16, error: Option<&str>) -> Histogram {
-        let mut labels = vec![
-            ("http_request_method", METHODS[usize::from(method)]),
-            ("http_route", route),
-            ("http_response_status_code", status_str(status)),
-        ];
-        if let Some(e) = error {
-            labels.push(("error_type", e));
-        }
-        self.registry
-            .histogram(HTTP_DURATION, &labels)
-            .unwrap_or_default()
     }
 }
 
@@ -306,9 +289,6 @@ thread_cache! {
     static ENTRY_CACHE: Arc<RouteEntry>;
 }
 
-/// Status series kept inline per route before falling back to the registry.
-const STATUS_SLOTS: usize = 8;
-
 /// Everything a request of one (method, route) records into. It holds the
 /// request settings, not the layer state, so there is no reference cycle.
 pub(crate) struct RouteEntry {
@@ -316,26 +296,8 @@ pub(crate) struct RouteEntry {
     pub(crate) method: u8,
     /// The route as recorded (the request's, or `__overflow__`).
     route: Box<str>,
-    pub(crate) gauge: Gauge,
-    /// (status, error type) → histogram, claimed lock-free on first use.
-    statuses: [OnceBox<StatusSeries>; STATUS_SLOTS],
-}
-
-struct StatusSeries {
-    status: u16,
-    error: Option<Box<str>>,
-    histogram: Histogram,
-}
-
-impl StatusSeries {
-    fn is(&self, status: u16, error: Option<&str>) -> bool {
-        self.status == status
-            && match (&self.error, error) {
-                (None, None) => true,
-                (Some(a), Some(b)) => same(a, b),
-                _ => false,
-            }
-    }
+    /// The route's gauge and histograms by (status, error type).
+    pub(crate) target: TargetSeries,
 }
 
 impl RouteEntry {
@@ -348,39 +310,8 @@ impl RouteEntry {
         nanos: u64,
         trace: Option<TraceContext>,
     ) {
-        let record = |h: &Histogram| h.record_traced(nanos, trace);
-        for slot in &self.statuses {
-            if let Some(s) = slot.get() {
-                if s.is(status, error) {
-                    record(&s.histogram);
-                    return;
-                }
-                continue;
-            }
-            let series = Box::new(StatusSeries {
-                status,
-                error: error.map(Into::into),
-                histogram: self
-                    .settings
-                    .histogram(self.method, &self.route, status, error),
-            });
-            // Another thread may claim this slot first: then check its series.
-            match slot.set(series) {
-                Ok(()) => {}
-                Err(_) if slot.get().is_some_and(|s| !s.is(status, error)) => continue,
-                Err(_) => {}
-            }
-            if let Some(s) = slot.get() {
-                record(&s.histogram);
-            }
-            return;
-        }
-        // More distinct statuses than slots: through the registry.
-        record(
-            &self
-                .settings
-                .histogram(self.method, &self.route, status, error),
-        );
+        self.target
+            .record(Some(status_str(status)), error, nanos, trace);
     }
 }
 
@@ -418,7 +349,7 @@ mod tests {
         let layer = HttpMetricsLayer::with_registry(Registry::new());
         let entry = layer.shared.entry(0, "/users/{id}");
         entry.record(200, None, 1_000, None);
-        // Cached in this thread and held here, the entry must not keep the
+        // TargetSeries in this thread and held here, the entry must not keep the
         // layer's state (and its map of entries) alive.
         let weak = Arc::downgrade(&layer.shared);
         drop(layer);

@@ -1,22 +1,47 @@
-//! [`Cached`]: the series of one client host or one gRPC method, kept by
-//! their layer so that a call finds its gauge and histogram without a
-//! registry lookup by labels (the registry is asked once per new
-//! combination of outcome labels); [`Targets`] holds them, [`Admitted`]
-//! caps the targets, [`Timing`] is one call to one.
+//! [`TargetSeries`]: the series of one target of a layer (an HTTP route, a
+//! client host, a gRPC method), kept by the layer so that a call finds its
+//! gauge and histogram without a registry lookup by labels (the registry
+//! is asked once per new combination of outcome labels); [`Targets`] holds
+//! them for the client and gRPC layers, [`Admitted`] caps the targets,
+//! [`Timing`] is one call to one.
 
-use crate::engine::lock::RwLock;
 use std::sync::Arc;
+
+use once_cell::race::OnceBox;
 
 use crate::engine::counter::Gauge;
 use crate::engine::exemplar::TraceContext;
 use crate::engine::histogram::Histogram;
-use crate::registry::Registry;
+use crate::engine::lock::RwLock;
+use crate::registry::{Registry, same};
 
-/// Outcome label values: (the status label's value, `error_type`).
-type Outcome = (Option<&'static str>, Option<&'static str>);
+/// Outcome series kept inline per target before falling back to the
+/// registry.
+const OUTCOME_SLOTS: usize = 8;
 
-/// One target's in-flight gauge and its histograms by outcome.
-pub(crate) struct Cached {
+/// One outcome's series: (the status label's value, `error_type`).
+struct OutcomeSeries {
+    status: Option<&'static str>,
+    error: Option<Box<str>>,
+    histogram: Histogram,
+}
+
+impl OutcomeSeries {
+    fn is(&self, status: Option<&str>, error: Option<&str>) -> bool {
+        self.status == status
+            && match (&self.error, error) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same(a, b),
+                _ => false,
+            }
+    }
+}
+
+/// One target's series (an HTTP route, a client host, a gRPC method): its
+/// in-flight gauge and its histograms by outcome, the first
+/// [`OUTCOME_SLOTS`] claimed lock-free on first use and found by a scan of
+/// those slots; more outcomes go through the registry each time.
+pub(crate) struct TargetSeries {
     pub(crate) gauge: Gauge,
     registry: Registry,
     name: &'static str,
@@ -24,10 +49,10 @@ pub(crate) struct Cached {
     labels: Vec<(&'static str, Box<str>)>,
     /// The name of the status label (`http_response_status_code`, …).
     status_label: &'static str,
-    series: RwLock<Vec<(Outcome, Histogram)>>,
+    outcomes: [OnceBox<OutcomeSeries>; OUTCOME_SLOTS],
 }
 
-impl Cached {
+impl TargetSeries {
     /// For histogram `name` with `labels`, its outcomes labelled
     /// `status_label` and `error_type`, and `gauge`.
     pub(crate) fn new(
@@ -43,27 +68,51 @@ impl Cached {
             name,
             labels,
             status_label,
-            series: RwLock::default(),
+            outcomes: std::array::from_fn(|_| OnceBox::new()),
+        }
+    }
+
+    /// Records `nanos` with outcome (`status`, `error`), `trace` as its
+    /// exemplar.
+    pub(crate) fn record(
+        &self,
+        status: Option<&'static str>,
+        error: Option<&str>,
+        nanos: u64,
+        trace: Option<TraceContext>,
+    ) {
+        if let Some(h) = self.histogram(status, error) {
+            h.record_traced(nanos, trace);
         }
     }
 
     /// The histogram of outcome (`status`, `error`), from the registry the
     /// first time.
-    pub(crate) fn histogram(
-        &self,
-        status: Option<&'static str>,
-        error: Option<&'static str>,
-    ) -> Option<Histogram> {
-        let key = (status, error);
-        let found = self
-            .series
-            .read()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, h)| h.clone());
-        if found.is_some() {
-            return found;
+    fn histogram(&self, status: Option<&'static str>, error: Option<&str>) -> Option<Histogram> {
+        for slot in &self.outcomes {
+            if let Some(s) = slot.get() {
+                if s.is(status, error) {
+                    return Some(s.histogram.clone());
+                }
+                continue;
+            }
+            let series = Box::new(OutcomeSeries {
+                status,
+                error: error.map(Into::into),
+                histogram: self.registered(status, error)?,
+            });
+            // Another thread may claim this slot first: then check its series.
+            return match slot.set(series) {
+                Err(_) if slot.get().is_some_and(|s| !s.is(status, error)) => continue,
+                _ => slot.get().map(|s| s.histogram.clone()),
+            };
         }
+        // More distinct outcomes than slots: through the registry.
+        self.registered(status, error)
+    }
+
+    #[cold]
+    fn registered(&self, status: Option<&str>, error: Option<&str>) -> Option<Histogram> {
         let mut labels: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (*k, &**v)).collect();
         if let Some(s) = status {
             labels.push((self.status_label, s));
@@ -71,12 +120,7 @@ impl Cached {
         if let Some(e) = error {
             labels.push(("error_type", e));
         }
-        let h = self.registry.histogram(self.name, &labels).ok()?;
-        let mut series = self.series.write();
-        if !series.iter().any(|(k, _)| *k == key) {
-            series.push((key, h.clone()));
-        }
-        Some(h)
+        self.registry.histogram(self.name, &labels).ok()
     }
 }
 
@@ -120,7 +164,7 @@ impl<K: std::hash::Hash + Eq> Admitted<K> {
 }
 
 /// A layer's targets and their series, each made once.
-pub(crate) struct Targets<K>(RwLock<hashbrown::HashMap<K, Arc<Cached>>>);
+pub(crate) struct Targets<K>(RwLock<hashbrown::HashMap<K, Arc<TargetSeries>>>);
 
 impl<K> Default for Targets<K> {
     fn default() -> Self {
@@ -130,7 +174,7 @@ impl<K> Default for Targets<K> {
 
 impl<K: std::hash::Hash + Eq> Targets<K> {
     /// The series of `key`, if made.
-    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Arc<Cached>>
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Arc<TargetSeries>>
     where
         Q: std::hash::Hash + hashbrown::Equivalent<K> + ?Sized,
     {
@@ -138,7 +182,11 @@ impl<K: std::hash::Hash + Eq> Targets<K> {
     }
 
     /// The series of `key`, made by `make` if no other thread made them.
-    pub(crate) fn get_or_make(&self, key: K, make: impl FnOnce(&K) -> Cached) -> Arc<Cached> {
+    pub(crate) fn get_or_make(
+        &self,
+        key: K,
+        make: impl FnOnce(&K) -> TargetSeries,
+    ) -> Arc<TargetSeries> {
         if let Some(e) = self.get(&key) {
             return e;
         }
@@ -150,14 +198,14 @@ impl<K: std::hash::Hash + Eq> Targets<K> {
 /// One call to a target being timed: in flight from [`begin`](Self::begin)
 /// to [`end`](Self::end).
 pub(crate) struct Timing {
-    entry: Arc<Cached>,
+    entry: Arc<TargetSeries>,
     start: quanta::Instant,
     trace: Option<TraceContext>,
 }
 
 impl Timing {
     /// Counts the call in flight from now; `trace` becomes its exemplar.
-    pub(crate) fn begin(entry: Arc<Cached>, trace: Option<TraceContext>) -> Self {
+    pub(crate) fn begin(entry: Arc<TargetSeries>, trace: Option<TraceContext>) -> Self {
         entry.gauge.increment();
         Self {
             entry,
@@ -174,9 +222,7 @@ impl Timing {
     /// Records the call with outcome (`status`, `error`); no longer in flight.
     pub(crate) fn end(self, status: Option<&'static str>, error: Option<&'static str>) {
         let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if let Some(h) = self.entry.histogram(status, error) {
-            h.record_traced(nanos, self.trace);
-        }
+        self.entry.record(status, error, nanos, self.trace);
         self.entry.gauge.decrement();
     }
 }

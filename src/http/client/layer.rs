@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use crate::http::classify::status_str;
 use crate::http::layer::{METHODS, method_index};
-use crate::http::series_cache::{Admitted, Cached, Targets, Timing};
+use crate::http::series_cache::{Admitted, TargetSeries, Targets, Timing};
 use crate::measure::Monitor;
 use crate::measure::context::current_trace;
 use crate::registry::{OVERFLOW_VALUE, Registry};
@@ -166,7 +166,7 @@ impl Shared {
         host: String,
         port: u16,
         template: Option<&'static str>,
-    ) -> Arc<Cached> {
+    ) -> Arc<TargetSeries> {
         let key: EntryKey = (method, host.into_boxed_str(), port, template);
         self.entries.get_or_make(key, |(_, host, _, _)| {
             let method_label = METHODS[usize::from(method)];
@@ -190,7 +190,7 @@ impl Shared {
             if let Some(t) = template {
                 labels.push(("url_template", t.into()));
             }
-            Cached::new(
+            TargetSeries::new(
                 &self.registry,
                 HTTP_CLIENT_DURATION,
                 labels,
@@ -251,7 +251,7 @@ pub(crate) struct Call {
 
 impl Call {
     /// Starts measuring a call to `entry`'s target (in flight from now).
-    pub(crate) fn start(entry: Arc<Cached>) -> Self {
+    pub(crate) fn start(entry: Arc<TargetSeries>) -> Self {
         Self {
             timing: Some(Timing::begin(entry, current_trace())),
         }

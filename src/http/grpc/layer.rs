@@ -13,7 +13,7 @@ use super::codes::{
     CANCELLED, UNKNOWN, code_of_http, default_server_error, parse_code, parse_timeout,
 };
 use super::rpc::{GRPC_ACTIVE, GRPC_DURATION, Rpc, ServerErrors};
-use crate::http::series_cache::{Admitted, Cached, Targets};
+use crate::http::series_cache::{Admitted, TargetSeries, Targets};
 use crate::http::service::request_trace;
 use crate::measure::Monitor;
 use crate::registry::{OVERFLOW_VALUE, Registry};
@@ -119,7 +119,7 @@ impl Shared {
     /// The series of the method of request path `path`: from the layer's
     /// map, made once (a capped-away method always takes the slow path to
     /// the overflow entry, so memory stays bounded).
-    fn entry(&self, path: &str) -> Arc<Cached> {
+    fn entry(&self, path: &str) -> Arc<TargetSeries> {
         if let Some(e) = path.strip_prefix('/').and_then(|key| self.entries.get(key)) {
             return e;
         }
@@ -142,7 +142,7 @@ impl Shared {
                 ("rpc_service", service.as_str().into()),
                 ("rpc_method", method.as_str().into()),
             ];
-            Cached::new(
+            TargetSeries::new(
                 &self.registry,
                 GRPC_DURATION,
                 labels,

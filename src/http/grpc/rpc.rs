@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::codes::{CANCELLED, CODE_LABELS, CODE_NAMES, DEADLINE_EXCEEDED, UNKNOWN};
 use crate::engine::exemplar::TraceContext;
-use crate::http::series_cache::{Cached, Timing};
+use crate::http::series_cache::{TargetSeries, Timing};
 
 /// The server call latency histogram.
 pub const GRPC_DURATION: &str = "rpc_server_duration_seconds";
@@ -27,7 +27,7 @@ pub(crate) struct Rpc {
 impl Rpc {
     /// Starts measuring a call of `entry`'s method (in flight from now).
     pub(crate) fn start(
-        entry: Arc<Cached>,
+        entry: Arc<TargetSeries>,
         server_errors: &ServerErrors,
         trace: Option<TraceContext>,
         deadline: Option<std::time::Duration>,
