@@ -188,10 +188,37 @@ fn demo_takes_a_web_config_file() {
 
 #[test]
 fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
-    let demo = start(&["--duration", "5", "--interval", "1", "--rps", "400"]);
+    let demo = start(&["--duration", "8", "--interval", "1", "--rps", "400"]);
     let (app, agent) = (demo.app, demo.agent);
-    // Let the generator send about a second and a half of traffic.
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Wait until the generator has sent what the checks below need (more
+    // than 100 requests to /users/{id}, a failed checkout, a traced slow
+    // call), however slowly the machine runs it.
+    block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(6);
+        loop {
+            let stats: serde_json::Value =
+                serde_json::from_str(&get_ok(agent, "/stats").await).unwrap();
+            let route = |r: &str| {
+                stats["series"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["labels"]["http_route"] == r)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            if route("/users/{id}")["count"].as_u64().unwrap_or(0) > 100
+                && route("/checkout")["errors"].as_u64().unwrap_or(0) > 0
+                && route("/orders/{id}")["slowest"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty())
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "too little traffic: {stats}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
     let (metrics, stats, health, index, openmetrics) = block_on(async {
         (
             get_ok(agent, "/metrics").await,

@@ -190,7 +190,10 @@ async fn a_blocking_sync_check_blocks_neither_the_app_nor_the_agent() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let health = tokio::spawn(request(a.local_addr(), "GET", "/health", None));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The check is running (and blocked) before the app is asked.
+    while runs.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // While the check blocks: the app and /metrics answer within 1 s.
     let within = Duration::from_secs(1);
     let (status, _, body) = tokio::time::timeout(within, request(app_addr, "GET", "/ping", None))
@@ -219,10 +222,22 @@ async fn a_blocking_sync_check_blocks_neither_the_app_nor_the_agent() {
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
     // Once it returns, it runs again and passes.
     release.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
     drop(release);
-    let (status, _, _) = request(a.local_addr(), "GET", "/health", None).await;
-    assert_eq!(status, 200);
+    // "Still running" until the released check has returned (whenever its
+    // thread runs); then the next request runs it again, and it passes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, body) = request(a.local_addr(), "GET", "/health", None).await;
+        if status == 200 {
+            break;
+        }
+        assert!(body.contains("still running"), "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check never returned"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 

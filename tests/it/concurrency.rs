@@ -3,7 +3,7 @@
 //! folds the stripes of exited threads (a manual clock advanced by a slice
 //! on every read, so every read rotates).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -21,8 +21,14 @@ fn rotating() -> (Histogram, ManualClock) {
 }
 
 /// Reads until `done`, checking that count and sum never go back, and
-/// rotating (so folding exited threads' stripes) on every read.
-fn reader(h: Histogram, clock: ManualClock, done: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+/// rotating (so folding exited threads' stripes) on every read; counts its
+/// reads in `reads`.
+fn reader(
+    h: Histogram,
+    clock: ManualClock,
+    done: Arc<AtomicBool>,
+    reads_seen: Arc<AtomicU64>,
+) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
         let mut snap = Snapshot::default();
         let (mut last_count, mut last_sum, mut reads) = (0, 0, 0_u64);
@@ -38,24 +44,39 @@ fn reader(h: Histogram, clock: ManualClock, done: Arc<AtomicBool>) -> thread::Jo
             clock.advance(Duration::from_secs(10));
             let _ = h.stats(); // window reads, rotations and folds concurrently too
             reads += 1;
+            reads_seen.store(reads, Ordering::Release);
         }
         reads
     })
+}
+
+/// Waits until the reader completes a read that started after this call:
+/// one read is then sure to have overlapped the writes before and after,
+/// however the scheduler runs the threads.
+fn wait_for_a_read(reads: &AtomicU64) {
+    let before = reads.load(Ordering::Acquire);
+    while reads.load(Ordering::Acquire) < before + 2 {
+        thread::yield_now();
+    }
 }
 
 fn hammer(threads: u64, per_thread: u64) {
     let (h, clock) = rotating();
     let start = Arc::new(Barrier::new(threads as usize + 1));
     let done = Arc::new(AtomicBool::new(false));
-    let reader = reader(h.clone(), clock, done.clone());
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = reader(h.clone(), clock, done.clone(), reads.clone());
     let writers: Vec<_> = (0..threads)
         .map(|t| {
-            let (h, start) = (h.clone(), start.clone());
+            let (h, start, reads) = (h.clone(), start.clone(), reads.clone());
             thread::spawn(move || {
                 start.wait();
                 for i in 0..per_thread {
                     // Integer nanoseconds spread over ~4 decades.
                     h.record(1_000 + (i * 7919 + t) % 10_000_000);
+                    if t == 0 && i == per_thread / 2 {
+                        wait_for_a_read(&reads);
+                    }
                 }
             })
         })
@@ -65,8 +86,8 @@ fn hammer(threads: u64, per_thread: u64) {
         w.join().unwrap();
     }
     done.store(true, Ordering::Release);
-    let reads = reader.join().unwrap();
-    assert!(reads > 0);
+    // At least the read writer 0 waited for, mid-way through its writes.
+    assert!(reader.join().unwrap() >= 2);
 
     let mut snap = Snapshot::default();
     h.cumulative(&mut snap);
@@ -112,7 +133,8 @@ fn two_hundred_threads_with_a_reader() {
 fn thirty_thousand_short_lived_threads_lose_nothing_while_their_stripes_are_folded() {
     let (h, clock) = rotating();
     let done = Arc::new(AtomicBool::new(false));
-    let reader = reader(h.clone(), clock, done.clone());
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = reader(h.clone(), clock, done.clone(), reads.clone());
     // 30,000 threads, 8 alive at a time, each recording 10 values and
     // exiting; its slot goes back and its stripe is folded while others
     // take the slot over.
@@ -129,9 +151,13 @@ fn thirty_thousand_short_lived_threads_lose_nothing_while_their_stripes_are_fold
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
+        if batch % 500 == 0 {
+            // Reads (so folds) between the batches, whatever the scheduler.
+            wait_for_a_read(&reads);
+        }
     }
     done.store(true, Ordering::Release);
-    assert!(reader.join().unwrap() > 0);
+    assert!(reader.join().unwrap() >= 16);
     let stats = h.stats();
     assert_eq!(stats.total_count, 300_000);
     let mut all = tailwatch::engine::Snapshot::default();

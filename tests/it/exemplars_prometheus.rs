@@ -76,8 +76,8 @@ async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histogr
     eventually(&classic, "up", |r| r.len() == 1 && r[0].1 == 1.0).await;
     eventually(&native, "up", |r| r.len() == 1 && r[0].1 == 1.0).await;
     // Three traced values in three buckets, fastest first (so that the
-    // first bucket holding an exemplar is not the newest one's), each seen
-    // by a few scrapes (every second) before the next.
+    // first bucket holding an exemplar is not the newest one's), each
+    // stored by both servers before the next is recorded.
     let recorded = [(0xa1_u128, 0.000_2_f64), (0xb2, 0.007), (0xc3, 3.0)];
     for (id, seconds) in recorded {
         h.record_with_trace(
@@ -87,7 +87,23 @@ async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histogr
                 span_id: id as u64,
             },
         );
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        // Both servers have stored it before the next one replaces it in
+        // the classic buckets: wait for that, not for a number of scrapes.
+        let trace = format!("{id:032x}");
+        for (p, query, what) in [
+            (&classic, "checkout_seconds_bucket", "classic"),
+            (&native, "checkout_seconds", "native"),
+        ] {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !exemplars(p, query).await.iter().any(|(t, _)| *t == trace) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what}: Prometheus never stored {trace}; log:\n{}",
+                    p.log()
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
     }
     let mut want: Vec<(String, f64)> = recorded
         .iter()

@@ -1,8 +1,9 @@
 //! The integration tests, in one binary: each links the whole dependency
 //! tree, so one binary builds and links once (`cargo test --test it`;
 //! one module: `cargo test --test it agent::`). Tests that need a process
-//! of their own (a counting allocator) are `tests/memory.rs`,
-//! `tests/http_alloc.rs` and `tests/facade_memory.rs`.
+//! of their own (a counting allocator, a timing that other tests would
+//! disturb) are `tests/memory.rs`, `tests/http_alloc.rs`,
+//! `tests/facade_memory.rs` and `tests/scrape_off_workers.rs`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -62,8 +63,6 @@ mod reqwest;
 mod runtime;
 #[cfg(feature = "agent")]
 mod saturation;
-#[cfg(feature = "agent")]
-mod scrape_off_workers;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tracing")]

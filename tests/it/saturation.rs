@@ -32,16 +32,23 @@ async fn a_pool_held_at_k_of_n_and_its_waiters() {
     // Exhaust it; two waiters wait until a unit comes back ~80 ms later.
     held.push(pool.acquire(permits.clone().acquire_owned()).await.unwrap());
     assert_eq!(pool.utilization(), Some(1.0));
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let waiters: Vec<_> = (0..2)
         .map(|_| {
-            let (pool, permits) = (pool.clone(), permits.clone());
+            let (pool, permits, started) = (pool.clone(), permits.clone(), started.clone());
             tokio::spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
                 let unit = pool.acquire(permits.acquire_owned()).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 drop(unit);
             })
         })
         .collect();
+    // Both waiters are waiting (whenever the scheduler ran them); they wait
+    // at least 80 ms more.
+    while started.load(Ordering::SeqCst) < 2 {
+        tokio::task::yield_now().await;
+    }
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(pool.in_use(), 4, "the waiters hold nothing yet");
     held.pop();
@@ -322,12 +329,15 @@ async fn a_blocking_sampler_stales_only_its_own_gauges_visibly() {
         started.elapsed()
     );
     let before = queue.depth();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        queue.depth() >= before + 3,
-        "{before} then {}",
-        queue.depth()
-    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while queue.depth() < before + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the new sampler stopped with the stalled one: {before} then {}",
+            queue.depth()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // The blocked closure is not started again while it hangs.
     assert_eq!(runs.load(Ordering::SeqCst), runs_when_stalled);
 
@@ -381,7 +391,13 @@ async fn a_blocking_sampler_stales_only_its_own_gauges_visibly() {
         assert!(Instant::now() < deadline, "never resumed");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let text = common::get_ok(a.local_addr(), "/metrics").await;
-    assert!(text.contains("tailwatch_sampler_stalled{sampler=\"resource:db\"} 0\n"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = common::get_ok(a.local_addr(), "/metrics").await;
+        if text.contains("tailwatch_sampler_stalled{sampler=\"resource:db\"} 0\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still stalled:\n{text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -88,25 +88,6 @@ fn without_rotations_values_are_never_kept_too_long() {
 }
 
 #[test]
-fn upkeep_thread_rotates_system_clock_windows_nobody_reads() {
-    // Real time: a 1 s window in 100 ms slices. The histogram sits unread
-    // for 1.5 s, then gets a value that is read right away. Only if
-    // something rotated the window meanwhile is the value attributed to
-    // the right slice (otherwise it is taken as 1.5 s old and gone).
-    let h = Histogram::builder()
-        .window(Duration::from_secs(1), 10)
-        .build()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    h.record(5);
-    assert_eq!(
-        h.stats().count,
-        1,
-        "the upkeep thread did not rotate the window"
-    );
-}
-
-#[test]
 fn rate_and_window_are_exact_over_a_steady_load() {
     let (clock, h) = setup();
     // 100 values per second for 5 minutes, reading every 10 s.

@@ -1,6 +1,8 @@
 //! Rendering a scrape never runs on the application's async workers: on a
 //! one-worker runtime, a 1 ms timer stays on schedule while 10,000 series
 //! are scraped (one test in this binary, so no other test takes the CPU).
+//!
+//! Run with: `cargo test --test scrape_off_workers -- --nocapture`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use tailwatch::{Monitor, measure::Ended};
 
-use crate::common;
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_1ms_timer_stays_on_schedule_while_10_000_series_are_scraped() {
@@ -65,9 +67,19 @@ async fn a_1ms_timer_stays_on_schedule_while_10_000_series_are_scraped() {
         late.len(),
         at(0.5)
     );
-    // Rendered on the worker, each scrape holds it for the whole render
-    // (~700 ms in a debug build); off it, the timer keeps its schedule
-    // within tokio's 1 ms resolution and the OS scheduler's (2 cores).
-    assert!(p99 <= Duration::from_millis(5), "p99 {p99:?} late");
-    assert!(worst <= Duration::from_millis(25), "{worst:?} late");
+    // Rendered on the worker, each scrape would hold it for the whole
+    // render: the timer would be late by about a render's time (the
+    // shortest of the three) at least once. Off the worker, it is late by
+    // what the OS scheduler costs, far less even when other processes
+    // keep every core busy: the bounds are relative to the render, so a
+    // busy machine slows both sides alike.
+    let render = took.iter().min().unwrap();
+    assert!(
+        worst < *render / 2,
+        "{worst:?} late, a render takes {render:?}"
+    );
+    assert!(
+        p99 < *render / 4,
+        "p99 {p99:?} late, a render takes {render:?}"
+    );
 }
