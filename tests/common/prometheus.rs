@@ -57,27 +57,49 @@ impl Prometheus {
         features: &[&str],
         prepare: impl FnOnce(&Path),
     ) -> Prometheus {
-        let dir = temp_dir("prometheus");
-        prepare(&dir);
         let rules = rule_file.map_or(String::new(), |f| {
             format!("rule_files:\n  - '{}'\n", f.display())
         });
+        Self::start_raw(
+            &format!("{rules}scrape_configs:\n{scrape}"),
+            features,
+            &[],
+            prepare,
+        )
+        .await
+    }
+
+    /// Prometheus with `config` after the global section (1 s scrape and
+    /// evaluation), `--enable-feature=…` for each of `features`, and `args`
+    /// (e.g. `--web.enable-remote-write-receiver`). In agent mode
+    /// (`features` has `agent`) its storage is the agent's WAL.
+    pub async fn start_raw(
+        config: &str,
+        features: &[&str],
+        args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Prometheus {
+        let dir = temp_dir("prometheus");
+        prepare(&dir);
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n\
-             {rules}scrape_configs:\n{scrape}"
+             {config}"
         );
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let addr = free_port();
+        let storage = if features.contains(&"agent") {
+            "--storage.agent.path"
+        } else {
+            "--storage.tsdb.path"
+        };
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
+            .arg(format!("{storage}={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
             .args(features.iter().map(|f| format!("--enable-feature={f}")))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -57,6 +57,8 @@ mod prometheus;
 mod proto_codegen;
 #[cfg(feature = "metrics")]
 mod protobuf;
+#[cfg(feature = "agent")]
+mod remote_write;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 #[cfg(feature = "agent")]

@@ -1,0 +1,131 @@
+//! Past one Prometheus: a Prometheus 2.42 in agent mode scrapes the agent
+//! and remote-writes (native histograms and exemplars) to a central
+//! Prometheus with the remote-write receiver. The central's native
+//! quantiles equal exactly those of a Prometheus scraping the agent
+//! directly, and the recorded traces arrive as exemplars (the topology and
+//! its settings: docs/prometheus.md, "Past one Prometheus").
+
+use std::time::Duration;
+
+use crate::common;
+use common::prometheus::{Prometheus, encode, eventually};
+use common::{available, free_port, installed};
+use tailwatch::{Monitor, engine::TraceContext};
+
+const VALUES: u64 = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_mode_prometheus_remote_writes_the_same_quantiles_and_the_exemplars() {
+    if !available(
+        installed("prometheus"),
+        "prometheus",
+        "apt-get install prometheus; agent-mode remote-write test not run",
+    ) {
+        return;
+    }
+    let monitor = Monitor::new();
+    let h = monitor
+        .registry()
+        .histogram("job_duration_seconds", &[("queue", "mail")])
+        .unwrap();
+    let a = tailwatch::AgentBuilder::new(&monitor)
+        .listen(free_port())
+        .start()
+        .await
+        .unwrap();
+    let central = Prometheus::start_raw(
+        "",
+        &["native-histograms", "exemplar-storage"],
+        &["--web.enable-remote-write-receiver"],
+        |_| {},
+    )
+    .await;
+    let direct = Prometheus::start_with(
+        &[a.local_addr()],
+        None,
+        &["native-histograms", "exemplar-storage"],
+    )
+    .await;
+    let forwarding = Prometheus::start_raw(
+        &format!(
+            "scrape_configs:\n  - job_name: tailwatch\n    static_configs:\n      - targets: ['{}']\n\
+             remote_write:\n  - url: 'http://{}/api/v1/write'\n    send_native_histograms: true\n    \
+             send_exemplars: true\n    queue_config:\n      batch_send_deadline: 1s\n",
+            a.local_addr(),
+            central.addr
+        ),
+        &["agent", "native-histograms", "exemplar-storage"],
+        &[],
+        |_| {},
+    )
+    .await;
+
+    // Latencies over four decades (10 µs to 100 ms, log-uniform), every
+    // 1,000th with a trace.
+    for i in 0..VALUES {
+        let exp = -5.0 + 4.0 * ((i * 7919) % VALUES) as f64 / VALUES as f64;
+        let nanos = (10f64.powf(exp) * 1e9) as u64;
+        if i % 1_000 == 0 {
+            let id = u128::from(i + 1);
+            h.record_with_trace(
+                nanos,
+                TraceContext {
+                    trace_id: id,
+                    span_id: id as u64,
+                },
+            );
+        } else {
+            h.record(nanos);
+        }
+    }
+    // Both have the final histogram once its count is all the values.
+    let count = format!("histogram_count(job_duration_seconds{{queue=\"mail\"}})");
+    for p in [&direct, &central] {
+        eventually(p, &count, |r| r.len() == 1 && r[0].1 == VALUES as f64).await;
+    }
+    for q in [0.5, 0.9, 0.99, 0.999] {
+        let query = format!("histogram_quantile({q}, job_duration_seconds{{queue=\"mail\"}})");
+        let d = direct.query(&query).await;
+        let c = central.query(&query).await;
+        assert_eq!(d.len(), 1, "{query}: {d:?}");
+        assert_eq!(c.len(), 1, "{query}: {c:?}");
+        println!("p{}: direct {} central {}", q * 100.0, d[0].1, c[0].1);
+        assert_eq!(c[0].1, d[0].1, "{query}: central {c:?}, direct {d:?}");
+    }
+    // The traces reached the central store as exemplars.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let json = central
+            .api(&format!(
+                "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
+                encode("job_duration_seconds"),
+                now - 300.0,
+                now + 60.0
+            ))
+            .await;
+        let traces: Vec<String> = json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["exemplars"].as_array().unwrap().clone())
+            .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+            .collect();
+        let recorded = |t: &String| {
+            u128::from_str_radix(t, 16).is_ok_and(|id| id >= 1 && id <= u128::from(VALUES))
+        };
+        if traces.iter().any(recorded) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recorded trace reached the central Prometheus: {json}\nforwarding log:\n{}",
+            forwarding.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    a.stop().await;
+}
