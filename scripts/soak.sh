@@ -11,7 +11,7 @@ minutes=${1:-30}
 rps=${2:-500}
 seconds=$((minutes * 60))
 cargo build --release -q -p tailwatch-cli
-bin=target/release/tailwatch
+bin="${CARGO_TARGET_DIR:-target}/release/tailwatch"
 out=$(mktemp -d)
 : >"$out/scrape-errors.log"
 "$bin" demo --listen 127.0.0.1:0 --agent-listen 127.0.0.1:0 --rps "$rps" \

@@ -28,7 +28,7 @@ LUA
 esac
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)"; exit 1; }
 cargo build --release --example http_target -q
-bin=target/release/examples/http_target
+bin="${CARGO_TARGET_DIR:-target}/release/examples/http_target"
 variants=(bare tailwatch axum-prometheus)
 ports=(3101 3102 3103)
 pids=()

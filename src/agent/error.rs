@@ -42,11 +42,12 @@ pub enum AgentError {
         reason: String,
     },
     /// A web-config file (TLS, basic auth) that cannot be used.
-    #[error("the web-config file {path} cannot be used: {reason}")]
+    #[cfg(feature = "tls")]
+    #[error("the web-config file {path} cannot be used: {source}")]
     WebConfig {
         /// The file.
         path: std::path::PathBuf,
         /// What is wrong with it.
-        reason: String,
+        source: super::web_config::WebConfigError,
     },
 }

@@ -59,4 +59,7 @@ pub use handle::Agent;
 pub use limits::{MIN_HEADER_BYTES, ServerLimits};
 pub use server::{CONNECTIONS_CLOSED, CONNECTIONS_OPEN};
 #[cfg(feature = "tls")]
-pub use {auth::AUTH_FAILURES, web_config::WebConfig};
+pub use {
+    auth::AUTH_FAILURES,
+    web_config::{ClientAuth, TlsVersion, WebConfig, WebConfigError},
+};

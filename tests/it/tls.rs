@@ -246,6 +246,18 @@ fn bad_web_config_files_are_clear_errors() {
             "min_version",
         ),
         (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCerts\n",
+            "expected one of `NoClientCert`",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  max_version: TLS11\n",
+            "max_version: TLS11 is not supported; use TLS12 or TLS13",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS13\n  max_version: TLS12\n",
+            "min_version is above max_version",
+        ),
+        (
             "basic_auth_users:\n  prom: plaintext\n",
             "not a bcrypt hash",
         ),
