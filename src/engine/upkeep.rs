@@ -64,38 +64,3 @@ fn run() {
         PASSES.fetch_add(1, Ordering::Release);
     }
 }
-
-#[cfg(all(test, not(tailwatch_loom)))]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use crate::engine::histogram::Histogram;
-
-    #[test]
-    fn the_thread_rotates_system_clock_windows_nobody_reads() {
-        // Real time: a 1 s window in 100 ms slices. The histogram sits
-        // unread for 1.5 s, then gets a value that is read right away. Only
-        // if something rotated the window meanwhile is the value attributed
-        // to the right slice (otherwise it is taken as 1.5 s old and gone).
-        let h = Histogram::builder()
-            .window(Duration::from_secs(1), 10)
-            .build()
-            .unwrap();
-        let unread = Instant::now() + Duration::from_millis(1500);
-        while Instant::now() < unread {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // A whole pass of the thread after that point, however late the
-        // scheduler runs it.
-        let seen = super::passes();
-        while super::passes() < seen + 2 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        h.record(5);
-        assert_eq!(
-            h.stats().count,
-            1,
-            "the upkeep thread did not rotate the window"
-        );
-    }
-}

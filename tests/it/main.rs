@@ -1,9 +1,10 @@
 //! The integration tests, in one binary: each links the whole dependency
 //! tree, so one binary builds and links once (`cargo test --test it`;
 //! one module: `cargo test --test it agent::`). Tests that need a process
-//! of their own (a counting allocator, a timing that other tests would
-//! disturb) are `tests/memory.rs`, `tests/http_alloc.rs`,
-//! `tests/facade_memory.rs` and `tests/scrape_off_workers.rs`.
+//! of their own (a counting allocator, process-wide figures or a timing
+//! that other tests would disturb) are `tests/memory.rs`,
+//! `tests/http_alloc.rs`, `tests/facade_memory.rs`, `tests/process.rs` and
+//! `tests/scrape_off_workers.rs`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -50,8 +51,6 @@ mod native_histograms;
 mod opentelemetry;
 #[cfg(feature = "deadpool")]
 mod postgres;
-#[cfg(feature = "process")]
-mod process;
 #[cfg(feature = "agent")]
 mod prometheus;
 mod proto_codegen;

@@ -79,9 +79,9 @@ async fn an_agent_mode_prometheus_remote_writes_the_same_quantiles_and_the_exemp
         }
     }
     // Both have the final histogram once its count is all the values.
-    let count = format!("histogram_count(job_duration_seconds{{queue=\"mail\"}})");
+    let count = "histogram_count(job_duration_seconds{queue=\"mail\"})";
     for p in [&direct, &central] {
-        eventually(p, &count, |r| r.len() == 1 && r[0].1 == VALUES as f64).await;
+        eventually(p, count, |r| r.len() == 1 && r[0].1 == VALUES as f64).await;
     }
     for q in [0.5, 0.9, 0.99, 0.999] {
         let query = format!("histogram_quantile({q}, job_duration_seconds{{queue=\"mail\"}})");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tailwatch::Monitor;
 use tailwatch::export::{self, Buckets, Format};
 
-use crate::common;
+mod common;
 
 fn value(m: &Monitor, name: &str) -> f64 {
     common::sampled(m, name, &[])
