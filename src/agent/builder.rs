@@ -254,8 +254,12 @@ impl AgentBuilder {
         #[cfg(feature = "tls")]
         let router = match web {
             Some(w) if !w.users.is_empty() || !w.headers.is_empty() => {
-                let failures = monitor
-                    .registry()
+                let registry = monitor.registry();
+                registry.describe(
+                    super::auth::AUTH_FAILURES,
+                    "Requests to the tailwatch agent refused for missing or wrong credentials.",
+                );
+                let failures = registry
                     .counter(super::auth::AUTH_FAILURES, &[])
                     .unwrap_or_default();
                 let auth = super::auth::BasicAuth::new(w.users, w.headers, failures);

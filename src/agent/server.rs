@@ -79,6 +79,11 @@ impl ConnectionMetrics {
         let registry = monitor.registry();
         // Fixed, valid names and labels: these cannot fail; should the
         // registry refuse them anyway, detached handles count nowhere.
+        registry.describe(CONNECTIONS_OPEN, "Connections open to the tailwatch agent.");
+        registry.describe(
+            CONNECTIONS_CLOSED,
+            "Connections the tailwatch agent closed on a limit (reason: limit, header_timeout, idle_timeout, header_too_large, shutdown, tls_handshake).",
+        );
         let open = registry.gauge(CONNECTIONS_OPEN, &[]).unwrap_or_default();
         let closed = Closed::ALL.map(|c| {
             registry

@@ -114,8 +114,24 @@ fn number(out: &mut String, v: f64) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
+/// `# HELP` and `# TYPE`. The help is escaped as the format wants it
+/// (a user's text may hold anything): `\\` and newlines in both, `"` in
+/// OpenMetrics too.
+fn header(out: &mut String, om: bool, name: &str, kind: &str, help: &str) {
+    let _ = write!(out, "# HELP {name} ");
+    if help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
+        for c in help.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '"' if om => out.push_str("\\\""),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push_str(help);
+    }
+    out.push('\n');
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
@@ -193,7 +209,7 @@ impl Sink for TextSink {
     }
 
     fn histogram_family(&mut self, f: &HistogramFamily<'_>) {
-        header(&mut self.out, f.name, "histogram", f.help);
+        header(&mut self.out, self.om, f.name, "histogram", f.help);
         self.bucket_name = format!("{}_bucket", f.name);
         self.sum_name = format!("{}_sum", f.name);
         self.count_name = format!("{}_count", f.name);
@@ -227,7 +243,7 @@ impl Sink for TextSink {
         // do: quantiles over a sliding window, cumulative `_sum`/`_count`.
         let out = &mut self.out;
         let qname = derived(name, "quantile");
-        header(out, &qname, "summary", QUANTILE_HELP);
+        header(out, self.om, &qname, "summary", QUANTILE_HELP);
         let (qsum, qcount) = (format!("{qname}_sum"), format!("{qname}_count"));
         for v in views {
             label_body(&mut self.body, v.labels.iter().copied());
@@ -255,7 +271,7 @@ impl Sink for TextSink {
             int_line(out, v.count);
         }
         let mname = derived(name, "max");
-        header(out, &mname, "gauge", MAX_HELP);
+        header(out, self.om, &mname, "gauge", MAX_HELP);
         for v in views {
             let Some(max) = v.max else { continue };
             label_body(&mut self.body, v.labels.iter().copied());
@@ -275,6 +291,7 @@ impl Sink for TextSink {
         let out = &mut self.out;
         header(
             out,
+            self.om,
             &type_name,
             if counter { "counter" } else { "gauge" },
             help,
@@ -356,9 +373,9 @@ mod tests {
         }
         let buckets = Buckets::otel();
         let mut split = TextSink::new(0, false);
-        histograms(&monitor, &buckets, &mut split);
+        histograms(&monitor, &buckets, &Default::default(), &mut split);
         let mut whole = Whole(TextSink::new(0, false));
-        histograms(&monitor, &buckets, &mut whole);
+        histograms(&monitor, &buckets, &Default::default(), &mut whole);
         assert!(render_threads() > 1 || std::thread::available_parallelism().unwrap().get() == 1);
         assert!(split.out.len() > 500_000, "{}", split.out.len());
         assert!(split.out == whole.0.out, "the split render differs");

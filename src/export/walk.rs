@@ -2,10 +2,10 @@
 //! [`Sink`] (text in `text.rs`, protobuf in `protobuf.rs`) writes what it
 //! is handed, so every format has every family.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::buckets::Buckets;
-use super::help::help_of;
+use super::help::{HelpTexts, help_of};
 use super::native::NativeBuckets;
 use crate::engine::snapshot::Snapshot;
 use crate::measure::{Monitor, OPERATION_ACTIVE};
@@ -151,21 +151,40 @@ pub(super) fn render_threads() -> usize {
     *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }
 
-/// Duration of the previous scrape, in nanoseconds.
-static LAST_SCRAPE_NS: AtomicU64 = AtomicU64::new(0);
+/// A monitor's previous scrape (each monitor its own: two agents in one
+/// process do not report each other's).
+#[derive(Debug, Default)]
+pub(super) struct LastScrape {
+    /// Its length in bytes: the next one's buffer is sized from it (one
+    /// allocation, no regrowth copies).
+    len: AtomicUsize,
+    /// How long it took (`tailwatch_scrape_duration_seconds`).
+    pub(super) nanos: AtomicU64,
+}
 
-/// Records how long a scrape took (`tailwatch_scrape_duration_seconds`).
-pub(super) fn scrape_took(started: quanta::Instant) {
-    LAST_SCRAPE_NS.store(
-        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
+impl LastScrape {
+    pub(super) fn of(monitor: &Monitor) -> std::sync::Arc<Self> {
+        monitor.inner.extensions.get_or_init(Self::default)
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        let last = self.len.load(Ordering::Relaxed);
+        (last + last / 8).max(16 * 1024)
+    }
+
+    pub(super) fn done(&self, started: quanta::Instant, len: usize) {
+        self.len.store(len, Ordering::Relaxed);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
 }
 
 /// Hands every family `monitor` holds to `sink`.
 pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &mut S) {
     let registry = monitor.registry();
-    histograms(monitor, buckets, sink);
+    let helps = registry.helps();
+    let help_of = |name: &str| help_of(&helps, name);
+    histograms(monitor, buckets, &helps, sink);
 
     // Gauges of the registry and operations in flight.
     let mut gauges = Scalars::new();
@@ -191,7 +210,7 @@ pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &
     scalars(sink, counters, |_| true, help_of);
 
     #[cfg(feature = "metrics")]
-    facade(monitor, sink);
+    facade(monitor, &help_of, sink);
 
     // Self-metrics.
     let info = registry.families();
@@ -247,7 +266,7 @@ pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &
         "tailwatch_scrape_duration_seconds".into(),
         vec![(
             Vec::new(),
-            Num::Float(LAST_SCRAPE_NS.load(Ordering::Relaxed) as f64 / 1e9),
+            Num::Float(LastScrape::of(monitor).nanos.load(Ordering::Relaxed) as f64 / 1e9),
         )],
     );
     scalars(sink, series, |_| false, help_of);
@@ -260,7 +279,12 @@ pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &
 /// labels). A family of [`PARALLEL_FROM`] series or more is split by groups
 /// over [`render_threads`] threads when the format allows it; the parts
 /// are appended in order, so the output is the same.
-pub(super) fn histograms<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &mut S) {
+pub(super) fn histograms<S: Sink + Send>(
+    monitor: &Monitor,
+    buckets: &Buckets,
+    helps: &HelpTexts,
+    sink: &mut S,
+) {
     let mut buffers = Buffers::default();
     for mut members in families(monitor.registry().series()) {
         let name = members[0].id.name().to_owned();
@@ -268,7 +292,7 @@ pub(super) fn histograms<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, s
         let native = buckets.native_of(&name);
         sink.histogram_family(&HistogramFamily {
             name: &name,
-            help: help_of(&name),
+            help: help_of(helps, &name),
             bounds,
             native,
         });
@@ -445,11 +469,11 @@ fn add_scalars<H>(into: &mut Scalars, handles: Vec<(SeriesId, H)>, read: impl Fn
 }
 
 /// Hands each family to `sink`, its samples sorted by labels.
-fn scalars(
+fn scalars<'h>(
     sink: &mut impl Sink,
     families: Scalars,
     counter: impl Fn(&str) -> bool,
-    help: impl Fn(&str) -> &'static str,
+    help: impl for<'n> Fn(&'n str) -> &'h str,
 ) {
     for (name, mut values) in families {
         values.sort_by(|a, b| a.0.cmp(&b.0));
@@ -458,7 +482,7 @@ fn scalars(
 }
 
 #[cfg(feature = "metrics")]
-fn facade(monitor: &Monitor, sink: &mut impl Sink) {
+fn facade<'h>(monitor: &Monitor, help_of: &impl Fn(&str) -> &'h str, sink: &mut impl Sink) {
     // Its counters and gauges are the registry's; what it renamed is its own.
     let mut renamed = Scalars::new();
     renamed.insert(

@@ -105,6 +105,8 @@ impl HttpMetricsLayer {
 
     /// A layer recording into `registry`.
     pub fn with_registry(registry: Registry) -> Self {
+        registry.describe(HTTP_DURATION, "Duration of HTTP server requests.");
+        registry.describe(HTTP_ACTIVE, "HTTP server requests in flight.");
         Self {
             shared: Arc::new(Shared {
                 id: crate::engine::thread_cache::next_owner(),

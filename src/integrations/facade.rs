@@ -87,6 +87,9 @@ struct Store {
     /// names that got one; by kind.
     names: Mutex<[HashMap<String, String>; 3]>,
     units: RwLock<HashMap<String, Unit>>,
+    /// Descriptions given by `describe_*`, by kind and given name, until
+    /// the metric is written under a name.
+    descriptions: Mutex<[HashMap<String, String>; 3]>,
     /// Series whose name or label names had to be changed to be valid.
     renamed: AtomicU64,
     /// Registrations folded into a `tailwatch_facade_overflow_*` metric
@@ -103,6 +106,7 @@ impl Default for Store {
             gauges: RwLock::default(),
             names: Mutex::default(),
             units: RwLock::default(),
+            descriptions: Mutex::default(),
             renamed: AtomicU64::new(0),
             folded: Mutex::default(),
         }
@@ -419,6 +423,20 @@ impl MetricsRecorder {
         &self.store
     }
 
+    /// Keeps `description` as the `# HELP` of the metric `given` of
+    /// `kind`: now if it is written already, else when it is.
+    fn describe(&self, kind: Kind, given: &str, description: &str) {
+        let written = self.store.names.lock()[kind.index()].get(given).cloned();
+        if let Some(name) = written {
+            self.monitor.registry().describe(&name, description);
+        }
+        let mut kept = self.store.descriptions.lock();
+        let kept = &mut kept[kind.index()];
+        if kept.len() < MAX_CACHED || kept.contains_key(given) {
+            kept.insert(given.to_owned(), description.to_owned());
+        }
+    }
+
     /// Resolves `key` as a metric of `kind` through `make` (which creates
     /// or finds the handle under a name and labels in the registry): under
     /// its sanitized name, else (taken by another metric) renamed, else
@@ -453,6 +471,9 @@ impl MetricsRecorder {
                         store.renamed.fetch_add(1, Ordering::Relaxed);
                     }
                     if known.is_none() {
+                        if let Some(d) = store.descriptions.lock()[kind.index()].get(key.name()) {
+                            self.monitor.registry().describe(&name, d);
+                        }
                         let mut names = store.names.lock();
                         let names = &mut names[kind.index()];
                         if names.len() < MAX_CACHED {
@@ -527,11 +548,16 @@ impl MetricsRecorder {
 }
 
 impl Recorder for MetricsRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_counter(&self, key: KeyName, _: Option<Unit>, description: SharedString) {
+        self.describe(Kind::Counter, key.as_str(), &description);
+    }
 
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, key: KeyName, _: Option<Unit>, description: SharedString) {
+        self.describe(Kind::Gauge, key.as_str(), &description);
+    }
 
-    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, _: SharedString) {
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(Kind::Histogram, key.as_str(), &description);
         if let Some(unit) = unit {
             let mut units = self.store().units.write();
             if units.len() < MAX_CACHED {

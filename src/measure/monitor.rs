@@ -130,6 +130,8 @@ impl MonitorBuilder {
                 Some(3 * max_operations.saturating_add(1)),
             )
             .build()?;
+        registry.describe(OPERATION_DURATION, "Duration of measured operations.");
+        registry.describe(OPERATION_ACTIVE, "Measured operations in flight.");
         let monitor = Monitor {
             inner: Arc::new(MonitorInner {
                 id: thread_cache::next_owner(),

@@ -143,6 +143,7 @@ impl RegistryBuilder {
                 cap,
                 label_caps: self.label_caps,
                 names: Mutex::new(names),
+                helps: RwLock::default(),
                 max_label_value: self
                     .max_label_value
                     .unwrap_or(DEFAULT_MAX_LABEL_VALUE_BYTES),

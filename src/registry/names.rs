@@ -130,6 +130,11 @@ pub(super) struct Names {
 }
 
 impl Names {
+    /// The cap on metric names of each kind.
+    pub(super) fn max_per_kind(&self) -> usize {
+        self.max_per_kind
+    }
+
     pub(super) fn new(max_per_kind: usize) -> Self {
         let mut names = Self {
             owners: HashMap::new(),

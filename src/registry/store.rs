@@ -24,6 +24,9 @@ struct Cached {
     histogram: Histogram,
 }
 
+/// The longest `# HELP` text kept.
+const MAX_HELP_BYTES: usize = 1024;
+
 thread_cache! {
     /// Series by hash of name and labels, per registry.
     static THREAD_CACHE: Cached;
@@ -63,6 +66,8 @@ pub(super) struct Inner {
     /// Written names and their owners; the cap on names per kind.
     pub(super) names: Mutex<Names>,
     pub(super) max_label_value: usize,
+    /// `# HELP` texts by metric name ([`Registry::describe`]).
+    pub(super) helps: RwLock<HashMap<String, Arc<str>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -381,6 +386,46 @@ impl Registry {
     pub fn family(&self, name: &str) -> Option<FamilyInfo> {
         let families = self.inner.families.lock();
         families.get(name).map(|f| info(name, f))
+    }
+
+    /// Describes metric `name` (any kind): `help` becomes its `# HELP`
+    /// text in every exposition format, where metrics without one get a
+    /// generic text. Give it where the metric is defined, next to the code
+    /// that records it; describing it again replaces the text. A help
+    /// longer than 1 KiB is cut (at a character boundary); past 3 texts
+    /// per allowed metric name (`RegistryBuilder::max_metrics`), new ones
+    /// are ignored, so memory stays bounded.
+    ///
+    /// ```
+    /// let registry = tailwatch::Registry::new();
+    /// registry.describe("payload_size_bytes", "Sizes of accepted payloads.");
+    /// registry.histogram("payload_size_bytes", &[])?.record(512);
+    /// assert_eq!(registry.help("payload_size_bytes").as_deref(), Some("Sizes of accepted payloads."));
+    /// # Ok::<(), tailwatch::registry::RegistryError>(())
+    /// ```
+    pub fn describe(&self, name: &str, help: &str) {
+        let mut cut = help.len().min(MAX_HELP_BYTES);
+        while !help.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let help: Arc<str> = help[..cut].into();
+        let mut helps = self.inner.helps.write();
+        let room = helps.len() < 3 * self.inner.names.lock().max_per_kind();
+        if let Some(h) = helps.get_mut(name) {
+            *h = help;
+        } else if room {
+            helps.insert(name.to_owned(), help);
+        }
+    }
+
+    /// The help text given to metric `name` with [`describe`](Self::describe).
+    pub fn help(&self, name: &str) -> Option<Arc<str>> {
+        self.inner.helps.read().get(name).cloned()
+    }
+
+    /// Every help text given, by metric name (for one exposition).
+    pub(crate) fn helps(&self) -> HashMap<String, Arc<str>> {
+        self.inner.helps.read().clone()
     }
 
     /// Cardinality figures of every metric, of every kind, by name.

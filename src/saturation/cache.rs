@@ -59,6 +59,7 @@ impl Monitor {
     /// The cache `name`, created on first use.
     pub fn cache(&self, name: &str) -> Cache {
         let r = self.registry();
+        r.describe(CACHE_REQUESTS, "Cache lookups by result.");
         let counter = |result| {
             r.counter(CACHE_REQUESTS, &[("cache", name), ("result", result)])
                 .unwrap_or_default()

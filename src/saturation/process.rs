@@ -79,6 +79,36 @@ mod linux {
     use crate::measure::Monitor;
     use crate::saturation::sampler::WindowRate;
 
+    /// What each figure is (`# HELP`).
+    const HELP: [(&str, &str); 8] = [
+        (
+            "process_cpu_seconds_total",
+            "User and system CPU time of the process, in seconds.",
+        ),
+        (
+            "process_cpu_utilization_ratio",
+            "CPU time of the process over the sliding window, as a fraction of the CPUs it may use (the cgroup quota when there is one).",
+        ),
+        (
+            "process_cpu_limit_cores",
+            "CPUs the process may use: the cgroup CPU quota, else the CPUs available.",
+        ),
+        (
+            "process_resident_memory_bytes",
+            "Resident memory of the process, in bytes.",
+        ),
+        (
+            "process_memory_limit_bytes",
+            "The cgroup memory limit of the process, in bytes (absent when unlimited).",
+        ),
+        ("process_open_fds", "Open file descriptors of the process."),
+        (
+            "process_max_fds",
+            "Maximum open file descriptors of the process (soft limit).",
+        ),
+        ("process_threads", "Threads of the process."),
+    ];
+
     /// The window CPU utilisation is computed over.
     const WINDOW: Duration = Duration::from_secs(60);
 
@@ -92,6 +122,9 @@ mod linux {
         let me = Process::myself().map_err(unreadable("/proc/self"))?;
         me.stat().map_err(unreadable("/proc/self/stat"))?;
         let r = monitor.registry();
+        for (name, help) in HELP {
+            r.describe(name, help);
+        }
         let value = |name: &str| r.value(name, &[]).unwrap_or_default();
         let cpu = value("process_cpu_seconds_total");
         let utilization = value("process_cpu_utilization_ratio");

@@ -47,6 +47,8 @@ pub struct QueueStats {
 impl Monitor {
     /// The queue `name`, created on first use.
     pub fn queue(&self, name: &str) -> Queue {
+        self.registry()
+            .describe(QUEUE_DEPTH, "Items waiting in the queue.");
         Queue {
             depth: self
                 .registry()

@@ -258,6 +258,20 @@ impl Monitor {
     /// Resolve it once and keep it. Names are capped like other labels.
     pub fn resource(&self, name: &str) -> Resource {
         let r = self.registry();
+        r.describe(RESOURCE_IN_USE, "Units of the resource in use.");
+        r.describe(RESOURCE_CAPACITY, "Units of the resource in total.");
+        r.describe(
+            RESOURCE_WAIT,
+            "Time spent waiting to acquire a unit of the resource.",
+        );
+        r.describe(
+            RESOURCE_IDLE,
+            "Units of the resource open but idle (a pool's idle connections).",
+        );
+        r.describe(
+            RESOURCE_WAITING,
+            "Callers waiting to acquire a unit of the resource now.",
+        );
         let l = [("resource", name)];
         Resource {
             in_use: r.gauge(RESOURCE_IN_USE, &l).unwrap_or_default(),

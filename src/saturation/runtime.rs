@@ -23,6 +23,28 @@ use std::time::Duration;
 use crate::measure::Monitor;
 use crate::saturation::sampler::WindowRate;
 
+/// What each figure is (`# HELP`).
+const HELP: [(&str, &str); 6] = [
+    ("tokio_workers", "Worker threads of the tokio runtime."),
+    ("tokio_alive_tasks", "Tasks alive in the tokio runtime."),
+    (
+        "tokio_global_queue_depth",
+        "Tasks waiting in the tokio runtime's global queue.",
+    ),
+    (
+        "tokio_worker_busy_seconds_total",
+        "Time the tokio workers spent busy, summed over workers.",
+    ),
+    (
+        "tokio_worker_parks_total",
+        "Times the tokio workers parked, summed over workers.",
+    ),
+    (
+        "tokio_busy_ratio",
+        "Busy time of the tokio workers over the sliding window, as a fraction of their time.",
+    ),
+];
+
 /// The window the busy ratio is computed over.
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -33,6 +55,9 @@ impl Monitor {
     pub fn sample_tokio(&self, name: &str, handle: &tokio::runtime::Handle) {
         let r = self.registry().clone();
         let l = [("runtime", name)];
+        for (metric, help) in HELP {
+            r.describe(metric, help);
+        }
         let value = |metric: &str| r.value(metric, &l).unwrap_or_default();
         let workers = value("tokio_workers");
         let alive = value("tokio_alive_tasks");

@@ -84,6 +84,14 @@ pub(crate) struct Sampler {
 
 impl Sampler {
     fn new(interval: Duration, registry: Registry) -> Self {
+        registry.describe(
+            SAMPLER_STALLS,
+            "Sampler runs that took longer than the sample interval (their values went stale).",
+        );
+        registry.describe(
+            SAMPLER_STALLED,
+            "1 while a sampler's run is past the sample interval: its values are stale.",
+        );
         Self {
             entries: Mutex::new(Vec::new()),
             interval,

@@ -133,3 +133,107 @@ fn promtool_finds_nothing() {
         assert!(report.is_empty(), "promtool: {report}");
     }
 }
+
+/// The `# HELP` line of family `name`.
+fn help_line<'a>(text: &'a str, name: &str) -> &'a str {
+    let prefix = format!("# HELP {name} ");
+    text.lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no help for {name} in\n{text}"))
+}
+
+#[test]
+fn help_is_given_where_a_metric_is_defined_and_escaped() {
+    let m = Monitor::new();
+    let r = m.registry();
+    // A user's own metric describes itself, any text.
+    r.describe(
+        "payload_size_bytes",
+        "Sizes of \"accepted\" payloads,\nin bytes (\\ included).",
+    );
+    r.histogram("payload_size_bytes", &[]).unwrap().record(512);
+    // Built-in metrics carry the help of the code that defines them.
+    m.run("job", || ());
+    let _layer = tailwatch::HttpMetricsLayer::new(&m);
+    r.histogram(
+        "http_server_request_duration_seconds",
+        &[("http_route", "/")],
+    )
+    .unwrap()
+    .record(1);
+    // An undescribed metric gets the generic text.
+    r.counter("jobs_total", &[]).unwrap().add(1);
+
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
+    assert_eq!(
+        help_line(&text, "payload_size_bytes"),
+        "# HELP payload_size_bytes Sizes of \"accepted\" payloads,\\nin bytes (\\\\ included)."
+    );
+    let om = export::render(&m, &Buckets::default(), Format::OpenMetrics);
+    assert_eq!(
+        help_line(&om, "payload_size_bytes"),
+        "# HELP payload_size_bytes Sizes of \\\"accepted\\\" payloads,\\nin bytes (\\\\ included)."
+    );
+    assert!(
+        help_line(&text, "operation_duration_seconds")
+            .ends_with("Duration of measured operations.")
+    );
+    assert!(
+        help_line(&text, "http_server_request_duration_seconds")
+            .ends_with("Duration of HTTP server requests.")
+    );
+    assert!(help_line(&text, "jobs_total").ends_with("No description given."));
+    // Both formats parse, and promtool agrees.
+    openmetrics_parser::openmetrics::parse_openmetrics(&om).expect("OpenMetrics parses");
+    if let Some(report) = common::promtool_check(&text) {
+        assert!(report.is_empty(), "promtool: {report}");
+    }
+}
+
+#[test]
+fn metrics_facade_descriptions_become_help_before_or_after_registration() {
+    let m = Monitor::new();
+    let recorder = tailwatch::MetricsRecorder::new(&m);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::describe_histogram!(
+            "render_seconds",
+            metrics::Unit::Seconds,
+            "Time to render a page."
+        );
+        metrics::histogram!("render_seconds").record(0.002);
+        metrics::counter!("pages").increment(1);
+        metrics::describe_counter!("pages", "Pages served.");
+    });
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
+    assert!(
+        help_line(&text, "render_seconds").ends_with("Time to render a page."),
+        "{text}"
+    );
+    // Written as `pages_total`, described as the facade names it.
+    assert!(
+        help_line(&text, "pages_total").ends_with("Pages served."),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_scrape_duration_is_each_monitors_own() {
+    let (a, b) = (Monitor::new(), Monitor::new());
+    for i in 0..2_000 {
+        a.run(&format!("op{i}"), || ());
+    }
+    let value = |text: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("tailwatch_scrape_duration_seconds "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let _ = export::render(&a, &Buckets::default(), Format::Prometheus);
+    // b was never scraped: a's scrape is not its previous one.
+    assert_eq!(
+        value(&export::render(&b, &Buckets::default(), Format::Prometheus)),
+        0.0
+    );
+    assert!(value(&export::render(&a, &Buckets::default(), Format::Prometheus)) > 0.0);
+}

@@ -63,6 +63,12 @@ impl Clone for Shared {
 impl HttpClientMetricsLayer {
     /// A layer recording into `monitor`'s registry.
     pub fn new(monitor: &Monitor) -> Self {
+        let registry = monitor.registry();
+        registry.describe(
+            HTTP_CLIENT_DURATION,
+            "Duration of outbound HTTP calls, to the response head.",
+        );
+        registry.describe(HTTP_CLIENT_ACTIVE, "Outbound HTTP calls in flight.");
         Self {
             shared: Arc::new(Shared {
                 registry: monitor.registry().clone(),

@@ -56,6 +56,12 @@ impl Clone for Shared {
 impl GrpcMetricsLayer {
     /// A layer recording into `monitor`'s registry.
     pub fn new(monitor: &Monitor) -> Self {
+        let registry = monitor.registry();
+        registry.describe(
+            super::rpc::GRPC_DURATION,
+            "Duration of gRPC server calls, to the end of the response stream.",
+        );
+        registry.describe(super::rpc::GRPC_ACTIVE, "gRPC server calls in flight.");
         Self {
             shared: Arc::new(Shared {
                 registry: monitor.registry().clone(),
