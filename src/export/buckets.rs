@@ -15,7 +15,7 @@ use super::native::NativeBuckets;
 /// off by at most the bucket's ratio: ×2 (100 %) or ×2.5 (150 %). For
 /// accurate quantiles through Prometheus, use native histograms (a
 /// protobuf scrape; see [`NativeBuckets`]) or finer boundaries
-/// ([`Buckets::exponential`]).
+/// ([`Buckets::exponential_between`]).
 pub const DEFAULT_BUCKETS: [f64; 25] = [
     0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_2, 0.000_5,
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0,
@@ -41,7 +41,7 @@ pub const OTEL_BUCKETS: [f64; 14] = [
 /// ```
 /// use tailwatch::export::Buckets;
 /// let buckets = Buckets::default()
-///     .metric("job_duration_seconds", Buckets::exponential(1.0, 3600.0, 5))
+///     .metric("job_duration_seconds", Buckets::exponential_between(1.0, 3600.0, 5))
 ///     .metric("http_server_request_duration_seconds", tailwatch::export::OTEL_BUCKETS.to_vec());
 /// ```
 #[derive(Debug, Clone)]
@@ -106,10 +106,10 @@ impl Buckets {
     /// 26 % at 10 per decade, 12 % at 20.
     ///
     /// ```
-    /// let b = tailwatch::export::Buckets::exponential(0.001, 0.01, 4);
+    /// let b = tailwatch::export::Buckets::exponential_between(0.001, 0.01, 4);
     /// assert_eq!(b, vec![0.001, 0.00178, 0.00316, 0.00562, 0.01]);
     /// ```
-    pub fn exponential(from: f64, to: f64, per_decade: u32) -> Vec<f64> {
+    pub fn exponential_between(from: f64, to: f64, per_decade: u32) -> Vec<f64> {
         if !(from > 0.0 && to >= from && to.is_finite() && per_decade > 0) {
             return Vec::new();
         }
@@ -128,7 +128,7 @@ impl Buckets {
     /// each power of ten (`1, 3.25, 5.5, 7.75, 10, …` for 4), from `from` to
     /// `to`, as clean decimals. Uneven: the bucket after each power of ten
     /// is the widest, so quantiles there are the least accurate; prefer
-    /// [`exponential`](Self::exponential).
+    /// [`exponential_between`](Self::exponential_between).
     pub fn log_linear(from: f64, to: f64, per_decade: u32) -> Vec<f64> {
         if !(from > 0.0 && to.is_finite() && per_decade > 0) {
             return Vec::new();
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(les[24], "100.0");
         for b in Buckets::log_linear(1e-5, 100.0, 4)
             .into_iter()
-            .chain(Buckets::exponential(1e-6, 60.0, 20))
+            .chain(Buckets::exponential_between(1e-6, 60.0, 20))
         {
             let text = format_le(b);
             // At most six significant digits: no 0.7000000000000001.
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn exponential_is_constant_ratio() {
-        let b = Buckets::exponential(1e-6, 60.0, 10);
+        let b = Buckets::exponential_between(1e-6, 60.0, 10);
         assert_eq!(b.first(), Some(&0.000001));
         assert!(*b.last().unwrap() <= 60.0);
         for w in b.windows(2) {
@@ -236,6 +236,6 @@ mod tests {
                 w[1]
             );
         }
-        assert!(Buckets::exponential(0.0, 1.0, 10).is_empty());
+        assert!(Buckets::exponential_between(0.0, 1.0, 10).is_empty());
     }
 }

@@ -38,7 +38,7 @@
 //! | --- | --- |
 //! | `/stats`, the window summaries (per instance) | the HDR bound, 0.78 % at 2 significant digits ([`Layout::relative_error`](crate::engine::Layout::relative_error)) |
 //! | `histogram_quantile` over native buckets, per instance or fleet-wide | bucket growth − 1 + HDR bound: 1.87 % at schema 6 ([`NativeBuckets::relative_error`]) |
-//! | `histogram_quantile` over classic `_bucket`s | one bucket ratio: 150 % with the default 1-2-5 ladder, 26 % with [`Buckets::exponential`] at 10 per decade |
+//! | `histogram_quantile` over classic `_bucket`s | one bucket ratio: 150 % with the default 1-2-5 ladder, 26 % with [`Buckets::exponential_between`] at 10 per decade |
 //!
 //! Classic bucket counts are exact up to the HDR resolution: a value in
 //! the same HDR bucket as a boundary (within 0.78 % of it) counts as equal

@@ -104,7 +104,7 @@ impl HttpMetricsLayer {
     }
 
     /// A layer recording into `registry`.
-    pub fn with_registry(registry: Registry) -> Self {
+    pub(crate) fn with_registry(registry: Registry) -> Self {
         registry.describe(HTTP_DURATION, "Duration of HTTP server requests.");
         registry.describe(HTTP_ACTIVE, "HTTP server requests in flight.");
         Self {

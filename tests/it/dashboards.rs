@@ -481,3 +481,102 @@ fn promtool_accepts_the_config_and_rules_and_their_unit_tests_pass() {
         &dir.join("tests"),
     );
 }
+
+/// The rows of the markdown table that follows `heading` in
+/// dashboards/README.md, as their cells.
+fn readme_table(heading: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dashboards_dir().join("README.md")).unwrap();
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?} in dashboards/README.md"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and separator
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// A dashboard query as someone pastes it into Prometheus: the `$job`,
+/// `$instance`, `$route`, `$operation` matchers left out (all of them),
+/// `$__rate_interval` as 1 m.
+fn plain(expr: &str) -> String {
+    let mut out = expr.replace("$__rate_interval", "1m");
+    for var in ["job", "instance", "route", "operation"] {
+        for name in ["job", "instance", "http_route", "operation"] {
+            out = out
+                .replace(&format!("{name}=~\"${var}\", "), "")
+                .replace(&format!(", {name}=~\"${var}\""), "")
+                .replace(&format!("{name}=~\"${var}\""), "");
+        }
+    }
+    out.replace("{}", "")
+}
+
+#[test]
+fn the_readme_gives_the_main_panels_queries_in_plain_promql() {
+    let d = dashboard();
+    let queries = dashboard_queries(&d);
+    let rows = readme_table("### The main panels in plain PromQL");
+    assert!(rows.len() >= 8, "{rows:?}");
+    for row in &rows {
+        let (title, query) = (&row[0], &row[1]);
+        assert!(
+            !query.contains('$'),
+            "{title}: a variable is left in {query}"
+        );
+        let panel = queries
+            .iter()
+            .find(|(t, _)| t == title)
+            .unwrap_or_else(|| panic!("no dashboard panel named {title:?}"));
+        assert_eq!(
+            &plain(&panel.1),
+            query,
+            "{title}: not the dashboard's query"
+        );
+    }
+}
+
+#[test]
+fn the_readme_lists_every_alert_of_the_rules() {
+    let in_rules: BTreeSet<String> = rule_exprs()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !name.contains(':'))
+        .collect();
+    let in_readme: BTreeSet<String> = readme_table("## Alerts")
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect();
+    assert!(in_rules.len() >= 17, "{in_rules:?}");
+    assert_eq!(
+        in_readme, in_rules,
+        "dashboards/README.md's alerts and the rules differ"
+    );
+}
+
+#[test]
+fn the_documented_prometheus_commands_turn_native_histograms_on() {
+    let root = dashboards_dir().join("..");
+    let mut seen = 0;
+    for file in ["README.md", "dashboards/README.md", "docs/prometheus.md"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for line in text
+            .lines()
+            .filter(|l| l.contains("prometheus --config.file"))
+        {
+            seen += 1;
+            assert!(
+                line.contains("native-histograms"),
+                "{file}: without native histograms, fleet quantiles are off by a bucket: {line}"
+            );
+        }
+    }
+    assert!(seen >= 3, "{seen} commands found");
+}
