@@ -33,9 +33,23 @@ echo "--- the pane after about 6 s (80x24):"
 echo "$second"
 echo "---"
 for f in "$first" "$second"; do
-  long="$(printf '%s\n' "$f" | awk '{ if (length($0) > 80) print length($0) ": " $0 }')"
+  # Characters, not bytes (µ is two bytes in UTF-8).
+  long="$(printf '%s\n' "$f" | python3 -c 'import sys
+for l in sys.stdin.read().splitlines():
+    if len(l) > 80: print(len(l), l)')"
   if [ -n "$long" ]; then echo "FAIL: lines wider than 80 columns:"; echo "$long"; status=1; fi
 done
+# The whole scrollback: redrawn in place, it holds one table; appended
+# blocks would leave every earlier table above it.
+headers="$(tmux capture-pane -p -J -S - -t "$session" | grep -c 'rate/s' || true)"
+if [ "$headers" != 1 ]; then
+  echo "FAIL: $headers tables in the scrollback (expected one, redrawn in place)"
+  status=1
+fi
+if ! printf '%s\n' "$second" | head -1 | grep -q '^tailwatch demo'; then
+  echo "FAIL: the banner scrolled off the screen"
+  status=1
+fi
 rows1="$(printf '%s\n' "$first" | header_rows)"
 rows2="$(printf '%s\n' "$second" | header_rows)"
 if [ "$(echo $rows1 | wc -w)" != 1 ] || [ "$rows1" != "$rows2" ]; then
