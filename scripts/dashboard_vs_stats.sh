@@ -46,7 +46,7 @@ for s in json.load(sys.stdin)["series"]:
     if s["name"] == "http_server_request_duration_seconds" and s["labels"].get("http_route") == "/users/{id}":
         print(next(q["value"] for q in s["quantiles"] if q["quantile"] == 0.99))')"
   d="$(python3 -c "print(abs($dash / $stats - 1) * 100)")"
-  printf 'round %d: dashboard p99 %.6f s, /stats p99 %.6f s, %.2f %% apart\n' "$round" "$dash" "$stats" "$d"
+  printf 'round %d: dashboard p99 %.2f µs, /stats p99 %.2f µs, %.2f %% apart\n' "$round" "$(python3 -c "print($dash * 1e6)")" "$(python3 -c "print($stats * 1e6)")" "$d"
   diffs+=("$d")
   [ "$round" -lt 5 ] && sleep 15
 done
