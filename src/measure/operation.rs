@@ -41,7 +41,7 @@ pub(crate) struct OperationInner {
 ///   [`start`](Self::start), [`run`](Self::run)) to the end (the future
 ///   returning `Ready`, the closure returning, the timer finishing or
 ///   dropping), by `quanta::Instant` (the CPU's invariant time-stamp
-///   counter, ~9 ns a read, consistent across cores; the OS monotonic
+///   counter, consistent across cores; the OS monotonic
 ///   clock where the counter is unreliable);
 /// * the outcome: [`Outcome::is_error`] of the result, `error` when the work
 ///   panicked (the panic propagates unchanged), `cancelled` when a future is
