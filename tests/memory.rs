@@ -92,6 +92,12 @@ fn busy(
                 ready.wait(); // measured: the writers may go
             });
         }
+        // The previous call's writers are joined, but a joined thread may
+        // still be running its thread-local destructors (freeing memory
+        // that would be counted here): wait until the process has exactly
+        // its own threads and these writers, however late the scheduler
+        // runs them.
+        wait_for_threads(threads);
         let before = live();
         let made: Vec<Histogram> = (0..series)
             .map(|_| {
@@ -117,6 +123,39 @@ fn busy(
     (measured, cell.into_inner().unwrap(), clock)
 }
 
+/// Threads of this process now (`/proc/self/status`): a thread counts until
+/// it has fully exited, its thread-local destructors included.
+/// `None` where there is no `/proc` (then nothing is waited for).
+fn threads_now() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The threads of this process before any writer started (the harness's).
+fn base_threads() -> Option<usize> {
+    static BASE: OnceLock<Option<usize>> = OnceLock::new();
+    *BASE.get_or_init(threads_now)
+}
+
+/// Waits until the process has `extra` threads besides the harness's:
+/// joined threads are gone, destructors and all.
+fn wait_for_threads(extra: usize) {
+    let Some(base) = base_threads() else { return };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while threads_now() != Some(base + extra) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} threads, want {}",
+            threads_now(),
+            base + extra
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn rss_kib() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
@@ -125,6 +164,7 @@ fn rss_kib() -> Option<u64> {
 
 #[test]
 fn memory_is_bounded_whatever_the_writer_threads() {
+    base_threads(); // before any writer starts
     // Warm what is per process or per reading thread, not per series (the
     // rotation scratch buffer, slot bookkeeping).
     let warm = vec![values(Shape::LogNormal, 7_000, 0); 2];
@@ -218,6 +258,9 @@ fn memory_is_bounded_whatever_the_writer_threads() {
             }
         });
     }
+    // Every writer is gone, its slot released (thread-local destructors
+    // included), before the rotation that folds their stripes.
+    wait_for_threads(0);
     let with_exited = live() - counted_series + bytes;
     let rss_exited = rss_kib();
     clock.advance(Duration::from_secs(10)); // one slice
