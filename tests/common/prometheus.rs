@@ -150,6 +150,38 @@ impl Prometheus {
         .await
     }
 
+    /// (trace id, value) of every exemplar `query` selects in the last
+    /// five minutes, sorted, without repeats.
+    pub async fn exemplars(&self, query: &str) -> Vec<(String, f64)> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let json = self
+            .api(&format!(
+                "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
+                encode(query),
+                now - 300.0,
+                now + 60.0
+            ))
+            .await;
+        let mut out: Vec<(String, f64)> = json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|series| series["exemplars"].as_array().unwrap().clone())
+            .map(|e| {
+                (
+                    e["labels"]["trace_id"].as_str().unwrap_or("").to_owned(),
+                    e["value"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup();
+        out
+    }
+
     async fn query_path(&self, path: &str) -> Vec<(serde_json::Value, f64)> {
         let json = self.api(path).await;
         json["data"]["result"]

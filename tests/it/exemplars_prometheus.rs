@@ -12,40 +12,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::prometheus::{Prometheus, encode, eventually};
+use common::prometheus::{Prometheus, eventually};
 use common::{available, free_port, installed};
 use tailwatch::{Monitor, engine::TraceContext};
-
-/// (trace id, value) of every exemplar `query` selects in the last minute.
-async fn exemplars(p: &Prometheus, query: &str) -> Vec<(String, f64)> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let json = p
-        .api(&format!(
-            "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
-            encode(query),
-            now - 120.0,
-            now + 60.0
-        ))
-        .await;
-    let mut out: Vec<(String, f64)> = json["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|series| series["exemplars"].as_array().unwrap().clone())
-        .map(|e| {
-            (
-                e["labels"]["trace_id"].as_str().unwrap_or("").to_owned(),
-                e["value"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out.dedup();
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histograms() {
@@ -95,7 +64,7 @@ async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histogr
             (&native, "checkout_seconds", "native"),
         ] {
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while !exemplars(p, query).await.iter().any(|(t, _)| *t == trace) {
+            while !p.exemplars(query).await.iter().any(|(t, _)| *t == trace) {
                 assert!(
                     std::time::Instant::now() < deadline,
                     "{what}: Prometheus never stored {trace}; log:\n{}",
@@ -116,7 +85,7 @@ async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histogr
     ] {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let got = exemplars(p, query).await;
+            let got = p.exemplars(query).await;
             if got == want {
                 break;
             }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::common;
-use common::prometheus::{Prometheus, encode, eventually};
+use common::prometheus::{Prometheus, eventually};
 use common::{available, free_port, installed};
 use tailwatch::{Monitor, engine::TraceContext};
 
@@ -95,34 +95,16 @@ async fn an_agent_mode_prometheus_remote_writes_the_same_quantiles_and_the_exemp
     // The traces reached the central store as exemplars.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        let json = central
-            .api(&format!(
-                "/api/v1/query_exemplars?query={}&start={:.3}&end={:.3}",
-                encode("job_duration_seconds"),
-                now - 300.0,
-                now + 60.0
-            ))
-            .await;
-        let traces: Vec<String> = json["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["exemplars"].as_array().unwrap().clone())
-            .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
-            .collect();
+        let traces = central.exemplars("job_duration_seconds").await;
         let recorded = |t: &String| {
             u128::from_str_radix(t, 16).is_ok_and(|id| id >= 1 && id <= u128::from(VALUES))
         };
-        if traces.iter().any(recorded) {
+        if traces.iter().any(|(t, _)| recorded(t)) {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no recorded trace reached the central Prometheus: {json}\nforwarding log:\n{}",
+            "no recorded trace reached the central Prometheus: {traces:?}\nforwarding log:\n{}",
             forwarding.log()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
