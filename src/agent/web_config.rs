@@ -159,12 +159,18 @@ pub enum WebConfigError {
     /// A TLS setting rustls refused.
     #[error("TLS settings refused: {0}")]
     Tls(String),
-    /// A `basic_auth_users` entry that is not a bcrypt hash.
+    /// A `basic_auth_users` entry that is not a whole bcrypt hash
+    /// (truncated, or another format): every login would fail.
     #[error(
-        "basic_auth_users.{0} is not a bcrypt hash (make one with \
-         `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+        "basic_auth_users.{user} is not a bcrypt hash ({reason}); make one with \
+         `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
     )]
-    NotBcrypt(String),
+    NotBcrypt {
+        /// The user.
+        user: String,
+        /// What the bcrypt parser said.
+        reason: String,
+    },
     /// `http2: true`.
     #[error("http_server_config.http2: the agent serves HTTP/1.1 only; remove it or set false")]
     Http2,
@@ -210,12 +216,21 @@ impl WebConfig {
             .tls_server_config
             .map(|t| acceptor(&t, dir))
             .transpose()?;
-        if let Some((user, _)) = file
+        // A hash that cannot be parsed (truncated, pasted with a newline,
+        // not bcrypt) would make every login fail: refused now, by name.
+        if let Some((user, hash)) = file
             .basic_auth_users
             .iter()
-            .find(|(_, hash)| !hash.starts_with("$2"))
+            .find(|(_, hash)| hash.parse::<bcrypt::HashParts>().is_err())
         {
-            return Err(WebConfigError::NotBcrypt(user.clone()));
+            let reason = match hash.parse::<bcrypt::HashParts>() {
+                Err(e) => e.to_string(),
+                Ok(_) => String::new(),
+            };
+            return Err(WebConfigError::NotBcrypt {
+                user: user.clone(),
+                reason,
+            });
         }
         let mut headers = Vec::new();
         if let Some(h) = file.http_server_config {

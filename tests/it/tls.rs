@@ -261,6 +261,11 @@ fn bad_web_config_files_are_clear_errors() {
             "basic_auth_users:\n  prom: plaintext\n",
             "not a bcrypt hash",
         ),
+        (
+            // A hash cut short (60 characters make one): every login would fail.
+            "basic_auth_users:\n  prom: $2y$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lh\n",
+            "basic_auth_users.prom is not a bcrypt hash",
+        ),
         ("http_server_config:\n  http2: true\n", "HTTP/1.1 only"),
         ("tls_server_config: [", "web.yml"),
     ];
