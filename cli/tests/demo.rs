@@ -186,6 +186,15 @@ fn demo_takes_a_web_config_file() {
     );
 }
 
+/// The `/stats` series of HTTP route `route`, if there is one.
+fn route_stats(stats: &serde_json::Value, route: &str) -> Option<serde_json::Value> {
+    stats["series"]
+        .as_array()?
+        .iter()
+        .find(|s| s["labels"]["http_route"] == route)
+        .cloned()
+}
+
 #[test]
 fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     let demo = start(&["--duration", "8", "--interval", "1", "--rps", "400"]);
@@ -198,15 +207,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
         loop {
             let stats: serde_json::Value =
                 serde_json::from_str(&get_ok(agent, "/stats").await).unwrap();
-            let route = |r: &str| {
-                stats["series"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|s| s["labels"]["http_route"] == r)
-                    .cloned()
-                    .unwrap_or_default()
-            };
+            let route = |r| route_stats(&stats, r).unwrap_or_default();
             if route("/users/{id}")["count"].as_u64().unwrap_or(0) > 100
                 && route("/checkout")["errors"].as_u64().unwrap_or(0) > 0
                 && route("/orders/{id}")["slowest"]
@@ -286,15 +287,7 @@ fn demo_serves_routes_agent_and_table_then_stops_by_itself() {
     // /stats: one entry per route with its traffic share; the flaky route
     // has errors (5 % of ~1,000 requests: P(none) < 1e-20).
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
-    let route = |r: &str| {
-        stats["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["labels"]["http_route"] == r)
-            .unwrap_or_else(|| panic!("{r} not in {stats}"))
-            .clone()
-    };
+    let route = |r| route_stats(&stats, r).unwrap_or_else(|| panic!("{r} not in {stats}"));
     let users = route("/users/{id}");
     let checkout = route("/checkout");
     let slowest = route("/orders/{id}")["slowest"].clone();

@@ -218,19 +218,13 @@ impl WebConfig {
             .transpose()?;
         // A hash that cannot be parsed (truncated, pasted with a newline,
         // not bcrypt) would make every login fail: refused now, by name.
-        if let Some((user, hash)) = file
-            .basic_auth_users
-            .iter()
-            .find(|(_, hash)| hash.parse::<bcrypt::HashParts>().is_err())
-        {
-            let reason = match hash.parse::<bcrypt::HashParts>() {
-                Err(e) => e.to_string(),
-                Ok(_) => String::new(),
-            };
-            return Err(WebConfigError::NotBcrypt {
-                user: user.clone(),
-                reason,
-            });
+        for (user, hash) in &file.basic_auth_users {
+            if let Err(e) = hash.parse::<bcrypt::HashParts>() {
+                return Err(WebConfigError::NotBcrypt {
+                    user: user.clone(),
+                    reason: e.to_string(),
+                });
+            }
         }
         let mut headers = Vec::new();
         if let Some(h) = file.http_server_config {

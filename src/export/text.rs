@@ -12,14 +12,24 @@ use crate::registry::Label;
 
 /// Escapes a label value for the text formats.
 pub fn escape_into(out: &mut String, value: &str) {
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+    escape(out, value, true);
+}
+
+/// Escapes `\\` and newlines, and `"` when `quotes` (label values, and
+/// help texts in OpenMetrics; 0.0.4 help texts keep their quotes).
+#[inline]
+fn escape(out: &mut String, value: &str, quotes: bool) {
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\n') || (quotes && b == b'"'))
+    {
         out.push_str(value);
         return;
     }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
+            '"' if quotes => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             c => out.push(c),
         }
@@ -119,18 +129,7 @@ fn number(out: &mut String, v: f64) {
 /// OpenMetrics too.
 fn header(out: &mut String, om: bool, name: &str, kind: &str, help: &str) {
     let _ = write!(out, "# HELP {name} ");
-    if help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
-        for c in help.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '"' if om => out.push_str("\\\""),
-                c => out.push(c),
-            }
-        }
-    } else {
-        out.push_str(help);
-    }
+    escape(out, help, om);
     out.push('\n');
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

@@ -73,7 +73,9 @@ impl TargetSeries {
     }
 
     /// Records `nanos` with outcome (`status`, `error`), `trace` as its
-    /// exemplar.
+    /// exemplar: through the outcome's slot (a borrowed handle: nothing
+    /// cloned, no shared reference count touched per call), the registry
+    /// the first time and past the slots.
     pub(crate) fn record(
         &self,
         status: Option<&'static str>,
@@ -81,18 +83,24 @@ impl TargetSeries {
         nanos: u64,
         trace: Option<TraceContext>,
     ) {
-        if let Some(h) = self.histogram(status, error) {
-            h.record_traced(nanos, trace);
+        match self.slot(status, error) {
+            Some(s) => s.histogram.record_traced(nanos, trace),
+            None => {
+                if let Some(h) = self.registered(status, error) {
+                    h.record_traced(nanos, trace);
+                }
+            }
         }
     }
 
-    /// The histogram of outcome (`status`, `error`), from the registry the
-    /// first time.
-    fn histogram(&self, status: Option<&'static str>, error: Option<&str>) -> Option<Histogram> {
+    /// The slot of outcome (`status`, `error`), claimed with the registry's
+    /// series the first time; `None` past the slots (or if the registry
+    /// refused the series).
+    fn slot(&self, status: Option<&'static str>, error: Option<&str>) -> Option<&OutcomeSeries> {
         for slot in &self.outcomes {
             if let Some(s) = slot.get() {
                 if s.is(status, error) {
-                    return Some(s.histogram.clone());
+                    return Some(s);
                 }
                 continue;
             }
@@ -102,13 +110,12 @@ impl TargetSeries {
                 histogram: self.registered(status, error)?,
             });
             // Another thread may claim this slot first: then check its series.
-            return match slot.set(series) {
+            match slot.set(series) {
                 Err(_) if slot.get().is_some_and(|s| !s.is(status, error)) => continue,
-                _ => slot.get().map(|s| s.histogram.clone()),
-            };
+                _ => return slot.get(),
+            }
         }
-        // More distinct outcomes than slots: through the registry.
-        self.registered(status, error)
+        None
     }
 
     #[cold]

@@ -408,7 +408,19 @@ impl Registry {
         while !help.is_char_boundary(cut) {
             cut -= 1;
         }
-        let help: Arc<str> = help[..cut].into();
+        let help = &help[..cut];
+        // Handles are looked up again and again (`Monitor::resource`, a
+        // layer per router): the same text again takes a read lock only.
+        if self
+            .inner
+            .helps
+            .read()
+            .get(name)
+            .is_some_and(|h| **h == *help)
+        {
+            return;
+        }
+        let help: Arc<str> = help.into();
         let mut helps = self.inner.helps.write();
         let room = helps.len() < 3 * self.inner.names.lock().max_per_kind();
         if let Some(h) = helps.get_mut(name) {

@@ -196,6 +196,22 @@ impl Prometheus {
     }
 }
 
+/// A monitor with one histogram `name{labels}`, served by an agent on a
+/// free loopback port: what the end-to-end tests scrape.
+pub async fn served_histogram(
+    name: &str,
+    labels: &[(&str, &str)],
+) -> (tailwatch::Monitor, tailwatch::Histogram, tailwatch::Agent) {
+    let monitor = tailwatch::Monitor::new();
+    let h = monitor.registry().histogram(name, labels).unwrap();
+    let agent = tailwatch::AgentBuilder::new(&monitor)
+        .listen(free_port())
+        .start()
+        .await
+        .unwrap();
+    (monitor, h, agent)
+}
+
 /// Percent-encodes a query parameter.
 pub fn encode(q: &str) -> String {
     q.bytes()

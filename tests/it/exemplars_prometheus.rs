@@ -12,9 +12,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::prometheus::{Prometheus, eventually};
-use common::{available, free_port, installed};
-use tailwatch::{Monitor, engine::TraceContext};
+use common::prometheus::{Prometheus, eventually, served_histogram};
+use common::{available, installed};
+use tailwatch::engine::TraceContext;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histograms() {
@@ -25,16 +25,7 @@ async fn prometheus_stores_the_recorded_trace_ids_for_classic_and_native_histogr
     ) {
         return;
     }
-    let monitor = Monitor::new();
-    let h = monitor
-        .registry()
-        .histogram("checkout_seconds", &[("route", "/checkout")])
-        .unwrap();
-    let a = tailwatch::AgentBuilder::new(&monitor)
-        .listen(free_port())
-        .start()
-        .await
-        .unwrap();
+    let (_monitor, h, a) = served_histogram("checkout_seconds", &[("route", "/checkout")]).await;
     let classic = Prometheus::start_with(&[a.local_addr()], None, &["exemplar-storage"]).await;
     let native = Prometheus::start_with(
         &[a.local_addr()],

@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use crate::common;
-use common::prometheus::{Prometheus, eventually};
-use common::{available, free_port, installed};
-use tailwatch::{Monitor, engine::TraceContext};
+use common::prometheus::{Prometheus, eventually, served_histogram};
+use common::{available, installed};
+use tailwatch::engine::TraceContext;
 
 const VALUES: u64 = 20_000;
 
@@ -23,16 +23,7 @@ async fn an_agent_mode_prometheus_remote_writes_the_same_quantiles_and_the_exemp
     ) {
         return;
     }
-    let monitor = Monitor::new();
-    let h = monitor
-        .registry()
-        .histogram("job_duration_seconds", &[("queue", "mail")])
-        .unwrap();
-    let a = tailwatch::AgentBuilder::new(&monitor)
-        .listen(free_port())
-        .start()
-        .await
-        .unwrap();
+    let (_monitor, h, a) = served_histogram("job_duration_seconds", &[("queue", "mail")]).await;
     let central = Prometheus::start_raw(
         "",
         &["native-histograms", "exemplar-storage"],
