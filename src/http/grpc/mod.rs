@@ -42,7 +42,10 @@
 //! * **Deadlines:** a call cancelled after the caller's `grpc-timeout`
 //!   passed is recorded as DEADLINE_EXCEEDED (4), a server error by
 //!   default: tonic's server answers such a call with CANCELLED ("Timeout
-//!   expired"), and a client whose deadline passes resets the stream.
+//!   expired"), and a client whose deadline passes resets the stream. The
+//!   caller's clock starts before the request reaches the server, so its
+//!   reset arrives a little before the deadline by the server's clock: a
+//!   cancel in the last tenth of the `grpc-timeout` counts as past it.
 //! * **Exemplars:** the trace of the code serving the call, else a sampled
 //!   `traceparent` header.
 //!

@@ -40,10 +40,11 @@ impl Rpc {
     }
 
     /// Records the call with status `code`; `cancelled` when the client
-    /// went away. A call cancelled (by either side) after its deadline
+    /// went away. A call cancelled (by either side) once its deadline
     /// passed is DEADLINE_EXCEEDED: tonic's server answers a call past its
     /// `grpc-timeout` with CANCELLED ("Timeout expired"), and a client
-    /// whose own deadline passes resets the stream.
+    /// whose own deadline passes resets the stream (see [`past_deadline`]
+    /// for why "passed" allows a margin).
     pub(crate) fn finish(self, code: u8, cancelled: bool) {
         let elapsed = self.timing.elapsed();
         let code = if usize::from(code) < CODE_NAMES.len() {
@@ -51,7 +52,7 @@ impl Rpc {
         } else {
             UNKNOWN
         };
-        let past_deadline = self.deadline.is_some_and(|d| elapsed >= d);
+        let past_deadline = self.deadline.is_some_and(|d| past_deadline(elapsed, d));
         let (code, cancelled) = if code == CANCELLED && past_deadline {
             (DEADLINE_EXCEEDED, false)
         } else {
@@ -65,5 +66,37 @@ impl Rpc {
             None
         };
         self.timing.end(Some(CODE_LABELS[usize::from(code)]), error);
+    }
+}
+
+/// Whether a call cancelled `elapsed` after the server saw it had run out
+/// of the caller's `deadline`. The caller's clock started before the
+/// request reached the server (and before this layer saw it), so a client
+/// that resets the stream at its own deadline is seen here slightly
+/// *before* the deadline by the server's clock: a cancel in the last tenth
+/// of the budget counts as the deadline passing. Without the margin, a
+/// client's deadline cancel would be a coin flip between CANCELLED and
+/// DEADLINE_EXCEEDED, decided by the transit time.
+pub(crate) fn past_deadline(elapsed: std::time::Duration, deadline: std::time::Duration) -> bool {
+    elapsed >= deadline - deadline / 10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::past_deadline;
+    use std::time::Duration;
+
+    #[test]
+    fn a_cancel_in_the_last_tenth_of_the_budget_is_the_deadline() {
+        let d = Duration::from_millis(100);
+        assert!(past_deadline(Duration::from_millis(100), d));
+        assert!(past_deadline(Duration::from_millis(250), d));
+        // The caller's reset, seen 3 ms early by the server's clock.
+        assert!(past_deadline(Duration::from_millis(97), d));
+        assert!(past_deadline(Duration::from_millis(90), d));
+        // Cancelled well inside the budget: the caller gave up.
+        assert!(!past_deadline(Duration::from_millis(89), d));
+        assert!(!past_deadline(Duration::from_millis(10), d));
+        assert!(past_deadline(Duration::ZERO, Duration::ZERO));
     }
 }
