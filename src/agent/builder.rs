@@ -163,6 +163,28 @@ impl AgentBuilder {
         self
     }
 
+    /// How many connections one peer address may have open at once (32 by
+    /// default); past it, its new connections are closed as soon as
+    /// accepted (`reason="peer_limit"`), so one client holding connections
+    /// cannot take the slots Prometheus needs. Behind a proxy every client
+    /// has the proxy's address: raise it there.
+    pub fn max_connections_per_peer(mut self, max: usize) -> Self {
+        self.limits.max_connections_per_peer = max;
+        self
+    }
+
+    /// How many `/metrics` and `/stats` answers may be rendered or sent at
+    /// once (16 by default); past it they are answered 503 with
+    /// `Retry-After: 1` at once and counted in
+    /// `tailwatch_agent_scrapes_refused_total`. An answer counts until its
+    /// last byte is handed to the connection, so clients that ask and never
+    /// read hold at most this many scrapes in memory (and share one when
+    /// they ask at the same time).
+    pub fn max_scrapes(mut self, max: usize) -> Self {
+        self.limits.max_scrapes = max;
+        self
+    }
+
     /// How many bytes a request's line and headers may take (16 KiB by
     /// default, at least [`MIN_HEADER_BYTES`](crate::agent::MIN_HEADER_BYTES));
     /// a larger head is answered 431 and its connection closed.
@@ -245,11 +267,20 @@ impl AgentBuilder {
         let limits = self.limits;
         #[cfg(feature = "tls")]
         let web = self.web_config;
+        let registry = monitor.registry();
+        registry.describe(
+            super::scrape::SCRAPES_REFUSED,
+            "Scrapes of the tailwatch agent answered 503 because max_scrapes were in progress.",
+        );
+        let refused = registry
+            .counter(super::scrape::SCRAPES_REFUSED, &[])
+            .unwrap_or_default();
         let router = routes::router(AgentState {
             monitor: self.monitor,
             buckets: self.buckets,
             checks: self.checks,
             check_timeout: self.check_timeout,
+            scrapes: super::scrape::Scrapes::new(limits.max_scrapes, refused),
         });
         #[cfg(feature = "tls")]
         let router = match web {

@@ -19,6 +19,8 @@ pub const MIN_HEADER_BYTES: usize = 8 * 1024;
 /// | header-read timeout | 10 s | the connection is closed (`reason="header_timeout"`) |
 /// | idle timeout | 60 s | no byte either way for this long mid-request: closed (`reason="idle_timeout"`) |
 /// | connections | 256 | a new connection is closed at once (`reason="limit"`) |
+/// | connections per peer | 32 | a new connection from an address that has this many open is closed at once (`reason="peer_limit"`) |
+/// | scrapes | 16 | `/metrics` and `/stats` answers being rendered or sent at once; past it 503 at once (`tailwatch_agent_scrapes_refused_total`) |
 /// | header bytes | 16 KiB | the request is answered 431 and the connection closed (`reason="header_too_large"`) |
 /// | shutdown timeout | 5 s | [`Agent::stop`](crate::Agent::stop) closes what is still open (`reason="shutdown"`) |
 ///
@@ -35,6 +37,8 @@ pub struct ServerLimits {
     pub(crate) header_read_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_peer: usize,
+    pub(crate) max_scrapes: usize,
     pub(crate) max_header_bytes: usize,
     pub(crate) shutdown_timeout: Duration,
 }
@@ -45,6 +49,8 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 256,
+            max_connections_per_peer: 32,
+            max_scrapes: 16,
             max_header_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -63,6 +69,15 @@ impl ServerLimits {
     /// How many connections may be open at once.
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+    /// How many connections one peer address may have open at once.
+    pub fn max_connections_per_peer(&self) -> usize {
+        self.max_connections_per_peer
+    }
+    /// How many `/metrics` and `/stats` answers may be rendered or sent at
+    /// once.
+    pub fn max_scrapes(&self) -> usize {
+        self.max_scrapes
     }
     /// How many bytes a request's head (request line and headers) may have.
     pub fn max_header_bytes(&self) -> usize {
@@ -90,6 +105,15 @@ impl ServerLimits {
         }
         if self.max_connections == 0 {
             return bad("max_connections", "at least one connection is needed");
+        }
+        if self.max_connections_per_peer == 0 {
+            return bad(
+                "max_connections_per_peer",
+                "at least one connection per peer is needed",
+            );
+        }
+        if self.max_scrapes == 0 {
+            return bad("max_scrapes", "at least one scrape at a time is needed");
         }
         if self.max_header_bytes < MIN_HEADER_BYTES {
             return bad(
@@ -122,6 +146,20 @@ mod tests {
                     ..Default::default()
                 },
                 "max_connections",
+            ),
+            (
+                ServerLimits {
+                    max_connections_per_peer: 0,
+                    ..Default::default()
+                },
+                "max_connections_per_peer",
+            ),
+            (
+                ServerLimits {
+                    max_scrapes: 0,
+                    ..Default::default()
+                },
+                "max_scrapes",
             ),
             (
                 ServerLimits {

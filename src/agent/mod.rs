@@ -32,10 +32,12 @@
 //! application keeps running.
 //!
 //! Hostile and broken clients: the server has a header-read timeout, an
-//! idle timeout, a connection limit and a header size limit, and
-//! [`Agent::stop`] closes what is still open after a deadline (see
-//! [`ServerLimits`]); each close on a limit is counted in
-//! `tailwatch_agent_connections_closed_total{reason}`.
+//! idle timeout, a connection limit overall and per peer address, a header
+//! size limit and a cap on scrapes in progress, and [`Agent::stop`] closes
+//! what is still open after a deadline (see [`ServerLimits`]); each close
+//! on a limit is counted in
+//! `tailwatch_agent_connections_closed_total{reason}`. Rendering and gzip
+//! run on tokio's blocking pool, never on an async worker.
 //!
 //! Uses every piece below it: export for `/metrics`, the measure piece and
 //! saturation for `/stats`.
@@ -48,6 +50,7 @@ mod handle;
 mod health;
 mod limits;
 mod routes;
+mod scrape;
 mod server;
 mod watched;
 #[cfg(feature = "tls")]
@@ -57,6 +60,7 @@ pub use builder::{AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV
 pub use error::AgentError;
 pub use handle::Agent;
 pub use limits::{MIN_HEADER_BYTES, ServerLimits};
+pub use scrape::SCRAPES_REFUSED;
 pub use server::{CONNECTIONS_CLOSED, CONNECTIONS_OPEN};
 #[cfg(feature = "tls")]
 pub use {

@@ -7,11 +7,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
 use super::health::{Anonymous, Check, report};
+use super::scrape::{Kind, Scrapes, accepts_gzip};
 use crate::engine::stats::Stats;
 use crate::export::{self, Buckets, Format};
 use crate::measure::Monitor;
@@ -21,18 +22,14 @@ pub(super) struct AgentState {
     pub(super) buckets: Buckets,
     pub(super) checks: Vec<(String, Check)>,
     pub(super) check_timeout: Duration,
+    pub(super) scrapes: Scrapes,
 }
 
 /// The agent's routes over `state`.
 pub(super) fn router(state: AgentState) -> Router {
     let state = Arc::new(state);
     Router::new()
-        // gzip when the client asks (Prometheus does): a text scrape
-        // shrinks ~10×.
-        .route(
-            "/metrics",
-            get(metrics).layer(tower_http::compression::CompressionLayer::new()),
-        )
+        .route("/metrics", get(metrics))
         .route("/stats", get(stats))
         .route("/health", get(health))
         .fallback(|| async {
@@ -44,30 +41,20 @@ pub(super) fn router(state: AgentState) -> Router {
         .with_state(state)
 }
 
-/// Runs `render` on tokio's blocking pool: a scrape of many series takes
-/// milliseconds of CPU, which must not delay the application's tasks on
-/// the async workers. A panic in it is a 500 with a reason.
-async fn off_workers<T: Send + 'static>(
-    render: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Response> {
-    tokio::task::spawn_blocking(render).await.map_err(|e| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the tailwatch agent failed to render: {e}\n"),
-        )
-            .into_response()
-    })
-}
-
+/// `/metrics`, in the format the client asked for, gzipped when it
+/// accepts gzip (Prometheus does: a text scrape shrinks ~10×).
 async fn metrics(State(state): State<Arc<AgentState>>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
-    let body =
-        match off_workers(move || export::encode(&state.monitor, &state.buckets, format)).await {
-            Ok(body) => body,
-            Err(failed) => return failed,
-        };
-    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+    let gzip = accepts_gzip(&headers);
+    let render = {
+        let state = state.clone();
+        move || export::encode(&state.monitor, &state.buckets, format)
+    };
+    state
+        .scrapes
+        .answer(Kind::Metrics(format, gzip), format.content_type(), render)
+        .await
 }
 
 /// A gauge in `/stats`.
@@ -88,13 +75,18 @@ struct StatsBody {
 }
 
 async fn stats(State(state): State<Arc<AgentState>>) -> Response {
-    off_workers(move || stats_body(&state.monitor))
+    let render = {
+        let state = state.clone();
+        move || stats_body(&state.monitor)
+    };
+    state
+        .scrapes
+        .answer(Kind::Stats, "application/json", render)
         .await
-        .unwrap_or_else(|failed| failed)
 }
 
 /// The `/stats` JSON.
-fn stats_body(m: &Monitor) -> Response {
+fn stats_body(m: &Monitor) -> Vec<u8> {
     let mut gauges: Vec<GaugeValue> = m
         .registry()
         .gauges()
@@ -131,14 +123,12 @@ fn stats_body(m: &Monitor) -> Response {
         queues: m.queue_stats(),
         caches: m.cache_stats(),
     };
-    match serde_json::to_string(&body) {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode stats: {e}\n"),
-        )
-            .into_response(),
-    }
+    // Plain data: encoding cannot fail; should it, the JSON says so.
+    serde_json::to_vec(&body).unwrap_or_else(|e| {
+        serde_json::json!({ "error": format!("cannot encode stats: {e}") })
+            .to_string()
+            .into_bytes()
+    })
 }
 
 async fn health(

@@ -32,6 +32,8 @@ pub const CONNECTIONS_OPEN: &str = "tailwatch_agent_connections";
 pub(super) enum Closed {
     /// Over the connection limit: closed as soon as accepted.
     Limit,
+    /// Over the per-peer connection limit: closed as soon as accepted.
+    PeerLimit,
     /// Its request's headers did not arrive within the header-read timeout.
     HeaderTimeout,
     /// No byte moved either way for the idle timeout, mid-request.
@@ -46,8 +48,9 @@ pub(super) enum Closed {
 }
 
 impl Closed {
-    const ALL: [Closed; 6] = [
+    const ALL: [Closed; 7] = [
         Closed::Limit,
+        Closed::PeerLimit,
         Closed::HeaderTimeout,
         Closed::IdleTimeout,
         Closed::HeaderTooLarge,
@@ -58,6 +61,7 @@ impl Closed {
     fn label(self) -> &'static str {
         match self {
             Closed::Limit => "limit",
+            Closed::PeerLimit => "peer_limit",
             Closed::HeaderTimeout => "header_timeout",
             Closed::IdleTimeout => "idle_timeout",
             Closed::HeaderTooLarge => "header_too_large",
@@ -71,7 +75,7 @@ impl Closed {
 #[derive(Clone)]
 pub(super) struct ConnectionMetrics {
     open: Gauge,
-    closed: Arc<[Counter; 6]>,
+    closed: Arc<[Counter; 7]>,
 }
 
 impl ConnectionMetrics {
@@ -82,7 +86,7 @@ impl ConnectionMetrics {
         registry.describe(CONNECTIONS_OPEN, "Connections open to the tailwatch agent.");
         registry.describe(
             CONNECTIONS_CLOSED,
-            "Connections the tailwatch agent closed on a limit (reason: limit, header_timeout, idle_timeout, header_too_large, shutdown, tls_handshake).",
+            "Connections the tailwatch agent closed on a limit (reason: limit, peer_limit, header_timeout, idle_timeout, header_too_large, shutdown, tls_handshake).",
         );
         let open = registry.gauge(CONNECTIONS_OPEN, &[]).unwrap_or_default();
         let closed = Closed::ALL.map(|c| {
@@ -115,6 +119,7 @@ pub(super) struct Shared {
 /// progress finish for up to the shutdown timeout and closes the rest.
 pub(super) async fn serve(listener: TcpListener, shared: Shared, stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let peers = Peers::new(shared.limits.max_connections_per_peer);
     let mut connections = JoinSet::new();
     let mut stopping = stop.clone();
     loop {
@@ -122,14 +127,21 @@ pub(super) async fn serve(listener: TcpListener, shared: Shared, stop: watch::Re
             () = stopped(&mut stopping) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: wait a little rather than spin.
                     Err(_) => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
+                };
+                // The peer's share first: a client over its own limit does
+                // not take a slot from the others, even for a moment.
+                let Some(share) = peers.admit(peer.ip()) else {
+                    shared.metrics.closed(Closed::PeerLimit);
+                    drop(stream);
+                    continue;
                 };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     shared.metrics.closed(Closed::Limit);
@@ -142,7 +154,7 @@ pub(super) async fn serve(listener: TcpListener, shared: Shared, stop: watch::Re
                     let mut open = Open::new(&shared.metrics);
                     connection(stream, &shared, stop).await;
                     open.finished = true;
-                    drop(permit);
+                    drop((permit, share));
                 });
             }
         }
@@ -159,6 +171,55 @@ pub(super) async fn serve(listener: TcpListener, shared: Shared, stop: watch::Re
     // Past the deadline: the connections still open are closed (each
     // counted by its `Open` guard as it is dropped).
     connections.shutdown().await;
+}
+
+/// Connections open per peer address, each at most the per-peer limit.
+#[derive(Clone)]
+struct Peers {
+    open: Arc<crate::engine::lock::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    max: usize,
+}
+
+impl Peers {
+    fn new(max: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            max,
+        }
+    }
+
+    /// A share for one more connection from `ip`, unless it has the most
+    /// it may have.
+    fn admit(&self, ip: std::net::IpAddr) -> Option<PeerShare> {
+        let mut open = self.open.lock();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerShare {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's part of its peer's count, given back when dropped.
+struct PeerShare {
+    peers: Peers,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for PeerShare {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A connection open: counted in the gauge while it lives; dropped before
@@ -228,6 +289,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
+        // A client may shut its side down once its request is sent
+        // (`curl`-like tools, some proxies): it still gets the answer.
+        .half_close(true)
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);

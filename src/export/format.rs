@@ -2,7 +2,7 @@
 //! `Accept` header.
 
 /// An exposition format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
     /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).

@@ -231,6 +231,15 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The counter `name` without labels, as `m` has it (0 if absent).
+pub fn counter(m: &tailwatch::Monitor, name: &str) -> u64 {
+    m.registry()
+        .counters()
+        .into_iter()
+        .find(|(id, _)| id.name() == name && id.labels().next().is_none())
+        .map_or(0, |(_, c)| c.value())
+}
+
 /// `tailwatch_agent_connections_closed_total{reason}` as `m` has it.
 pub fn closed_connections(m: &tailwatch::Monitor, reason: &str) -> u64 {
     m.registry()

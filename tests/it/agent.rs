@@ -402,58 +402,6 @@ async fn scrapes_while_two_threads_record_are_monotonic_and_exact() {
 }
 
 /// gzip when asked (Prometheus asks), plain otherwise; the same text.
-#[tokio::test]
-async fn metrics_are_gzipped_when_asked() {
-    use std::io::Read;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let m = Monitor::new();
-    for i in 0..50 {
-        m.operation(&format!("op{i}"))
-            .record(Duration::from_millis(3), Ended::Ok);
-    }
-    let a = tailwatch::AgentBuilder::new(&m)
-        .listen(local())
-        .start()
-        .await
-        .unwrap();
-    let mut s = tokio::net::TcpStream::connect(a.local_addr())
-        .await
-        .unwrap();
-    s.write_all(
-        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
-    assert!(head.contains("content-encoding: gzip"), "{head}");
-    assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    let body = common::dechunk(&raw[end + 4..]);
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&body[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    let (_, plain_head, plain) = request(a.local_addr(), "GET", "/metrics", None).await;
-    assert!(!plain_head.to_lowercase().contains("content-encoding"));
-    // The same families (the scrape-duration gauge differs between the two).
-    let families = |t: &str| -> Vec<String> {
-        t.lines()
-            .filter(|l| l.starts_with("# TYPE"))
-            .map(str::to_owned)
-            .collect()
-    };
-    assert_eq!(families(&text), families(&plain));
-    assert!(text.contains("operation=\"op49\""));
-    assert!(
-        body.len() * 4 < plain.len(),
-        "{} vs {}",
-        body.len(),
-        plain.len()
-    );
-}
-
 /// With the README's few lines, the process and runtime figures are there
 /// (the dashboard's process row and the CPU/memory/fd alerts have data);
 /// each can be turned off; a runtime the user named is not sampled twice.

@@ -3,8 +3,8 @@
 //! one module: `cargo test --test it agent::`). Tests that need a process
 //! of their own (a counting allocator, process-wide figures or a timing
 //! that other tests would disturb) are `tests/memory.rs`,
-//! `tests/http_alloc.rs`, `tests/facade_memory.rs`, `tests/process.rs` and
-//! `tests/scrape_off_workers.rs`.
+//! `tests/http_alloc.rs`, `tests/facade_memory.rs`, `tests/process.rs`,
+//! `tests/scrape_off_workers.rs` and `tests/slow_readers.rs`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -14,6 +14,8 @@ mod shapes;
 mod accuracy;
 #[cfg(feature = "agent")]
 mod agent;
+#[cfg(feature = "agent")]
+mod agent_attack;
 #[cfg(feature = "agent")]
 mod agent_limits;
 mod architecture;
