@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use tokio::sync::Semaphore;
 
-use super::health::Anonymous;
+use super::health::{Anonymous, Authenticated};
 use crate::engine::counter::Counter;
 
 /// The self-metric counting requests refused for bad or missing credentials.
@@ -121,6 +121,9 @@ pub(super) async fn middleware(
 ) -> Response {
     let ok = auth.users.is_empty() || auth.check(req.headers().get(header::AUTHORIZATION)).await;
     let mut response = if ok {
+        if !auth.users.is_empty() {
+            req.extensions_mut().insert(Authenticated);
+        }
         next.run(req).await
     } else if req.uri().path() == "/health" {
         req.extensions_mut().insert(Anonymous);

@@ -26,6 +26,11 @@ pub const LISTEN_ENV: &str = "TAILWATCH_LISTEN";
 /// set with [`AgentBuilder::health_check_timeout`].
 pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a `/health` result is given again to callers who have not
+/// authenticated, by default; set with
+/// [`AgentBuilder::health_check_cache`].
+pub const HEALTH_CHECK_CACHE: Duration = Duration::from_secs(1);
+
 /// Settings of the agent; start it with [`start`](Self::start).
 #[must_use = "the agent does nothing until started"]
 pub struct AgentBuilder {
@@ -34,6 +39,7 @@ pub struct AgentBuilder {
     buckets: Buckets,
     checks: Vec<(String, Check)>,
     check_timeout: Duration,
+    check_cache: Duration,
     limits: ServerLimits,
     process_metrics: bool,
     tokio_metrics: bool,
@@ -63,6 +69,7 @@ impl AgentBuilder {
             buckets: Buckets::default(),
             checks: Vec::new(),
             check_timeout: HEALTH_CHECK_TIMEOUT,
+            check_cache: HEALTH_CHECK_CACHE,
             limits: ServerLimits::default(),
             process_metrics: true,
             tokio_metrics: true,
@@ -138,6 +145,17 @@ impl AgentBuilder {
     /// ([`HEALTH_CHECK_TIMEOUT`] by default) before it counts as failed.
     pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
         self.check_timeout = timeout;
+        self
+    }
+
+    /// How long a `/health` result is given again to callers who have not
+    /// authenticated (everyone, when the agent has no users): 1 s by
+    /// default, [`Duration::ZERO`] for a run per request. Requests that
+    /// arrive while a run is going share it whatever this is, so a flood
+    /// of probes runs the checks once per this time, not once per request;
+    /// authenticated callers always get a run that ended after they asked.
+    pub fn health_check_cache(mut self, cache: Duration) -> Self {
+        self.check_cache = cache;
         self
     }
 
@@ -278,8 +296,7 @@ impl AgentBuilder {
         let router = routes::router(AgentState {
             monitor: self.monitor,
             buckets: self.buckets,
-            checks: self.checks,
-            check_timeout: self.check_timeout,
+            health: super::health::Health::new(self.checks, self.check_timeout, self.check_cache),
             scrapes: super::scrape::Scrapes::new(limits.max_scrapes, refused),
         });
         #[cfg(feature = "tls")]

@@ -1,6 +1,14 @@
-//! Health checks: registered closures and async functions, run on every
-//! `GET /health` (closures on the blocking pool); panics and timeouts are
-//! failures, whichever kind.
+//! Health checks: registered closures and async functions (closures on
+//! the blocking pool); panics and timeouts are failures, whichever kind.
+//!
+//! A `GET /health` never starts a run while one is going: requests that
+//! arrive during a run share its result. A caller who has not
+//! authenticated (anyone, when the agent has no users) may also get the
+//! result of a run that ended less than the
+//! [cache time](crate::AgentBuilder::health_check_cache) ago, so a flood of
+//! probes costs one run of the checks (one database ping) per cache time,
+//! not one per request. Authenticated callers always get a run that ended
+//! after they asked.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,12 +18,20 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::OnceCell;
+
+use crate::engine::lock::Mutex;
 
 /// Marks a request from a client that has not authenticated while basic
 /// auth is on: `/health` then gives its status only, no check names or
 /// reasons (they can say what the service depends on and how it fails).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Anonymous;
+
+/// Marks a request with valid credentials: `/health` then always runs the
+/// checks (or shares a run going), never gives a cached result.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Authenticated;
 
 pub(super) type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -89,15 +105,81 @@ async fn run_check(check: Check, timeout: Duration) -> Result<(), String> {
     }
 }
 
-/// Runs every check at once and answers `/health`: 200 when all pass,
-/// 503 naming those that failed.
-pub(super) async fn report(
-    checks: &[(String, Check)],
+/// One run of every check: whether all passed, and each one's state.
+struct Ran {
+    healthy: bool,
+    states: serde_json::Map<String, serde_json::Value>,
+    ended: std::time::Instant,
+}
+
+/// The registered checks and their runs: the one going (shared by the
+/// requests that arrive meanwhile) and the last that ended.
+pub(super) struct Health {
+    checks: Arc<[(String, Check)]>,
     timeout: Duration,
-    monitor: &crate::measure::Monitor,
-    anonymous: bool,
-) -> Response {
-    // All checks at once: /health takes as long as the slowest, not the sum.
+    cache: Duration,
+    running: Mutex<Option<Arc<OnceCell<Arc<Ran>>>>>,
+    last: Mutex<Option<Arc<Ran>>>,
+}
+
+impl Health {
+    pub(super) fn new(checks: Vec<(String, Check)>, timeout: Duration, cache: Duration) -> Self {
+        Self {
+            checks: checks.into(),
+            timeout,
+            cache,
+            running: Mutex::new(None),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// A run for a caller: the last one if it is recent enough and the
+    /// caller may have it (`cached`), else the one going, else a new one.
+    async fn result(&self, cached: bool) -> Arc<Ran> {
+        if cached {
+            if let Some(last) = self.last.lock().as_ref() {
+                if last.ended.elapsed() < self.cache {
+                    return last.clone();
+                }
+            }
+        }
+        let cell = self.running.lock().get_or_insert_with(Arc::default).clone();
+        let checks = self.checks.clone();
+        let timeout = self.timeout;
+        let ran = cell
+            .get_or_init(|| async move {
+                // Its own task: a run finishes (and is remembered) even if
+                // every caller waiting for it goes away.
+                tokio::spawn(async move { Arc::new(run_all(&checks, timeout).await) })
+                    .await
+                    .unwrap_or_else(|_| {
+                        Arc::new(Ran {
+                            healthy: false,
+                            states: serde_json::Map::new(),
+                            ended: std::time::Instant::now(),
+                        })
+                    })
+            })
+            .await
+            .clone();
+        {
+            // The next request starts a new run.
+            let mut running = self.running.lock();
+            if running.as_ref().is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                *running = None;
+            }
+        }
+        let mut last = self.last.lock();
+        if last.as_ref().is_none_or(|l| l.ended < ran.ended) {
+            *last = Some(ran.clone());
+        }
+        ran
+    }
+}
+
+/// Runs every check at once (`/health` takes as long as the slowest, not
+/// the sum).
+async fn run_all(checks: &[(String, Check)], timeout: Duration) -> Ran {
     let running: Vec<_> = checks
         .iter()
         .map(|(_, check)| tokio::spawn(run_check(check.clone(), timeout)))
@@ -117,6 +199,24 @@ pub(super) async fn report(
         };
         states.insert(name.clone(), value);
     }
+    Ran {
+        healthy,
+        states,
+        ended: std::time::Instant::now(),
+    }
+}
+
+/// Answers `/health`: 200 when all checks pass, 503 naming those that
+/// failed (unless `anonymous`); a recent result will do when `cached`.
+pub(super) async fn report(
+    health: &Health,
+    monitor: &crate::measure::Monitor,
+    anonymous: bool,
+    cached: bool,
+) -> Response {
+    let ran = health.result(cached).await;
+    let healthy = ran.healthy;
+    let states = ran.states.clone();
     let status = if healthy {
         StatusCode::OK
     } else {

@@ -56,7 +56,10 @@ mod watched;
 #[cfg(feature = "tls")]
 mod web_config;
 
-pub use builder::{AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_TIMEOUT, LISTEN_ENV, parse_listen};
+pub use builder::{
+    AgentBuilder, DEFAULT_LISTEN, HEALTH_CHECK_CACHE, HEALTH_CHECK_TIMEOUT, LISTEN_ENV,
+    parse_listen,
+};
 pub use error::AgentError;
 pub use handle::Agent;
 pub use limits::{MIN_HEADER_BYTES, ServerLimits};

@@ -2,7 +2,6 @@
 //! says what is served.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -11,7 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::health::{Anonymous, Check, report};
+use super::health::{Anonymous, Authenticated, Health, report};
 use super::scrape::{Kind, Scrapes, accepts_gzip};
 use crate::engine::stats::Stats;
 use crate::export::{self, Buckets, Format};
@@ -20,8 +19,7 @@ use crate::measure::Monitor;
 pub(super) struct AgentState {
     pub(super) monitor: Monitor,
     pub(super) buckets: Buckets,
-    pub(super) checks: Vec<(String, Check)>,
-    pub(super) check_timeout: Duration,
+    pub(super) health: Health,
     pub(super) scrapes: Scrapes,
 }
 
@@ -134,12 +132,13 @@ fn stats_body(m: &Monitor) -> Vec<u8> {
 async fn health(
     State(state): State<Arc<AgentState>>,
     anonymous: Option<axum::Extension<Anonymous>>,
+    authenticated: Option<axum::Extension<Authenticated>>,
 ) -> Response {
     report(
-        &state.checks,
-        state.check_timeout,
+        &state.health,
         &state.monitor,
         anonymous.is_some(),
+        authenticated.is_none(),
     )
     .await
 }

@@ -173,8 +173,11 @@ async fn a_blocking_sync_check_blocks_neither_the_app_nor_the_agent() {
     let hung = std::sync::Mutex::new(hung);
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = runs.clone();
+    // No cache: every request asks for a run (the shared runs and the
+    // cache are tested in agent_attack.rs).
     let a = tailwatch::AgentBuilder::new(&m)
         .listen(local())
+        .health_check_cache(Duration::ZERO)
         .health_check_timeout(Duration::from_millis(300))
         .health_check("db", move || {
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -200,3 +200,71 @@ async fn gzip_is_negotiated_and_decodes_to_the_scrape() {
         );
     }
 }
+
+/// A check that counts its runs and takes 200 ms.
+fn counted_check(
+    runs: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+    let runs = runs.clone();
+    move || {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    }
+}
+
+/// 3,000 `/health` requests, 100 at a time: every one answered 200, the
+/// checks run about once per cache time (1 s), not once per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_flood_runs_the_checks_once_per_cache_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let m = Monitor::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let a = start(&m, |b| {
+        b.health_check("db", counted_check(&runs))
+            .max_connections_per_peer(200)
+    })
+    .await;
+    let addr = a.local_addr();
+    let started = std::time::Instant::now();
+    for _ in 0..30 {
+        let wave: Vec<_> = (0..100)
+            .map(|_| tokio::spawn(common::request(addr, "GET", "/health", None)))
+            .collect();
+        for r in wave {
+            assert_eq!(r.await.unwrap().0, 200);
+        }
+    }
+    let took = started.elapsed();
+    let runs = runs.load(Ordering::SeqCst);
+    // One run per second of the flood, plus the first.
+    let most = took.as_secs() as usize + 2;
+    assert!(runs <= most, "{runs} runs in {took:?}");
+}
+
+/// With no cache, requests that arrive while a run is going share it: 100
+/// at once start a few runs, not 100.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_health_requests_share_the_run_going() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let m = Monitor::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let a = start(&m, |b| {
+        b.health_check("db", counted_check(&runs))
+            .health_check_cache(Duration::ZERO)
+            .max_connections_per_peer(200)
+    })
+    .await;
+    let addr = a.local_addr();
+    let wave: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(common::request(addr, "GET", "/health", None)))
+        .collect();
+    for r in wave {
+        assert_eq!(r.await.unwrap().0, 200);
+    }
+    let runs = runs.load(Ordering::SeqCst);
+    // Each run takes 200 ms; the 100 requests arrive over a few of them.
+    assert!(runs < 20, "{runs} runs for 100 requests at once");
+}
