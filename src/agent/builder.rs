@@ -302,15 +302,8 @@ impl AgentBuilder {
         #[cfg(feature = "tls")]
         let router = match web {
             Some(w) if !w.users.is_empty() || !w.headers.is_empty() => {
-                let registry = monitor.registry();
-                registry.describe(
-                    super::auth::AUTH_FAILURES,
-                    "Requests to the tailwatch agent refused for missing or wrong credentials.",
-                );
-                let failures = registry
-                    .counter(super::auth::AUTH_FAILURES, &[])
-                    .unwrap_or_default();
-                let auth = super::auth::BasicAuth::new(w.users, w.headers, failures);
+                let metrics = super::auth::AuthMetrics::new(&monitor);
+                let auth = super::auth::BasicAuth::new(w.users, w.headers, metrics);
                 router.layer(axum::middleware::from_fn_with_state(
                     auth,
                     super::auth::middleware,

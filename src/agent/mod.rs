@@ -67,6 +67,6 @@ pub use scrape::SCRAPES_REFUSED;
 pub use server::{CONNECTIONS_CLOSED, CONNECTIONS_OPEN};
 #[cfg(feature = "tls")]
 pub use {
-    auth::AUTH_FAILURES,
+    auth::{AUTH_BUSY, AUTH_CHECKS, AUTH_FAILURES},
     web_config::{ClientAuth, TlsVersion, WebConfig, WebConfigError},
 };

@@ -105,6 +105,10 @@ impl ConnectionMetrics {
     }
 }
 
+/// The address of the peer a request came from (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer(pub(super) std::net::IpAddr);
+
 /// What a connection needs from the server.
 #[derive(Clone)]
 pub(super) struct Shared {
@@ -152,7 +156,7 @@ pub(super) async fn serve(listener: TcpListener, shared: Shared, stop: watch::Re
                 let (shared, stop) = (shared.clone(), stop.clone());
                 connections.spawn(async move {
                     let mut open = Open::new(&shared.metrics);
-                    connection(stream, &shared, stop).await;
+                    connection(stream, Peer(peer.ip()), &shared, stop).await;
                     open.finished = true;
                     drop((permit, share));
                 });
@@ -255,35 +259,47 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// One connection, TLS first when configured.
-async fn connection(stream: tokio::net::TcpStream, shared: &Shared, stop: watch::Receiver<bool>) {
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: Peer,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) {
     let activity = Activity::new();
     let io = Watched::new(stream, activity.clone());
     #[cfg(feature = "tls")]
     if let Some(tls) = &shared.tls {
         let handshake = tokio::time::timeout(shared.limits.header_read_timeout, tls.accept(io));
         match handshake.await {
-            Ok(Ok(io)) => http(io, &activity, shared, stop).await,
+            Ok(Ok(io)) => http(io, peer, &activity, shared, stop).await,
             _ => shared.metrics.closed(Closed::Handshake),
         }
         return;
     }
-    http(io, &activity, shared, stop).await;
+    http(io, peer, &activity, shared, stop).await;
 }
 
 /// Serves HTTP/1 on `io` until the client or the server closes it.
-async fn http<I>(io: I, activity: &Activity, shared: &Shared, mut stop: watch::Receiver<bool>)
-where
+async fn http<I>(
+    io: I,
+    peer: Peer,
+    activity: &Activity,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &shared.limits;
     let router = shared.router.clone();
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let router = router.clone();
-        async move {
-            use tower::ServiceExt;
-            router.oneshot(req.map(axum::body::Body::new)).await
-        }
-    });
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let router = router.clone();
+            req.extensions_mut().insert(peer);
+            async move {
+                use tower::ServiceExt;
+                router.oneshot(req.map(axum::body::Body::new)).await
+            }
+        });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

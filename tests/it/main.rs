@@ -16,6 +16,8 @@ mod accuracy;
 mod agent;
 #[cfg(feature = "agent")]
 mod agent_attack;
+#[cfg(feature = "tls")]
+mod agent_auth;
 #[cfg(feature = "agent")]
 mod agent_limits;
 mod architecture;
