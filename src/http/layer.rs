@@ -251,6 +251,9 @@ impl Shared {
         let recorded = if routes < self.max_routes {
             route
         } else {
+            // Every call of a route past the cap is counted (the overflow
+            // entry is never cached, so each one comes here).
+            self.settings.registry.count_fold(HTTP_DURATION);
             OVERFLOW_VALUE
         };
         let key = GKey {

@@ -232,4 +232,17 @@ impl Timing {
         self.entry.record(status, error, nanos, self.trace);
         self.entry.gauge.decrement();
     }
+
+    /// As [`end`](Self::end), recorded into `target` instead (the call was
+    /// in flight under its `entry` until its target was known).
+    pub(crate) fn end_as(
+        self,
+        target: &TargetSeries,
+        status: Option<&'static str>,
+        error: Option<&'static str>,
+    ) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        target.record(status, error, nanos, self.trace);
+        self.entry.gauge.decrement();
+    }
 }

@@ -377,6 +377,17 @@ impl Registry {
             .collect()
     }
 
+    /// Counts one more value of histogram `name` folded into an overflow
+    /// series by a layer's own cap (a gRPC method, a route, a host past the
+    /// layer's limit), which resolves the overflow series once and then
+    /// records into it: every folded call counts, not only the first.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn count_fold(&self, name: &str) {
+        if let Some(f) = self.inner.families.lock().get_mut(name) {
+            f.folded += 1;
+        }
+    }
+
     /// Label-set resolutions of metric `name` folded into its overflow series.
     pub fn overflow_total(&self, name: &str) -> u64 {
         self.family(name).map_or(0, |f| f.overflow_total)

@@ -143,10 +143,14 @@ async fn unary_with_timeout(addr: SocketAddr, m: &Msg, timeout: &str) -> Option<
 }
 
 async fn serve(monitor: &Monitor) -> SocketAddr {
+    serve_with(GrpcMetricsLayer::new(monitor)).await
+}
+
+async fn serve_with(layer: GrpcMetricsLayer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = tonic::transport::Server::builder()
-        .layer(GrpcMetricsLayer::new(monitor))
+        .layer(layer)
         .add_service(Echo);
     tokio::spawn(
         router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
@@ -367,4 +371,87 @@ async fn statuses_from_headers_and_trailers_streams_cancels_and_deadlines() {
         .collect();
     assert_eq!(unary.len(), 1, "{unary:#?}");
     assert_eq!((unary[0].count, unary[0].errors), (4, 2), "{:#?}", unary[0]);
+}
+
+/// Methods a client makes up (the service answers UNIMPLEMENTED) are
+/// recorded as `_OTHER` and never admitted to the method cap: after 1,200
+/// of them, the real methods still get their own names. Past the cap,
+/// every folded call is counted, not only the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_cannot_use_up_the_cap_and_every_folded_call_counts() {
+    let m = Monitor::new();
+    let addr = serve_with(GrpcMetricsLayer::new(&m).max_methods(2)).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = tonic::client::Grpc::new(channel);
+    let codec = || ProstCodec::<Msg, Msg>::default();
+    for i in 0..1_200 {
+        client.ready().await.unwrap();
+        let path = PathAndQuery::try_from(format!("/s{i}.S/M{i}")).unwrap();
+        let got = client
+            .unary(Request::new(msg("hi", 1)), path, codec())
+            .await;
+        assert_eq!(got.unwrap_err().code(), Code::Unimplemented);
+    }
+    eventually("made-up calls recorded", || {
+        calls(&m, "_OTHER") == vec![(code_error("12", "UNIMPLEMENTED"), 1_200)]
+    })
+    .await;
+    // The real methods: their own names (the cap is 2).
+    client.ready().await.unwrap();
+    let path = PathAndQuery::from_static("/tailwatch.test.Echo/Unary");
+    client
+        .unary(Request::new(msg("hi", 1)), path, codec())
+        .await
+        .unwrap();
+    client.ready().await.unwrap();
+    let sent = tokio_stream::iter([msg("a", 1)]);
+    let path = PathAndQuery::from_static("/tailwatch.test.Echo/Sum");
+    client
+        .client_streaming(Request::new(sent), path, codec())
+        .await
+        .unwrap();
+    eventually("real calls recorded", || {
+        calls(&m, "Unary") == vec![(code("0"), 1)] && calls(&m, "Sum") == vec![(code("0"), 1)]
+    })
+    .await;
+    // A third real method is past the cap: folded, and each call counted.
+    for _ in 0..3 {
+        client.ready().await.unwrap();
+        let path = PathAndQuery::from_static("/tailwatch.test.Echo/Count");
+        let mut stream = client
+            .server_streaming(Request::new(msg("ok", 1)), path, codec())
+            .await
+            .unwrap()
+            .into_inner();
+        while stream.message().await.unwrap().is_some() {}
+    }
+    eventually("folded calls recorded", || {
+        calls(&m, "__overflow__") == vec![(code("0"), 3)]
+    })
+    .await;
+    assert_eq!(
+        m.registry().overflow_total("rpc_server_duration_seconds"),
+        3
+    );
+    // Bounded: _OTHER, Unary, Sum and the overflow, nothing per made-up path.
+    let methods: std::collections::BTreeSet<String> = m
+        .registry()
+        .series()
+        .iter()
+        .filter(|(id, _)| id.name() == "rpc_server_duration_seconds")
+        .filter_map(|(id, _)| {
+            id.labels()
+                .find(|(k, _)| *k == "rpc_method")
+                .map(|(_, v)| v.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        methods.into_iter().collect::<Vec<_>>(),
+        ["Sum", "Unary", "_OTHER", "__overflow__"]
+    );
+    assert_eq!(active(&m), 0);
 }

@@ -213,6 +213,7 @@ impl Shared {
         if self.hosts.admit(&key, || key.clone()) {
             (host, port)
         } else {
+            self.registry.count_fold(HTTP_CLIENT_DURATION);
             (OVERFLOW_VALUE.to_owned(), 0)
         }
     }

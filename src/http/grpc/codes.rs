@@ -31,6 +31,9 @@ pub(crate) const CODE_LABELS: [&str; 17] = [
 pub(crate) const UNKNOWN: u8 = 2;
 /// CANCELLED.
 pub(crate) const CANCELLED: u8 = 1;
+/// UNIMPLEMENTED: the method does not exist.
+pub(crate) const UNIMPLEMENTED: u8 = 12;
+
 /// DEADLINE_EXCEEDED.
 pub(crate) const DEADLINE_EXCEEDED: u8 = 4;
 

@@ -12,7 +12,7 @@ use super::body::GrpcResponseBody;
 use super::codes::{
     CANCELLED, UNKNOWN, code_of_http, default_server_error, parse_code, parse_timeout,
 };
-use super::rpc::{GRPC_ACTIVE, GRPC_DURATION, Rpc, ServerErrors};
+use super::rpc::{Admit, GRPC_ACTIVE, GRPC_DURATION, Rpc, ServerErrors};
 use crate::http::series_cache::{Admitted, TargetSeries, Targets};
 use crate::http::service::request_trace;
 use crate::measure::Monitor;
@@ -122,15 +122,50 @@ impl<S> std::fmt::Debug for GrpcMetrics<S> {
 }
 
 impl Shared {
-    /// The series of the method of request path `path`: from the layer's
-    /// map, made once (a capped-away method always takes the slow path to
-    /// the overflow entry, so memory stays bounded).
+    /// The series a call of request path `path` starts in: its method's
+    /// if the method was admitted, else `_OTHER`'s, with how to pick its
+    /// series once the service has answered. A method is admitted (counted
+    /// against the cap, under its own name) only once the service answered
+    /// a call of it with a code other than UNIMPLEMENTED, so paths a client
+    /// makes up cannot use up the cap (OpenTelemetry's rule).
+    fn start(self: &Arc<Self>, path: &str) -> (Arc<TargetSeries>, Option<Admit>) {
+        if let Some(e) = path.strip_prefix('/').and_then(|key| self.entries.get(key)) {
+            return (e, None);
+        }
+        let other = self.series(OTHER, OTHER);
+        if split_method(path).is_none() {
+            return (other, None);
+        }
+        let shared = self.clone();
+        let path: Box<str> = path.into();
+        let admit: Admit = Box::new(move |exists| {
+            if exists {
+                shared.entry(&path)
+            } else {
+                shared.series(OTHER, OTHER)
+            }
+        });
+        (other, Some(admit))
+    }
+
+    /// The series of the method of request path `path` (admitted now if
+    /// there is room under the cap): from the layer's map, made once (a
+    /// capped-away method always takes the slow path to the overflow
+    /// entry, counted per call, so memory stays bounded).
     fn entry(&self, path: &str) -> Arc<TargetSeries> {
         if let Some(e) = path.strip_prefix('/').and_then(|key| self.entries.get(key)) {
             return e;
         }
         let (service, method) = self.method(path);
+        self.series(&service, &method)
+    }
+
+    /// The series of (`service`, `method`), made once.
+    fn series(&self, service: &str, method: &str) -> Arc<TargetSeries> {
         let key: Box<str> = format!("{service}/{method}").into();
+        if let Some(e) = self.entries.get(&*key) {
+            return e;
+        }
         self.entries.get_or_make(key, |_| {
             let gauge = self
                 .registry
@@ -138,15 +173,15 @@ impl Shared {
                     GRPC_ACTIVE,
                     &[
                         ("rpc_system", "grpc"),
-                        ("rpc_service", &service),
-                        ("rpc_method", &method),
+                        ("rpc_service", service),
+                        ("rpc_method", method),
                     ],
                 )
                 .unwrap_or_default();
             let labels: Vec<(&'static str, Box<str>)> = vec![
                 ("rpc_system", "grpc".into()),
-                ("rpc_service", service.as_str().into()),
-                ("rpc_method", method.as_str().into()),
+                ("rpc_service", service.into()),
+                ("rpc_method", method.into()),
             ];
             TargetSeries::new(
                 &self.registry,
@@ -161,19 +196,27 @@ impl Shared {
     /// (service, method) of a request path `/package.Service/Method`,
     /// capped; `_OTHER` for a path that is not a gRPC method.
     fn method(&self, path: &str) -> (String, String) {
-        let parts = path
-            .strip_prefix('/')
-            .and_then(|p| p.split_once('/'))
-            .filter(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'));
-        let Some((service, method)) = parts else {
-            return ("_OTHER".into(), "_OTHER".into());
+        let Some((service, method)) = split_method(path) else {
+            return (OTHER.into(), OTHER.into());
         };
         let key = &path[1..];
         if !self.methods.admit(key, || key.into()) {
+            self.registry.count_fold(GRPC_DURATION);
             return (OVERFLOW_VALUE.into(), OVERFLOW_VALUE.into());
         }
         (service.into(), method.into())
     }
+}
+
+/// The label value of calls that are not of a known method.
+const OTHER: &str = "_OTHER";
+
+/// (service, method) of a request path `/package.Service/Method`, if it is
+/// one.
+fn split_method(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .filter(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'))
 }
 
 impl<S, B, RB> tower::Service<http::Request<B>> for GrpcMetrics<S>
@@ -189,14 +232,14 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let entry = self.shared.entry(request.uri().path());
+        let (entry, admit) = self.shared.start(request.uri().path());
         let trace = request_trace(&request);
         let deadline = request
             .headers()
             .get("grpc-timeout")
             .and_then(|v| parse_timeout(v.to_str().ok()?));
         let shared = &self.shared;
-        let rpc = Rpc::start(entry, &shared.server_errors, trace, deadline);
+        let rpc = Rpc::start(entry, &shared.server_errors, trace, deadline, admit);
         GrpcResponseFuture {
             inner: self.inner.call(request),
             rpc: Some(rpc),
@@ -240,7 +283,7 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
         };
-        let Some(rpc) = this.rpc.take() else {
+        let Some(mut rpc) = this.rpc.take() else {
             return Poll::Ready(result.map(|r| r.map(GrpcResponseBody::unmeasured)));
         };
         match result {
@@ -250,6 +293,7 @@ where
                 } else {
                     response.headers().get("grpc-status").map(parse_code)
                 };
+                rpc.answered(head);
                 match head {
                     // A trailers-only answer (or not gRPC at all): done.
                     Some(code) => {

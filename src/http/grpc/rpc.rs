@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::codes::{CANCELLED, CODE_LABELS, CODE_NAMES, DEADLINE_EXCEEDED, UNKNOWN};
+use super::codes::{CANCELLED, CODE_LABELS, CODE_NAMES, DEADLINE_EXCEEDED, UNIMPLEMENTED, UNKNOWN};
 use crate::engine::exemplar::TraceContext;
 use crate::http::series_cache::{TargetSeries, Timing};
 
@@ -15,6 +15,11 @@ pub const GRPC_ACTIVE: &str = "rpc_server_active_requests";
 /// Which codes are server errors.
 pub(crate) type ServerErrors = Arc<dyn Fn(u8) -> bool + Send + Sync>;
 
+/// Picks the series of a call to a method not admitted yet, once the
+/// service's answer says whether the method exists (`true`: it answered
+/// with a code other than UNIMPLEMENTED).
+pub(crate) type Admit = Box<dyn FnOnce(bool) -> Arc<TargetSeries> + Send>;
+
 /// One call being measured: recorded once, at the end of its stream (or
 /// its head, for a trailers-only answer), or as cancelled when dropped.
 pub(crate) struct Rpc {
@@ -22,6 +27,11 @@ pub(crate) struct Rpc {
     server_errors: ServerErrors,
     /// The caller's deadline (`grpc-timeout`), if it gave one.
     deadline: Option<std::time::Duration>,
+    /// For a method not admitted yet: how to pick its series once the
+    /// answer is known (in flight meanwhile under `_OTHER`).
+    admit: Option<Admit>,
+    /// The series picked by `admit`.
+    target: Option<Arc<TargetSeries>>,
 }
 
 impl Rpc {
@@ -31,11 +41,22 @@ impl Rpc {
         server_errors: &ServerErrors,
         trace: Option<TraceContext>,
         deadline: Option<std::time::Duration>,
+        admit: Option<Admit>,
     ) -> Self {
         Self {
             timing: Timing::begin(entry, trace),
             server_errors: server_errors.clone(),
             deadline,
+            admit,
+            target: None,
+        }
+    }
+
+    /// The service answered (its head): with UNIMPLEMENTED (`code`) the
+    /// method does not exist, else it does and is admitted.
+    pub(crate) fn answered(&mut self, code: Option<u8>) {
+        if let Some(admit) = self.admit.take() {
+            self.target = Some(admit(code != Some(UNIMPLEMENTED)));
         }
     }
 
@@ -45,7 +66,12 @@ impl Rpc {
     /// `grpc-timeout` with CANCELLED ("Timeout expired"), and a client
     /// whose own deadline passes resets the stream (see [`past_deadline`]
     /// for why "passed" allows a margin).
-    pub(crate) fn finish(self, code: u8, cancelled: bool) {
+    pub(crate) fn finish(mut self, code: u8, cancelled: bool) {
+        // Never answered (dropped, or failed before its head): a method
+        // nobody has shown to exist is not admitted.
+        if let Some(admit) = self.admit.take() {
+            self.target = Some(admit(false));
+        }
         let elapsed = self.timing.elapsed();
         let code = if usize::from(code) < CODE_NAMES.len() {
             code
@@ -65,7 +91,11 @@ impl Rpc {
         } else {
             None
         };
-        self.timing.end(Some(CODE_LABELS[usize::from(code)]), error);
+        let status = Some(CODE_LABELS[usize::from(code)]);
+        match &self.target {
+            Some(target) => self.timing.end_as(target, status, error),
+            None => self.timing.end(status, error),
+        }
     }
 }
 
