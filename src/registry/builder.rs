@@ -6,8 +6,10 @@ use std::sync::Arc;
 use crate::engine::lock::{Mutex, RwLock};
 
 use super::caps::{
-    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore,
+    DEFAULT_MAX_LABEL_NAME_BYTES, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_LABELS,
+    DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, Family, HandleStore,
 };
+use super::key::LabelLimits;
 use super::names::{Kind, Names};
 use super::store::{Inner, Registry, SeriesMap};
 use crate::engine::error::BuildError;
@@ -29,6 +31,8 @@ pub struct RegistryBuilder {
     cap: Option<usize>,
     max_metrics: Option<usize>,
     max_label_value: Option<usize>,
+    max_labels: Option<usize>,
+    max_label_name: Option<usize>,
     label_caps: HashMap<String, usize>,
     metrics: HashMap<String, (HistogramBuilder, Option<usize>)>,
     quantiles: Option<Vec<f64>>,
@@ -95,6 +99,26 @@ impl RegistryBuilder {
         self
     }
 
+    /// The most labels a series may have (default [`DEFAULT_MAX_LABELS`]);
+    /// a label set with more is refused with
+    /// [`RegistryError::TooManyLabels`] (the `metrics` facade folds it into
+    /// its overflow metric, counted). At least 1.
+    #[must_use]
+    pub fn max_labels(mut self, max: usize) -> Self {
+        self.max_labels = Some(max.max(1));
+        self
+    }
+
+    /// The longest label name, in bytes (default
+    /// [`DEFAULT_MAX_LABEL_NAME_BYTES`]); a longer one is refused with
+    /// [`RegistryError::LabelNameTooLong`] (the facade folds it, counted).
+    /// At least 16.
+    #[must_use]
+    pub fn max_label_name_bytes(mut self, max: usize) -> Self {
+        self.max_label_name = Some(max.max(16));
+        self
+    }
+
     /// Histogram settings, and optionally a cap, for one metric.
     #[must_use]
     pub fn metric(mut self, name: &str, histogram: HistogramBuilder, cap: Option<usize>) -> Self {
@@ -144,9 +168,13 @@ impl RegistryBuilder {
                 label_caps: self.label_caps,
                 names: Mutex::new(names),
                 helps: RwLock::default(),
-                max_label_value: self
-                    .max_label_value
-                    .unwrap_or(DEFAULT_MAX_LABEL_VALUE_BYTES),
+                labels: LabelLimits {
+                    max_labels: self.max_labels.unwrap_or(DEFAULT_MAX_LABELS),
+                    max_name: self.max_label_name.unwrap_or(DEFAULT_MAX_LABEL_NAME_BYTES),
+                    max_value: self
+                        .max_label_value
+                        .unwrap_or(DEFAULT_MAX_LABEL_VALUE_BYTES),
+                },
             }),
         })
     }

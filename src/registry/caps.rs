@@ -10,7 +10,7 @@ use crate::engine::lock::Mutex;
 use std::collections::HashMap;
 
 use super::error::RegistryError;
-use super::key::{Label, SeriesId, canonical};
+use super::key::{Label, LabelLimits, SeriesId, canonical};
 use super::names::{Kind, Names};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
 
@@ -24,6 +24,12 @@ pub const DEFAULT_MAX_METRICS: usize = 10_000;
 /// Bytes a label value may have unless configured otherwise; a longer one
 /// is cut (at a character boundary, ending in `…`) and counted.
 pub const DEFAULT_MAX_LABEL_VALUE_BYTES: usize = 1024;
+/// Labels a series may have unless configured otherwise; a label set with
+/// more is refused ([`RegistryError::TooManyLabels`](super::RegistryError::TooManyLabels)).
+pub const DEFAULT_MAX_LABELS: usize = 32;
+/// Bytes a label name may have unless configured otherwise; a longer one
+/// is refused ([`RegistryError::LabelNameTooLong`](super::RegistryError::LabelNameTooLong)).
+pub const DEFAULT_MAX_LABEL_NAME_BYTES: usize = 128;
 
 /// Per metric of a [`HandleStore`]: label sets, folds and truncations.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,7 +45,7 @@ pub(super) struct Limits<'a> {
     pub(super) names: &'a Mutex<Names>,
     pub(super) kind: Kind,
     pub(super) cap: usize,
-    pub(super) max_value_bytes: usize,
+    pub(super) labels: LabelLimits,
 }
 
 /// Gauges or counters of the registry: `(name, labels)` → handle, with
@@ -68,7 +74,7 @@ impl<T: Clone + Default> HandleStore<T> {
         labels: &[Label<'_>],
         limits: &Limits<'_>,
     ) -> Result<T, RegistryError> {
-        let (labels, truncated) = canonical(name, labels, limits.max_value_bytes)?;
+        let (labels, truncated) = canonical(name, labels, limits.labels)?;
         let mut id = SeriesId {
             name: name.into(),
             labels: labels.into(),

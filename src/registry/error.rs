@@ -25,6 +25,38 @@ pub enum RegistryError {
          rename the label (e.g. \"{0}_bound\")"
     )]
     ReservedLabelName(String),
+    /// A label set with more labels than the registry allows
+    /// ([`RegistryBuilder::max_labels`](super::RegistryBuilder::max_labels)).
+    #[error(
+        "metric {name:?}: {count} labels, more than the {max} a series may have; \
+         labels should describe a few dimensions (put the rest in logs or traces), \
+         or raise RegistryBuilder::max_labels"
+    )]
+    TooManyLabels {
+        /// The metric name.
+        name: String,
+        /// How many labels were given.
+        count: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A label name longer than the registry allows
+    /// ([`RegistryBuilder::max_label_name_bytes`](super::RegistryBuilder::max_label_name_bytes)).
+    #[error(
+        "metric {name:?}: a label name of {bytes} bytes (starting {start:?}) is longer than \
+         the {max} allowed; label names should be short fixed identifiers, or raise \
+         RegistryBuilder::max_label_name_bytes"
+    )]
+    LabelNameTooLong {
+        /// The metric name.
+        name: String,
+        /// The label name's first 32 characters.
+        start: String,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The configured limit.
+        max: usize,
+    },
     /// The same label name appears twice in one label set.
     #[error("label {0:?} is given twice: each label name may appear once per series")]
     DuplicateLabel(String),

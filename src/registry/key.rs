@@ -156,14 +156,29 @@ impl Hasher for PassThrough {
 pub(super) fn canonical(
     name: &str,
     labels: &[Label<'_>],
-    max_value: usize,
+    limits: LabelLimits,
 ) -> Result<(OwnedLabels, bool), RegistryError> {
     validate_metric_name(name)?;
+    if labels.len() > limits.max_labels {
+        return Err(RegistryError::TooManyLabels {
+            name: name.to_owned(),
+            count: labels.len(),
+            max: limits.max_labels,
+        });
+    }
     let mut owned: OwnedLabels = Vec::with_capacity(labels.len());
     let mut truncated = false;
     for &(k, v) in labels {
+        if k.len() > limits.max_name {
+            return Err(RegistryError::LabelNameTooLong {
+                name: name.to_owned(),
+                start: k.chars().take(32).collect(),
+                bytes: k.len(),
+                max: limits.max_name,
+            });
+        }
         validate_label_name(k)?;
-        let v = match cut(v, max_value) {
+        let v = match cut(v, limits.max_value) {
             Some(short) => {
                 truncated = true;
                 short.into()
@@ -177,6 +192,15 @@ pub(super) fn canonical(
         return Err(RegistryError::DuplicateLabel(w[0].0.to_string()));
     }
     Ok((owned, truncated))
+}
+
+/// The limits on a series' labels: how many, how long a name, how long a
+/// value (a longer value is cut, the others are refused).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LabelLimits {
+    pub(super) max_labels: usize,
+    pub(super) max_name: usize,
+    pub(super) max_value: usize,
 }
 
 /// The mark that ends a value cut to the length limit.
@@ -243,7 +267,16 @@ mod tests {
         let c = cut(v, 8).unwrap();
         assert!(c.len() <= 8 && c.ends_with('…'), "{c}");
         assert_eq!(c, "éé…");
-        let (labels, cut_one) = canonical("m", &[("a", &"x".repeat(5000))], 1024).unwrap();
+        let (labels, cut_one) = canonical(
+            "m",
+            &[("a", &"x".repeat(5000))],
+            LabelLimits {
+                max_labels: 32,
+                max_name: 128,
+                max_value: 1024,
+            },
+        )
+        .unwrap();
         assert!(cut_one);
         assert_eq!(labels[0].1.len(), 1024);
     }

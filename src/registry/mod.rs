@@ -19,7 +19,14 @@
 //!   - at most [`DEFAULT_MAX_METRICS`] metric names per kind (configurable);
 //!     a new name past it is an error, since names should be fixed strings;
 //!   - label values of at most [`DEFAULT_MAX_LABEL_VALUE_BYTES`]
-//!     (configurable): a longer one is cut and counted.
+//!     (configurable): a longer one is cut and counted;
+//!   - at most [`DEFAULT_MAX_LABELS`] labels per series and label names
+//!     of at most [`DEFAULT_MAX_LABEL_NAME_BYTES`] (configurable): more is
+//!     an error ([`RegistryError::TooManyLabels`],
+//!     [`RegistryError::LabelNameTooLong`]), so that one series cannot
+//!     make a scrape of megabytes; the `metrics` facade, which cannot
+//!     return an error, folds such a series into its overflow metric,
+//!     counted.
 //! * One family per name: every metric claims each name it is written
 //!   under (a histogram's `_bucket`, `_count`, `_sum` and window families,
 //!   a counter's OpenMetrics family), whatever its kind; a metric that
@@ -49,8 +56,8 @@ mod tests;
 
 pub use builder::RegistryBuilder;
 pub use caps::{
-    DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo,
-    OVERFLOW_VALUE,
+    DEFAULT_MAX_LABEL_NAME_BYTES, DEFAULT_MAX_LABEL_VALUE_BYTES, DEFAULT_MAX_LABELS,
+    DEFAULT_MAX_METRICS, DEFAULT_SERIES_CAP, FamilyInfo, OVERFLOW_VALUE,
 };
 pub use error::RegistryError;
 pub(crate) use key::same;

@@ -10,7 +10,7 @@ use hashbrown::Equivalent;
 
 use super::caps::{Family, FamilyInfo, HandleStore, Limits, OVERFLOW_VALUE, info};
 use super::error::RegistryError;
-use super::key::{Key, Label, Lookup, OwnedLabels, PassThrough, SeriesId, canonical};
+use super::key::{Key, Label, LabelLimits, Lookup, OwnedLabels, PassThrough, SeriesId, canonical};
 use super::names::{Kind, Names};
 use crate::engine::counter::{Counter, Gauge, Value};
 use crate::engine::histogram::{Histogram, HistogramBuilder};
@@ -65,7 +65,7 @@ pub(super) struct Inner {
     pub(super) label_caps: HashMap<String, usize>,
     /// Written names and their owners; the cap on names per kind.
     pub(super) names: Mutex<Names>,
-    pub(super) max_label_value: usize,
+    pub(super) labels: LabelLimits,
     /// `# HELP` texts by metric name ([`Registry::describe`]).
     pub(super) helps: RwLock<HashMap<String, Arc<str>>>,
 }
@@ -211,7 +211,7 @@ impl Registry {
         template: Option<F>,
     ) -> Result<Histogram, RegistryError> {
         let (mut labels, truncated) =
-            canonical(lookup.name, lookup.labels, self.inner.max_label_value)?;
+            canonical(lookup.name, lookup.labels, self.inner.labels)?;
 
         let mut families = self.inner.families.lock();
         // Another thread may have created it meanwhile.
@@ -480,7 +480,7 @@ impl Registry {
             names: &self.inner.names,
             kind,
             cap: self.inner.cap,
-            max_value_bytes: self.inner.max_label_value,
+            labels: self.inner.labels,
         }
     }
 

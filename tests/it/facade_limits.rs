@@ -132,3 +132,39 @@ fn a_one_mebibyte_label_value_is_cut_and_counted() {
     );
     promtool_clean(&text);
 }
+
+/// 200 series of 200 labels each, and label names of 100 KB, through the
+/// facade (which cannot return an error): folded into the overflow
+/// metric, counted, and the scrape stays small.
+#[test]
+fn series_with_too_many_labels_or_huge_label_names_are_folded_and_counted() {
+    let m = Monitor::new();
+    let names: Vec<String> = (0..200).map(|i| format!("label_{i}")).collect();
+    metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
+        for s in 0..200 {
+            let labels: Vec<metrics::Label> = names
+                .iter()
+                .map(|n| metrics::Label::new(n.clone(), format!("{s}-{}", "v".repeat(100))))
+                .collect();
+            metrics::counter!("wide_requests", labels).increment(1);
+        }
+        let long = "n".repeat(100_000);
+        metrics::counter!("long_named", long.clone() => "v").increment(1);
+    });
+    let text = render(&m, &Default::default(), Format::Prometheus);
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    assert!(!text.contains("label_199"));
+    assert!(!text.contains("nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"));
+    assert_eq!(
+        common::sample_value(&text, "tailwatch_facade_overflow_total"),
+        Some(201.0),
+        "every increment kept, in the overflow metric"
+    );
+    let folded = tailwatch::MetricsRecorder::new(&m).folded();
+    assert_eq!(
+        folded,
+        vec![("tailwatch_facade_overflow_total".to_owned(), 201)],
+        "every fold counted"
+    );
+    promtool_clean(&text);
+}

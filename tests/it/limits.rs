@@ -94,3 +94,53 @@ fn floats_nan_negative_infinite_are_rejected_or_clamped_with_a_clear_error() {
     assert_eq!(stats.clamped, 4);
     assert_eq!(stats.total_count, 6, "every value but NaN was recorded");
 }
+
+/// More labels than a series may have, or a label name longer than
+/// allowed, is refused with an error naming the limit and its setter, for
+/// every kind; at the limit it is accepted. Nothing of the refused series
+/// is kept.
+#[test]
+fn too_many_labels_and_long_label_names_are_refused_clearly() {
+    use tailwatch::registry::{DEFAULT_MAX_LABEL_NAME_BYTES, DEFAULT_MAX_LABELS, RegistryError};
+    let registry = Registry::new();
+    let names: Vec<String> = (0..=DEFAULT_MAX_LABELS).map(|i| format!("l{i}")).collect();
+    let labels: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let at_limit = &labels[..DEFAULT_MAX_LABELS];
+    assert!(registry.record("wide", at_limit, 1).is_ok());
+    let too_many = registry.record("wider", &labels, 1).unwrap_err();
+    assert!(
+        matches!(too_many, RegistryError::TooManyLabels { count, max, .. }
+            if count == DEFAULT_MAX_LABELS + 1 && max == DEFAULT_MAX_LABELS),
+        "{too_many:?}"
+    );
+    assert!(too_many.to_string().contains("max_labels"), "{too_many}");
+    assert!(matches!(
+        registry.counter("wider_total", &labels),
+        Err(RegistryError::TooManyLabels { .. })
+    ));
+    assert!(matches!(
+        registry.gauge("wider_now", &labels),
+        Err(RegistryError::TooManyLabels { .. })
+    ));
+    // A 100 KB label name.
+    let long = "n".repeat(100_000);
+    let e = registry.record("named", &[(&long, "v")], 1).unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::LabelNameTooLong { bytes, max, .. }
+            if *bytes == 100_000 && *max == DEFAULT_MAX_LABEL_NAME_BYTES),
+        "{e:?}"
+    );
+    assert!(e.to_string().len() < 400, "the message quotes only the start: {e}");
+    let ok = "n".repeat(DEFAULT_MAX_LABEL_NAME_BYTES);
+    assert!(registry.record("named", &[(&ok, "v")], 1).is_ok());
+    assert!(
+        registry
+            .series()
+            .iter()
+            .all(|(id, _)| id.name() != "wider" && id.name() != "wider_total"),
+    );
+    // Settable.
+    let narrow = Registry::builder().max_labels(2).build().unwrap();
+    assert!(narrow.record("m", &labels[..2], 1).is_ok());
+    assert!(narrow.record("m", &labels[..3], 1).is_err());
+}
