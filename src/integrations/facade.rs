@@ -23,7 +23,10 @@
 //!   come out the same (`req.count`, `req_count`) are one metric; a name
 //!   another metric already writes (a counter and a gauge named alike, a
 //!   counter named like a histogram's `_count`) is prefixed `exported_`,
-//!   as Prometheus renames a clashing label. So every name has one
+//!   as Prometheus renames a clashing label; so is a name tailwatch
+//!   writes itself (`http_server_active_requests`, `process_*`, any
+//!   `tailwatch_*`): its family is never written twice, nor mixed with
+//!   tailwatch's series. So every name has one
 //!   `# TYPE` and `promtool check metrics` finds nothing. Label values
 //!   are kept as given, up to the registry's length limit.
 //! * Bounded: the registry's caps apply to every kind: label sets per name
@@ -70,7 +73,7 @@ use crate::engine::counter::{Counter, Value};
 use crate::engine::histogram::Histogram;
 use crate::engine::thread_cache::{self, ThreadCache, thread_cache};
 use crate::measure::Monitor;
-use crate::registry::names::{FACADE_OVERFLOW, Kind};
+use crate::registry::names::{FACADE_OVERFLOW, Kind, reserved};
 use crate::registry::{DEFAULT_SERIES_CAP, Label, RegistryError};
 
 /// What the facade keeps: handles cached by the facade's key (it calls
@@ -464,6 +467,10 @@ impl MetricsRecorder {
             }
         };
         for name in candidates {
+            // A family tailwatch writes itself: the rename, visibly.
+            if known.is_none() && reserved(&name, kind) {
+                continue;
+            }
             match make(&name, &pairs) {
                 Ok(handle) => {
                     changed |= name != key.name();

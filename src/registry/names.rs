@@ -56,6 +56,63 @@ const OWN: [(&str, Kind); 11] = [
     (FACADE_OVERFLOW[2], Kind::Gauge),
 ];
 
+/// The families tailwatch's own pieces write (the layers, the samplers,
+/// the agent): the `metrics` facade may not write under them (it renames
+/// its metric `exported_…`), or the family would be written twice, or its
+/// series mixed with tailwatch's. Every `tailwatch_` name is reserved too.
+/// `tests/it/facade_limits.rs` checks that every family a fully wired
+/// monitor writes is here.
+const BUILTIN: [(&str, Kind); 34] = [
+    ("http_server_request_duration_seconds", Kind::Histogram),
+    ("http_server_active_requests", Kind::Gauge),
+    ("http_client_request_duration_seconds", Kind::Histogram),
+    ("http_client_active_requests", Kind::Gauge),
+    ("rpc_server_duration_seconds", Kind::Histogram),
+    ("rpc_server_active_requests", Kind::Gauge),
+    ("operation_duration_seconds", Kind::Histogram),
+    ("operation_active", Kind::Gauge),
+    ("resource_wait_seconds", Kind::Histogram),
+    ("resource_capacity", Kind::Gauge),
+    ("resource_idle", Kind::Gauge),
+    ("resource_in_use", Kind::Gauge),
+    ("resource_waiting", Kind::Gauge),
+    ("queue_wait_seconds", Kind::Histogram),
+    ("queue_depth", Kind::Gauge),
+    ("cache_requests_total", Kind::Counter),
+    ("process_cpu_seconds_total", Kind::Counter),
+    ("process_cpu_utilization_ratio", Kind::Gauge),
+    ("process_cpu_limit_cores", Kind::Gauge),
+    ("process_resident_memory_bytes", Kind::Gauge),
+    ("process_memory_limit_bytes", Kind::Gauge),
+    ("process_open_fds", Kind::Gauge),
+    ("process_max_fds", Kind::Gauge),
+    ("process_threads", Kind::Gauge),
+    ("tokio_workers", Kind::Gauge),
+    ("tokio_alive_tasks", Kind::Gauge),
+    ("tokio_global_queue_depth", Kind::Gauge),
+    ("tokio_worker_busy_seconds_total", Kind::Counter),
+    ("tokio_worker_parks_total", Kind::Counter),
+    ("tokio_busy_ratio", Kind::Gauge),
+    // What the Prometheus client libraries write for a process; a facade
+    // metric of the name would read as theirs.
+    ("process_start_time_seconds", Kind::Gauge),
+    ("process_virtual_memory_bytes", Kind::Gauge),
+    ("up", Kind::Gauge),
+    ("scrape_duration_seconds", Kind::Gauge),
+];
+
+/// Whether metric `name` of `kind` would be written under a name one of
+/// tailwatch's own families is written under (see [`BUILTIN`]).
+pub(crate) fn reserved(name: &str, kind: Kind) -> bool {
+    static WRITTEN: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    let written =
+        WRITTEN.get_or_init(|| BUILTIN.iter().flat_map(|(n, k)| exposed(n, *k)).collect());
+    exposed(name, kind)
+        .iter()
+        .any(|n| n.starts_with("tailwatch_") || written.contains(n))
+}
+
 /// The metrics the `metrics` facade folds names into when a name cannot be
 /// had (the kind at its cap, or the name and its rename both taken), by
 /// [`Kind`] order: histogram, counter, gauge.

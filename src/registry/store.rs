@@ -210,8 +210,7 @@ impl Registry {
         lookup: Lookup<'_, '_>,
         template: Option<F>,
     ) -> Result<Histogram, RegistryError> {
-        let (mut labels, truncated) =
-            canonical(lookup.name, lookup.labels, self.inner.labels)?;
+        let (mut labels, truncated) = canonical(lookup.name, lookup.labels, self.inner.labels)?;
 
         let mut families = self.inner.families.lock();
         // Another thread may have created it meanwhile.

@@ -49,7 +49,7 @@ fn fixture() -> Monitor {
     odd.record_duration(Duration::from_micros(1500));
     metrics::with_local_recorder(&tailwatch::MetricsRecorder::new(&m), || {
         metrics::counter!("jobs_total", "queue" => "mail").increment(5);
-        metrics::gauge!("queue_depth").set(3.0);
+        metrics::gauge!("jobs_waiting").set(3.0);
     });
     m
 }

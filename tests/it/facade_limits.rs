@@ -168,3 +168,104 @@ fn series_with_too_many_labels_or_huge_label_names_are_folded_and_counted() {
     );
     promtool_clean(&text);
 }
+
+/// The families a fully wired monitor writes: HTTP server and client, gRPC,
+/// operations, resources, queues, caches, process and tokio samplers, and
+/// the agent's self-metrics.
+async fn fully_wired() -> Monitor {
+    use std::time::Duration;
+    use tower::ServiceExt;
+    let m = Monitor::new();
+    let ok = || async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
+    };
+    let app = axum::Router::new()
+        .route("/a", axum::routing::get(|| async { "x" }))
+        .layer(tailwatch::HttpMetricsLayer::new(&m));
+    let get = || {
+        http::Request::get("http://example.com/a")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    app.oneshot(get()).await.unwrap();
+    let client = tower::ServiceBuilder::new()
+        .layer(tailwatch::HttpClientMetricsLayer::new(&m))
+        .service_fn(move |_: http::Request<axum::body::Body>| ok());
+    client.oneshot(get()).await.unwrap();
+    let grpc = tower::ServiceBuilder::new()
+        .layer(tailwatch::GrpcMetricsLayer::new(&m))
+        .service_fn(move |_: http::Request<axum::body::Body>| ok());
+    let call = http::Request::post("/pkg.S/M")
+        .header("content-type", "application/grpc")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let _ = grpc.oneshot(call).await.unwrap();
+    m.operation("op")
+        .record(Duration::from_millis(1), tailwatch::measure::Ended::Ok);
+    let pool = m.resource("db");
+    pool.set_capacity(2);
+    pool.record_wait(Duration::from_millis(1));
+    let q = m.queue("jobs");
+    q.push();
+    m.cache("users").hit();
+    let _ = m.sample_process();
+    m.sample_tokio("main", &tokio::runtime::Handle::current());
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    common::get_ok(a.local_addr(), "/metrics").await;
+    a.stop().await;
+    m
+}
+
+/// A facade metric named like a family tailwatch writes itself (a layer's
+/// gauge, a process or self-metric) is renamed `exported_…`, counted, and
+/// every family is written once: promtool finds nothing. Every family a
+/// fully wired monitor writes is reserved so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_metrics_named_like_built_in_families_are_renamed() {
+    let m = fully_wired().await;
+    let before = render(&m, &Default::default(), Format::Prometheus);
+    let families: Vec<String> = before
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    for family in [
+        "http_server_active_requests",
+        "http_client_request_duration_seconds",
+        "rpc_server_active_requests",
+        "process_resident_memory_bytes",
+        "tokio_workers",
+        "tailwatch_series",
+        "tailwatch_agent_connections",
+    ] {
+        assert!(families.iter().any(|f| f == family), "{family} not written");
+    }
+    let recorder = tailwatch::MetricsRecorder::new(&m);
+    metrics::with_local_recorder(&recorder, || {
+        for family in &families {
+            metrics::gauge!(family.clone(), "from" => "facade").set(5.0);
+        }
+    });
+    let text = render(&m, &Default::default(), Format::Prometheus);
+    let mut types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
+    let n = types.len();
+    types.sort_unstable();
+    types.dedup();
+    assert_eq!(types.len(), n, "a family written twice");
+    // Every facade series is under an `exported_` name (a gauge named
+    // `x_total` loses its `_total`, as any facade gauge does).
+    let facade: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("{from=\"facade\"}"))
+        .collect();
+    assert_eq!(facade.len(), families.len(), "{facade:#?}");
+    for line in &facade {
+        assert!(line.starts_with("exported_"), "{line}: not renamed");
+    }
+    assert_eq!(recorder.renamed(), families.len() as u64);
+    promtool_clean(&text);
+}

@@ -130,7 +130,10 @@ fn too_many_labels_and_long_label_names_are_refused_clearly() {
             if *bytes == 100_000 && *max == DEFAULT_MAX_LABEL_NAME_BYTES),
         "{e:?}"
     );
-    assert!(e.to_string().len() < 400, "the message quotes only the start: {e}");
+    assert!(
+        e.to_string().len() < 400,
+        "the message quotes only the start: {e}"
+    );
     let ok = "n".repeat(DEFAULT_MAX_LABEL_NAME_BYTES);
     assert!(registry.record("named", &[(&ok, "v")], 1).is_ok());
     assert!(

@@ -13,8 +13,8 @@ mod dependency {
 
     pub(crate) fn serve() {
         metrics::counter!("requests_total", "route" => "/users").increment(1);
-        metrics::gauge!("queue_depth").set(7.0);
-        metrics::gauge!("queue_depth").increment(2.0);
+        metrics::gauge!("jobs_waiting").set(7.0);
+        metrics::gauge!("jobs_waiting").increment(2.0);
     }
 }
 
@@ -60,7 +60,7 @@ fn histogram_macro_values_get_exact_quantiles_in_all_stats() {
     assert_eq!(
         tailwatch::MetricsRecorder::new(&m).gauges(),
         vec![MetricValue {
-            name: "queue_depth".to_owned(),
+            name: "jobs_waiting".to_owned(),
             labels: vec![],
             value: 9.0
         }]
