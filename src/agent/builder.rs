@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 
 use super::error::AgentError;
-use super::handle::Agent;
+use super::handle::{Agent, Running};
 use super::health::{Check, CheckFuture, SyncCheck};
 use super::limits::ServerLimits;
 use super::routes::{self, AgentState};
@@ -43,6 +43,7 @@ pub struct AgentBuilder {
     limits: ServerLimits,
     process_metrics: bool,
     tokio_metrics: bool,
+    own_thread: bool,
     #[cfg(feature = "tls")]
     web_config: Option<super::web_config::WebConfig>,
 }
@@ -71,6 +72,7 @@ impl AgentBuilder {
             check_timeout: HEALTH_CHECK_TIMEOUT,
             check_cache: HEALTH_CHECK_CACHE,
             limits: ServerLimits::default(),
+            own_thread: false,
             process_metrics: true,
             tokio_metrics: true,
             #[cfg(feature = "tls")]
@@ -219,6 +221,25 @@ impl AgentBuilder {
     }
 
     /// Whether [`start`](Self::start) also samples the process figures
+    /// Serves from a thread of its own (with its own single-threaded tokio
+    /// runtime) instead of the application's runtime; off by default.
+    ///
+    /// On the application's runtime the agent shares its workers: a
+    /// handler that blocks a worker (a synchronous database call, a long
+    /// computation) delays scrapes as it delays every other task there,
+    /// and the scrape shows the stall only late, if at all. On its own
+    /// thread, scrapes are answered whatever the application's workers do
+    /// (rendering and gzip still run on a blocking pool, the agent
+    /// runtime's own). The cost: one more thread, idle between requests,
+    /// and async health checks run on the agent's runtime (they may still
+    /// use the application's clients: tokio's I/O is driven by the runtime
+    /// that made it). Process and tokio figures are the application's
+    /// either way.
+    pub fn own_thread(mut self, on: bool) -> Self {
+        self.own_thread = on;
+        self
+    }
+
     /// ([`Monitor::sample_process`]: CPU, memory, file descriptors,
     /// threads; Linux). On by default, so the dashboard's process row and
     /// the CPU, memory and fd alerts have data; `false` to opt out.
@@ -340,6 +361,11 @@ impl AgentBuilder {
         }
         #[cfg(feature = "tls")]
         let tls = self.web_config.as_ref().and_then(|w| w.tls.clone());
+        let warnings = self.warnings(local);
+        for w in &warnings {
+            tracing::warn!(target: "tailwatch::agent", "{w}");
+        }
+        let own_thread = self.own_thread;
         let (router, limits, monitor) = self.into_parts();
         let shared = server::Shared {
             router,
@@ -349,13 +375,77 @@ impl AgentBuilder {
             tls,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, shared, stopped));
+        let task = if own_thread {
+            own_runtime(listener, shared, stopped)?
+        } else {
+            Running::Task(tokio::spawn(server::serve(listener, shared, stopped)))
+        };
         Ok(Agent {
             addr: local,
             stop,
             task: Some(task),
+            warnings,
         })
     }
+
+    /// What these settings leave open, for [`Agent::warnings`].
+    fn warnings(&self, local: SocketAddr) -> Vec<String> {
+        let mut out = Vec::new();
+        #[cfg(feature = "tls")]
+        let (users, tls, certs) = self.web_config.as_ref().map_or((false, false, false), |w| {
+            (
+                !w.users.is_empty(),
+                w.tls.is_some(),
+                w.client_certs_required,
+            )
+        });
+        #[cfg(not(feature = "tls"))]
+        let (users, tls, certs) = (false, false, false);
+        if !local.ip().is_loopback() && !users && !certs {
+            out.push(format!(
+                "the tailwatch agent listens on {local}, beyond loopback, without basic auth or \
+                 client certificates: anyone who can reach the port can read the metrics, /stats \
+                 and /health's details; set basic_auth_users in a web-config file, or listen on \
+                 127.0.0.1"
+            ));
+        } else if tls && !users && !certs {
+            out.push(
+                "the web-config has no basic_auth_users and does not require client \
+                 certificates: TLS hides the metrics on the wire, but every client may read them"
+                    .to_owned(),
+            );
+        }
+        out
+    }
+}
+
+/// Serves on a thread of its own with a single-threaded runtime.
+fn own_runtime(
+    listener: tokio::net::TcpListener,
+    shared: server::Shared,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<Running, AgentError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("tailwatch-agent-blocking")
+        .build()
+        .map_err(AgentError::Thread)?;
+    // Handed over as a std listener: a tokio one belongs to the runtime
+    // that made it.
+    let listener = listener.into_std().map_err(AgentError::Thread)?;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("tailwatch-agent".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                    server::serve(listener, shared, stopped).await;
+                }
+            });
+            let _ = done.send(());
+        })
+        .map_err(AgentError::Thread)?;
+    Ok(Running::Thread(finished))
 }
 
 /// The address to listen on: explicit, else the environment's, else the default.

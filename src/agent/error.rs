@@ -41,6 +41,10 @@ pub enum AgentError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The agent's own thread or runtime could not be made
+    /// ([`AgentBuilder::own_thread`](crate::AgentBuilder::own_thread)).
+    #[error("the tailwatch agent cannot start its own thread: {0}")]
+    Thread(std::io::Error),
     /// A web-config file (TLS, basic auth) that cannot be used.
     #[cfg(feature = "tls")]
     #[error("the web-config file {path} cannot be used: {source}")]

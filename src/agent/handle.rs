@@ -9,7 +9,16 @@ use std::net::SocketAddr;
 pub struct Agent {
     pub(super) addr: SocketAddr,
     pub(super) stop: tokio::sync::watch::Sender<bool>,
-    pub(super) task: Option<tokio::task::JoinHandle<()>>,
+    pub(super) task: Option<Running>,
+    pub(super) warnings: Vec<String>,
+}
+
+/// Where the server runs: a task on the application's runtime, or its own
+/// thread (which says when it is done).
+#[derive(Debug)]
+pub(super) enum Running {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(tokio::sync::oneshot::Receiver<()>),
 }
 
 impl Agent {
@@ -18,14 +27,27 @@ impl Agent {
         self.addr
     }
 
+    /// What the agent's settings leave open, said once at start (and
+    /// logged with `tracing` at warn level): listening beyond loopback
+    /// without basic auth, a web-config without users.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Stops accepting, lets the requests in progress finish for up to the
     /// [shutdown timeout](crate::AgentBuilder::shutdown_timeout), closes the
     /// connections still open then (a client that never finishes its
     /// request cannot hold it up), and returns.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        match self.task.take() {
+            Some(Running::Task(task)) => {
+                let _ = task.await;
+            }
+            Some(Running::Thread(done)) => {
+                let _ = done.await;
+            }
+            None => {}
         }
     }
 }

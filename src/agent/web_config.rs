@@ -42,6 +42,8 @@ pub struct WebConfig {
     /// User name → bcrypt hash.
     pub(super) users: BTreeMap<String, String>,
     pub(super) headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Whether clients must present a certificate the CA signed.
+    pub(super) client_certs_required: bool,
     path: PathBuf,
 }
 
@@ -212,6 +214,10 @@ impl WebConfig {
             serde_yaml_ng::from_str(&text).map_err(WebConfigError::Format)?
         };
         let dir = path.parent().unwrap_or(Path::new("."));
+        let client_certs_required = file
+            .tls_server_config
+            .as_ref()
+            .is_some_and(|t| t.client_auth_type == ClientAuth::RequireAndVerifyClientCert);
         let tls = file
             .tls_server_config
             .map(|t| acceptor(&t, dir))
@@ -243,6 +249,7 @@ impl WebConfig {
             tls,
             users: file.basic_auth_users,
             headers,
+            client_certs_required,
             path: path.to_owned(),
         })
     }

@@ -268,3 +268,81 @@ async fn concurrent_health_requests_share_the_run_going() {
     // Each run takes 200 ms; the 100 requests arrive over a few of them.
     assert!(runs < 20, "{runs} runs for 100 requests at once");
 }
+
+/// One scrape over a blocking std socket (no runtime needed): its status
+/// and how long it took.
+fn timed_scrape(addr: SocketAddr) -> (u16, Duration) {
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let status = std::str::from_utf8(&answer[9..12])
+        .unwrap()
+        .parse()
+        .unwrap();
+    (status, started.elapsed())
+}
+
+/// A handler that blocks the application's only worker for 3 s: with the
+/// agent on the application's runtime a scrape waits for it; on its own
+/// thread it is answered at once.
+#[test]
+fn on_its_own_thread_the_agent_answers_while_the_apps_worker_is_blocked() {
+    for own in [false, true] {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = Monitor::new();
+        let a = rt
+            .block_on(
+                tailwatch::AgentBuilder::new(&m)
+                    .listen("127.0.0.1:0".parse().unwrap())
+                    .own_thread(own)
+                    .start(),
+            )
+            .unwrap();
+        let addr = a.local_addr();
+        assert_eq!(timed_scrape(addr).0, 200);
+        // The application's task takes its only worker for 3 s.
+        let (blocking, blocked) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            blocking.send(()).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        blocked.recv().unwrap();
+        let (status, took) = timed_scrape(addr);
+        assert_eq!(status, 200);
+        if own {
+            assert!(took < Duration::from_secs(1), "own thread: {took:?}");
+        } else {
+            // The agent's tasks wait for the worker (tokio's behaviour).
+            assert!(took > Duration::from_secs(1), "shared runtime: {took:?}");
+        }
+        rt.block_on(a.stop());
+    }
+}
+
+/// Listening beyond loopback without auth is said at start; on loopback
+/// nothing is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listening_beyond_loopback_without_auth_is_warned_about() {
+    let m = Monitor::new();
+    let open = tailwatch::AgentBuilder::new(&m)
+        .listen("0.0.0.0:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(open.warnings().len(), 1, "{:?}", open.warnings());
+    assert!(
+        open.warnings()[0].contains("beyond loopback"),
+        "{:?}",
+        open.warnings()
+    );
+    let local = start(&m, |b| b).await;
+    assert!(local.warnings().is_empty(), "{:?}", local.warnings());
+}

@@ -415,3 +415,44 @@ async fn tap(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::atomic::Atomic
     });
     (addr, gzipped)
 }
+
+/// A web-config with TLS and no users (and no client certificates
+/// required) is said at start: TLS alone lets every client read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_without_users_is_warned_about() {
+    let pki = Pki::new("tls-no-users");
+    let file = pki.web_config(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let m = Monitor::new();
+    let a = tailwatch::AgentBuilder::new(&m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .web_config_file(&file)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(a.warnings().len(), 1, "{:?}", a.warnings());
+    assert!(
+        a.warnings()[0].contains("no basic_auth_users"),
+        "{:?}",
+        a.warnings()
+    );
+    let with_users = pki.web_config(
+        "users.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  prom: '{}'\n",
+            hash("s3cret")
+        ),
+    );
+    let b = tailwatch::AgentBuilder::new(&m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .web_config_file(&with_users)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    assert!(b.warnings().is_empty(), "{:?}", b.warnings());
+}
