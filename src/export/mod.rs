@@ -27,10 +27,12 @@
 //! * the registry's gauges (`http_server_active_requests`, …), the
 //!   counters and gauges from the `metrics` facade;
 //! * self-metrics: `tailwatch_series{metric}`,
+//!   `tailwatch_scrape_duration_seconds` (of the previous scrape), and,
+//!   for the metrics where they are not zero,
 //!   `tailwatch_series_overflow_total{metric}`,
 //!   `tailwatch_values_clamped_total{metric}`,
 //!   `tailwatch_values_rejected_total{metric}`,
-//!   `tailwatch_scrape_duration_seconds` (of the previous scrape).
+//!   `tailwatch_label_values_truncated_total{metric}`.
 //!
 //! # Error bounds
 //!

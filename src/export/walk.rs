@@ -228,12 +228,19 @@ pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &
     let per_metric = |read| of(|_| true, read);
     // Only histograms clamp or refuse values.
     let histograms_only = |read| of(|f| f.histogram, read);
+    // The data-quality counters are written for the metrics where they
+    // are not zero: most metrics never fold, cut or clamp, and a line of
+    // each per metric name would be most of a scrape of many names.
+    let nonzero = |mut v: Vec<(Labels, Num)>| {
+        v.retain(|(_, n)| !matches!(n, Num::Int(0)));
+        v
+    };
     let mut series = Scalars::new();
     series.insert("tailwatch_series".into(), per_metric(|f| f.series as u64));
     let mut counters = Scalars::new();
     counters.insert(
         "tailwatch_series_overflow_total".into(),
-        per_metric(|f| f.overflow_total),
+        nonzero(per_metric(|f| f.overflow_total)),
     );
     // Names folded outside the registry: operations past the monitor's
     // cap, facade names that could not be had.
@@ -251,15 +258,15 @@ pub(super) fn walk<S: Sink + Send>(monitor: &Monitor, buckets: &Buckets, sink: &
     }
     counters.insert(
         "tailwatch_label_values_truncated_total".into(),
-        per_metric(|f| f.truncated),
+        nonzero(per_metric(|f| f.truncated)),
     );
     counters.insert(
         "tailwatch_values_clamped_total".into(),
-        histograms_only(|f| f.clamped),
+        nonzero(histograms_only(|f| f.clamped)),
     );
     counters.insert(
         "tailwatch_values_rejected_total".into(),
-        histograms_only(|f| f.rejected),
+        nonzero(histograms_only(|f| f.rejected)),
     );
     let mut gauges = Scalars::new();
     gauges.insert(
@@ -476,6 +483,10 @@ fn scalars<'h>(
     help: impl for<'n> Fn(&'n str) -> &'h str,
 ) {
     for (name, mut values) in families {
+        // A family without samples is not written (no header alone).
+        if values.is_empty() {
+            continue;
+        }
         values.sort_by(|a, b| a.0.cmp(&b.0));
         sink.scalar_family(&name, help(&name), counter(&name), &values);
     }

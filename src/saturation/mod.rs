@@ -42,4 +42,4 @@ pub use resource::{
     Held, RESOURCE_CAPACITY, RESOURCE_IDLE, RESOURCE_IN_USE, RESOURCE_WAIT, RESOURCE_WAITING,
     Resource, ResourceStats, Usage,
 };
-pub use sampler::{SAMPLER_STALLED, SAMPLER_STALLS};
+pub use sampler::{SAMPLER_PANICS, SAMPLER_STALLED, SAMPLER_STALLS};

@@ -10,6 +10,13 @@
 //! closure is not started again until it returns. Only its own gauges go
 //! stale: the others keep being sampled, and registering (which takes the
 //! list's lock only to insert) never waits on a running closure.
+//!
+//! A closure that panics is skipped that round and counted in
+//! `tailwatch_sampler_panics_total{sampler}`; its first panic is printed
+//! by the process's panic hook as usual, later ones are not (a panic every
+//! second would drown the log). For that, the first sampler wraps the
+//! panic hook installed at that time: the wrapper stays silent only on a
+//! sampler's runner thread, for a closure that has panicked before.
 
 use crate::engine::lock::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +31,8 @@ use crate::registry::Registry;
 pub const SAMPLER_STALLS: &str = "tailwatch_sampler_stalls_total";
 /// The self-metric that is 1 while a sampler's run is past its deadline.
 pub const SAMPLER_STALLED: &str = "tailwatch_sampler_stalled";
+/// The self-metric counting sampler runs that panicked.
+pub const SAMPLER_PANICS: &str = "tailwatch_sampler_panics_total";
 
 type Task = Box<dyn Fn() + Send + Sync>;
 
@@ -41,6 +50,9 @@ struct Entry {
     started: AtomicU64,
     stalls: Counter,
     stalled: Gauge,
+    panics: Counter,
+    /// Whether it has panicked before (its later panics are not printed).
+    panicked: AtomicBool,
 }
 
 /// A thread that runs entries one at a time; replaced when a run stalls.
@@ -57,7 +69,7 @@ impl Runner {
             .name("tailwatch-sampler-run".into())
             .spawn(move || {
                 for entry in todo {
-                    run(&entry.task);
+                    run(&entry);
                     entry.running.store(false, Ordering::Release);
                     // The driver gave up on this runner: end.
                     if finished.send(()).is_err() {
@@ -92,6 +104,11 @@ impl Sampler {
             SAMPLER_STALLED,
             "1 while a sampler's run is past the sample interval: its values are stale.",
         );
+        registry.describe(
+            SAMPLER_PANICS,
+            "Sampler runs that panicked (skipped that round; only the first panic is printed).",
+        );
+        quiet_hook();
         Self {
             entries: Mutex::new(Vec::new()),
             interval,
@@ -124,6 +141,11 @@ impl Sampler {
                 .registry
                 .gauge(SAMPLER_STALLED, &labels)
                 .unwrap_or_default(),
+            panics: self
+                .registry
+                .counter(SAMPLER_PANICS, &labels)
+                .unwrap_or_default(),
+            panicked: AtomicBool::new(false),
             key,
             name,
             task,
@@ -178,7 +200,7 @@ impl Sampler {
             }
             let Some(r) = runner.as_ref() else {
                 // No thread to be had: run here rather than not at all.
-                run(&entry.task);
+                run(entry);
                 entry.running.store(false, Ordering::Release);
                 continue;
             };
@@ -286,9 +308,36 @@ impl Monitor {
     }
 }
 
-/// Runs a task; a panicking sampler closure is skipped, not fatal.
-fn run(task: &Task) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+thread_local! {
+    /// Set while a closure that has panicked before runs on this thread:
+    /// the panic hook stays silent.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wraps the process's panic hook (once): silent while [`QUIET`] is set,
+/// the previous hook otherwise.
+fn quiet_hook() {
+    static WRAPPED: std::sync::Once = std::sync::Once::new();
+    WRAPPED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs an entry's closure; a panic is counted and skipped, not fatal, and
+/// printed only the first time.
+fn run(entry: &Entry) {
+    QUIET.with(|q| q.set(entry.panicked.load(Ordering::Relaxed)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&entry.task));
+    QUIET.with(|q| q.set(false));
+    if result.is_err() {
+        entry.panics.increment();
+        entry.panicked.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The rate of a growing total (CPU seconds, busy seconds) over the last

@@ -171,6 +171,19 @@ async fn everything_exposed() -> String {
         .unwrap();
     // A value past the range: clamped and counted.
     let _ = m.registry().record("clamped_seconds", &[], u64::MAX);
+    // A label value past the length limit: cut and counted.
+    let long = "x".repeat(2_000);
+    let _ = m.registry().record("cut_seconds", &[("key", &long)], 1_000);
+    // A route past a layer's cap: folded and counted (the self-metric is
+    // written once it is not zero).
+    let capped = Router::new()
+        .route("/a", get(|| async { "ok" }))
+        .route("/b", get(|| async { "ok" }))
+        .layer(HttpMetricsLayer::new(&m).max_routes(1));
+    for uri in ["/a", "/b"] {
+        let req = Request::get(uri).body(Body::empty()).unwrap();
+        capped.clone().oneshot(req).await.unwrap();
+    }
     // A second render also carries the first one's scrape duration.
     export::render(&m, &Buckets::default(), Format::Prometheus);
     let text = export::render(&m, &Buckets::default(), Format::Prometheus);

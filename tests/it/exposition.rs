@@ -88,10 +88,10 @@ fn openmetrics_has_eof_and_total_suffixes() {
         "facade counter family"
     );
     assert!(text.contains("jobs_total{queue=\"mail\"} 5\n"));
-    assert!(text.contains("# TYPE tailwatch_series_overflow counter\n"));
-    assert!(
-        text.contains("tailwatch_series_overflow_total{metric=\"operation_duration_seconds\"} 0\n")
-    );
+    // The data-quality counters are written only where they are not zero.
+    assert!(text.contains("# TYPE tailwatch_facade_renamed counter\n"));
+    assert!(text.contains("tailwatch_facade_renamed_total 0\n"));
+    assert!(!text.contains("tailwatch_series_overflow"));
     assert_eq!(
         Format::from_accept(Some("application/openmetrics-text; version=1.0.0")),
         Format::OpenMetrics
@@ -236,4 +236,25 @@ fn the_scrape_duration_is_each_monitors_own() {
         0.0
     );
     assert!(value(&export::render(&a, &Buckets::default(), Format::Prometheus)) > 0.0);
+}
+
+/// Self-metrics cost one line per metric name (`tailwatch_series`), not
+/// one per data-quality counter: at 1,000 names, about 1,000 lines; a
+/// counter appears for a metric only once it is not zero.
+#[test]
+fn self_metrics_are_one_line_per_metric_name_until_something_is_folded() {
+    let m = Monitor::new();
+    for i in 0..1_000 {
+        m.registry()
+            .record(&format!("m{i}_seconds"), &[], 1_000)
+            .unwrap();
+    }
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
+    let own = text.lines().filter(|l| l.starts_with("tailwatch_")).count();
+    assert!(own <= 1_000 + 10, "{own} self-metric lines for 1,000 names");
+    // A value clamped for one metric: that metric's counter appears.
+    let _ = m.registry().record("m7_seconds", &[], u64::MAX);
+    let text = export::render(&m, &Buckets::default(), Format::Prometheus);
+    assert!(text.contains("tailwatch_values_clamped_total{metric=\"m7_seconds\"} 1\n"));
+    assert!(!text.contains("tailwatch_values_clamped_total{metric=\"m8_seconds\"}"));
 }
