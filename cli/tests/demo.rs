@@ -365,6 +365,52 @@ fn demo_without_traffic_measures_what_it_is_sent() {
     assert!(out.contains("--no-traffic"), "{out}");
 }
 
+/// 100 connections held open on the app's port take at most
+/// --max-connections descriptors (the rest wait in the kernel's accept
+/// queue, 128 deep); once they close, the app answers again.
+#[test]
+fn the_apps_port_keeps_at_most_max_connections_open() {
+    let demo = start(&["--no-traffic", "--max-connections", "20"]);
+    let app = demo.app;
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", demo.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    block_on(async {
+        get_ok(app, "/users/1").await;
+        let before = fds();
+        let mut held = Vec::new();
+        for _ in 0..100 {
+            held.push(tokio::net::TcpStream::connect(app).await.unwrap());
+        }
+        // Give the app every chance to accept them all.
+        let mut most = 0;
+        for _ in 0..50 {
+            most = most.max(fds());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            most <= before + 20,
+            "{most} descriptors with 100 connections held, {before} before"
+        );
+        drop(held);
+        // The slots come back as the app sees the connections close.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answered = tokio::time::timeout(
+                Duration::from_secs(2),
+                request(app, "GET", "/users/2", None),
+            )
+            .await;
+            if matches!(answered, Ok((200, _, _))) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the app never answered again");
+        }
+    });
+}
+
 /// A port already taken, for the app or for the agent: exit code 2 and a
 /// message naming the address and the option to change it.
 #[test]
@@ -424,6 +470,7 @@ fn demo_rejects_bad_options() {
         &["demo", "--rps", "0"][..],
         &["demo", "--listen", "nowhere"][..],
         &["demo", "--interval", "0"][..],
+        &["demo", "--connections", "64", "--max-connections", "8"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
             .args(args)

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 mod app;
 mod grpc;
+mod limited;
 mod random;
 mod table;
 mod traces;
@@ -38,6 +39,11 @@ pub(crate) struct Args {
     /// Keep-alive connections the generator sends them over.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     connections: u64,
+    /// Connections the example app keeps open at once; more wait in the
+    /// kernel's accept queue until one closes (the generator uses
+    /// --connections of them).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_connections: u64,
     /// Serve the app and the agent without generating traffic.
     #[arg(long)]
     no_traffic: bool,
@@ -110,6 +116,13 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 }
 
 async fn serve(args: &Args) -> Result<(), DemoError> {
+    if !args.no_traffic && args.connections > args.max_connections {
+        return Err(DemoError::Usage(format!(
+            "--connections {} is more than --max-connections {}: the generator would wait \
+             for connections the app does not accept",
+            args.connections, args.max_connections
+        )));
+    }
     // The global monitor: the one `#[tailwatch::measure]` functions record
     // into, with the quantiles the table shows.
     let monitor = Monitor::builder()
@@ -176,6 +189,7 @@ async fn serve(args: &Args) -> Result<(), DemoError> {
         ))
     })?;
     let app = app::router(&monitor, payments);
+    let listener = limited::Limited::new(listener, args.max_connections as usize);
     let server = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
