@@ -12,8 +12,9 @@
 //!   waiting are queued per peer address and taken from the peers in
 //!   turn, so a new client waits for at most about one check per other
 //!   peer, however many checks one peer has asked for.
-//! * Each peer may have 4 checks waiting or running, and all
-//!   peers 256: past either, the request is answered at once (429
+//! * Each peer may have 4 checks waiting or running, and all peers 256
+//!   (`AgentBuilder::auth_checks_per_peer`, `auth_checks`): past either,
+//!   the request is answered at once (429
 //!   or 503 with `Retry-After: 1`, counted in
 //!   `tailwatch_agent_auth_busy_total`), never queued.
 //! * The same credentials asked again while their check waits or runs
@@ -58,10 +59,6 @@ pub const AUTH_CHECKS: &str = "tailwatch_agent_auth_checks_total";
 const REMEMBERED: usize = 64;
 /// How many checks run at once.
 const WORKERS: usize = 2;
-/// How many checks one peer address may have waiting or running.
-pub(super) const PER_PEER: usize = 4;
-/// How many checks may wait or run in all.
-pub(super) const PENDING: usize = 256;
 /// bcrypt compares only this many bytes of a password.
 const BCRYPT_MAX_PASSWORD: usize = 72;
 
@@ -132,9 +129,9 @@ impl Queue {
 
 /// Why a request got no verdict.
 enum Refused {
-    /// Its peer has [`PER_PEER`] checks waiting or running.
+    /// Its peer has `auth_checks_per_peer` checks waiting or running.
     Peer,
-    /// [`PENDING`] checks wait or run.
+    /// `auth_checks` checks wait or run.
     Full,
     /// Its password is longer than bcrypt compares.
     TooLong,
@@ -152,6 +149,10 @@ pub(super) struct BasicAuth {
     /// how long a check at that cost took: every answer takes at least it.
     dummy: OnceLock<(String, Duration)>,
     max_cost: u32,
+    /// Checks one peer may have waiting or running.
+    per_peer: usize,
+    /// Checks that may wait or run in all.
+    pending: usize,
     failures: Counter,
     busy: Counter,
     /// Checks run: right, wrong.
@@ -201,6 +202,7 @@ impl BasicAuth {
         users: BTreeMap<String, String>,
         headers: Vec<(http::HeaderName, HeaderValue)>,
         metrics: AuthMetrics,
+        limits: &super::limits::ServerLimits,
     ) -> Arc<Self> {
         // The web-config parsed every hash when it was read.
         let users: BTreeMap<_, _> = users
@@ -219,6 +221,8 @@ impl BasicAuth {
             queue: Mutex::new(Queue::default()),
             dummy: OnceLock::new(),
             max_cost,
+            per_peer: limits.auth_checks_per_peer,
+            pending: limits.auth_checks,
             failures: metrics.failures,
             busy: metrics.busy,
             checks: metrics.checks,
@@ -268,11 +272,11 @@ impl BasicAuth {
                 waiters.push(tx);
                 false
             } else {
-                if q.waiting.len() >= PENDING {
+                if q.waiting.len() >= self.pending {
                     return Err(Refused::Full);
                 }
                 let n = q.per_peer.entry(peer).or_insert(0);
-                if *n >= PER_PEER {
+                if *n >= self.per_peer {
                     return Err(Refused::Peer);
                 }
                 *n += 1;

@@ -193,6 +193,23 @@ impl AgentBuilder {
         self
     }
 
+    /// How many basic-auth credential checks (bcrypt) one peer address may
+    /// have waiting or running (4 by default); past it, its requests with
+    /// credentials not yet verified are answered 429 at once
+    /// (`tailwatch_agent_auth_busy_total`), so that a password guesser
+    /// queues only behind itself. Verified credentials never wait.
+    pub fn auth_checks_per_peer(mut self, max: usize) -> Self {
+        self.limits.auth_checks_per_peer = max;
+        self
+    }
+
+    /// How many credential checks may wait or run in all (256 by default);
+    /// past it, 503 at once. Two run at a time, peers taking turns.
+    pub fn auth_checks(mut self, max: usize) -> Self {
+        self.limits.auth_checks = max;
+        self
+    }
+
     /// How many `/metrics` and `/stats` answers may be rendered or sent at
     /// once (16 by default); past it they are answered 503 with
     /// `Retry-After: 1` at once and counted in
@@ -324,7 +341,7 @@ impl AgentBuilder {
         let router = match web {
             Some(w) if !w.users.is_empty() || !w.headers.is_empty() => {
                 let metrics = super::auth::AuthMetrics::new(&monitor);
-                let auth = super::auth::BasicAuth::new(w.users, w.headers, metrics);
+                let auth = super::auth::BasicAuth::new(w.users, w.headers, metrics, &limits);
                 router.layer(axum::middleware::from_fn_with_state(
                     auth,
                     super::auth::middleware,

@@ -20,6 +20,8 @@ pub const MIN_HEADER_BYTES: usize = 8 * 1024;
 /// | idle timeout | 60 s | no byte either way for this long mid-request: closed (`reason="idle_timeout"`) |
 /// | connections | 256 | a new connection is closed at once (`reason="limit"`) |
 /// | connections per peer | 32 | a new connection from an address that has this many open is closed at once (`reason="peer_limit"`) |
+/// | credential checks per peer | 4 | a request whose basic-auth credentials are not verified yet is answered 429 at once (`tailwatch_agent_auth_busy_total`) |
+/// | credential checks | 256 | the same, 503 |
 /// | scrapes | 16 | `/metrics` and `/stats` answers being rendered or sent at once; past it 503 at once (`tailwatch_agent_scrapes_refused_total`) |
 /// | header bytes | 16 KiB | the request is answered 431 and the connection closed (`reason="header_too_large"`) |
 /// | shutdown timeout | 5 s | [`Agent::stop`](crate::Agent::stop) closes what is still open (`reason="shutdown"`) |
@@ -39,6 +41,8 @@ pub struct ServerLimits {
     pub(crate) max_connections: usize,
     pub(crate) max_connections_per_peer: usize,
     pub(crate) max_scrapes: usize,
+    pub(crate) auth_checks_per_peer: usize,
+    pub(crate) auth_checks: usize,
     pub(crate) max_header_bytes: usize,
     pub(crate) shutdown_timeout: Duration,
 }
@@ -51,6 +55,8 @@ impl Default for ServerLimits {
             max_connections: 256,
             max_connections_per_peer: 32,
             max_scrapes: 16,
+            auth_checks_per_peer: 4,
+            auth_checks: 256,
             max_header_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(5),
         }
@@ -78,6 +84,14 @@ impl ServerLimits {
     /// once.
     pub fn max_scrapes(&self) -> usize {
         self.max_scrapes
+    }
+    /// How many credential checks one peer may have waiting or running.
+    pub fn auth_checks_per_peer(&self) -> usize {
+        self.auth_checks_per_peer
+    }
+    /// How many credential checks may wait or run in all.
+    pub fn auth_checks(&self) -> usize {
+        self.auth_checks
     }
     /// How many bytes a request's head (request line and headers) may have.
     pub fn max_header_bytes(&self) -> usize {
@@ -110,6 +124,16 @@ impl ServerLimits {
             return bad(
                 "max_connections_per_peer",
                 "at least one connection per peer is needed",
+            );
+        }
+        if self.auth_checks_per_peer == 0 || self.auth_checks == 0 {
+            return bad(
+                if self.auth_checks == 0 {
+                    "auth_checks"
+                } else {
+                    "auth_checks_per_peer"
+                },
+                "at least one credential check must be allowed to wait",
             );
         }
         if self.max_scrapes == 0 {
