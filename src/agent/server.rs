@@ -107,7 +107,9 @@ impl ConnectionMetrics {
 
 /// The address of the peer a request came from (a request extension).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Peer(pub(super) std::net::IpAddr);
+pub(super) struct Peer(
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] pub(super) std::net::IpAddr,
+);
 
 /// What a connection needs from the server.
 #[derive(Clone)]

@@ -62,6 +62,7 @@ const OWN: [(&str, Kind); 11] = [
 /// series mixed with tailwatch's. Every `tailwatch_` name is reserved too.
 /// `tests/it/facade_limits.rs` checks that every family a fully wired
 /// monitor writes is here.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 const BUILTIN: [(&str, Kind); 34] = [
     ("http_server_request_duration_seconds", Kind::Histogram),
     ("http_server_active_requests", Kind::Gauge),
@@ -103,6 +104,7 @@ const BUILTIN: [(&str, Kind); 34] = [
 
 /// Whether metric `name` of `kind` would be written under a name one of
 /// tailwatch's own families is written under (see [`BUILTIN`]).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) fn reserved(name: &str, kind: Kind) -> bool {
     static WRITTEN: std::sync::OnceLock<std::collections::HashSet<String>> =
         std::sync::OnceLock::new();
