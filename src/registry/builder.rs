@@ -101,7 +101,7 @@ impl RegistryBuilder {
 
     /// The most labels a series may have (default [`DEFAULT_MAX_LABELS`]);
     /// a label set with more is refused with
-    /// [`RegistryError::TooManyLabels`] (the `metrics` facade folds it into
+    /// [`RegistryError::TooManyLabels`](super::RegistryError::TooManyLabels) (the `metrics` facade folds it into
     /// its overflow metric, counted). At least 1.
     #[must_use]
     pub fn max_labels(mut self, max: usize) -> Self {
@@ -111,7 +111,7 @@ impl RegistryBuilder {
 
     /// The longest label name, in bytes (default
     /// [`DEFAULT_MAX_LABEL_NAME_BYTES`]); a longer one is refused with
-    /// [`RegistryError::LabelNameTooLong`] (the facade folds it, counted).
+    /// [`RegistryError::LabelNameTooLong`](super::RegistryError::LabelNameTooLong) (the facade folds it, counted).
     /// At least 16.
     #[must_use]
     pub fn max_label_name_bytes(mut self, max: usize) -> Self {
