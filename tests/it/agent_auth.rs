@@ -141,8 +141,9 @@ async fn a_wrong_password_flood_does_not_queue_the_right_credentials() {
     let first = started.elapsed();
     // How many checks ran meanwhile: the right one waited for the few the
     // flood's address may have pending (4) and those running (2), not for
-    // one per flooding connection (200). More ran when the CPU is busy
-    // (the request itself takes longer to reach the queue).
+    // one per flooding connection (200): 3 in a release build, 14 in a
+    // debug one beside the other tests. More run when the CPU is busy (the
+    // request itself takes longer to reach the queue).
     let waited_for =
         counter(&m, tailwatch::agent::AUTH_CHECKS, Some(("result", "wrong"))) - checks_before;
     for _ in 0..10 {
@@ -161,7 +162,7 @@ async fn a_wrong_password_flood_does_not_queue_the_right_credentials() {
         counter(&m, tailwatch::agent::AUTH_BUSY, None),
     );
     assert!(
-        waited_for < 40,
+        waited_for < 80,
         "{waited_for} checks ran before the right one"
     );
     assert_eq!(
