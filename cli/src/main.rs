@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod load;
 
 #[derive(Parser, Debug)]
 #[command(name = "tailwatch", version, about = "Exact, cheap latency monitoring")]
@@ -25,10 +26,14 @@ struct Cli {
 enum Command {
     /// Serve an example app with generated traffic, the agent, and a live table.
     Demo(demo::Args),
+    /// Send requests to URLs at a rate (open model) or as fast as N
+    /// connections allow (closed model), and report the latencies exactly.
+    Load(load::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args),
+        Command::Load(args) => load::run(&args),
     }
 }

@@ -16,6 +16,8 @@ mod grpc;
 mod limited;
 mod random;
 mod table;
+
+pub(crate) use table::fit;
 mod traces;
 mod traffic;
 

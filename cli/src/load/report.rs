@@ -1,0 +1,310 @@
+//! The final report of `tailwatch load`: text for the terminal (80
+//! columns) and JSON (`--out`).
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tailwatch::Histogram;
+use tailwatch::engine::Snapshot;
+
+use super::args::Args;
+use super::record::{QUANTILES, Recorder, seconds_at, snapshot};
+use super::target::Endpoint;
+
+/// A latency with a readable unit: `850 µs`, `5.31 ms`, `1.20 s`.
+fn human(seconds: Option<f64>) -> String {
+    let Some(s) = seconds else {
+        return "-".into();
+    };
+    let (value, unit) = if s >= 1.0 {
+        (s, "s")
+    } else if s >= 1e-3 {
+        (s * 1e3, "ms")
+    } else {
+        (s * 1e6, "µs")
+    };
+    let digits = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.digits$} {unit}")
+}
+
+/// One endpoint's figures.
+struct EndpointReport {
+    name: String,
+    latency: Snapshot,
+    service: Snapshot,
+    server: Snapshot,
+    statuses: Vec<(u16, u64)>,
+    failures: Vec<(&'static str, u64)>,
+}
+
+impl EndpointReport {
+    fn count(&self) -> u64 {
+        self.latency.count()
+    }
+
+    fn errors(&self) -> u64 {
+        let bad: u64 = self
+            .statuses
+            .iter()
+            .filter(|(s, _)| *s >= 400)
+            .map(|(_, n)| n)
+            .sum();
+        bad + self.failures.iter().map(|(_, n)| n).sum::<u64>()
+    }
+}
+
+/// A run's report.
+pub(crate) struct Report {
+    open: bool,
+    target_rate: f64,
+    connections: Option<u64>,
+    sending: Duration,
+    sent: u64,
+    interrupted: bool,
+    lag: Snapshot,
+    max_lag: Duration,
+    endpoints: Vec<EndpointReport>,
+}
+
+impl Report {
+    pub(crate) fn new(
+        args: &Args,
+        endpoints: &[Endpoint],
+        recorders: &[Recorder],
+        lag: &Histogram,
+        sent: u64,
+        sending: Duration,
+        interrupted: bool,
+    ) -> Self {
+        Self {
+            open: args.connections.is_none(),
+            target_rate: args.rate,
+            connections: args.connections,
+            sending,
+            sent,
+            interrupted,
+            lag: snapshot(lag),
+            max_lag: args.max_lag,
+            endpoints: endpoints
+                .iter()
+                .zip(recorders)
+                .map(|(e, r)| EndpointReport {
+                    name: e.name.clone(),
+                    latency: snapshot(&r.latency),
+                    service: snapshot(&r.service),
+                    server: snapshot(&r.server),
+                    statuses: r.statuses().into_iter().collect(),
+                    failures: r
+                        .failures()
+                        .into_iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(f, n)| (f.name(), n))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Requests the schedule had due in the time it ran.
+    fn scheduled(&self) -> f64 {
+        (self.sending.as_secs_f64() * self.target_rate).floor()
+    }
+
+    fn achieved_rate(&self) -> f64 {
+        self.sent as f64 / self.sending.as_secs_f64().max(1e-9)
+    }
+
+    /// Why the run's figures cannot be trusted, if they cannot: the
+    /// generator lagged its schedule, or sent too little of it.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        if !self.open {
+            return None;
+        }
+        let p99 = self.lag.value_at_quantile(0.99).unwrap_or(0);
+        if p99 > u64::try_from(self.max_lag.as_nanos()).unwrap_or(u64::MAX) {
+            return Some(format!(
+                "the generator's schedule lag p99 was {}, above --max-lag {}",
+                human(Some(p99 as f64 / 1e9)),
+                human(Some(self.max_lag.as_secs_f64()))
+            ));
+        }
+        let scheduled = self.scheduled();
+        if scheduled >= 100.0 && (self.sent as f64) < 0.99 * scheduled {
+            return Some(format!(
+                "the generator sent {} of the {scheduled:.0} requests it scheduled",
+                self.sent
+            ));
+        }
+        None
+    }
+
+    pub(crate) fn valid(&self) -> bool {
+        self.invalid().is_none()
+    }
+
+    /// The report as text, 80 columns.
+    pub(crate) fn text(&self) -> String {
+        let mut out = String::new();
+        let model = match self.connections {
+            None => format!("open model at {} req/s", self.target_rate),
+            Some(n) => format!("closed model, {n} connections"),
+        };
+        let answered: u64 = self
+            .endpoints
+            .iter()
+            .map(|e| e.statuses.iter().map(|(_, n)| n).sum::<u64>())
+            .sum();
+        let _ = writeln!(
+            out,
+            "\ntailwatch load: {:.1} s, {model}{}",
+            self.sending.as_secs_f64(),
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  sent {} ({:.1} req/s), {answered} answered",
+            self.sent,
+            self.achieved_rate()
+        );
+        if self.open {
+            let at = |q| seconds_at(&self.lag, q);
+            let _ = writeln!(
+                out,
+                "  schedule lag: p50 {}, p99 {}, max {}",
+                human(at(0.5)),
+                human(at(0.99)),
+                human(self.lag.max().map(|n| n as f64 / 1e9))
+            );
+        }
+        match self.invalid() {
+            Some(why) => {
+                let _ = writeln!(out, "  INVALID RUN: {why}");
+            }
+            None if self.open => {
+                let _ = writeln!(
+                    out,
+                    "  valid: schedule lag p99 within {}, the schedule sent",
+                    human(Some(self.max_lag.as_secs_f64()))
+                );
+            }
+            None => {}
+        }
+        for e in &self.endpoints {
+            let _ = writeln!(out, "\n{}", crate::demo::fit(&e.name, 80));
+            let errors = e.errors();
+            let ratio = if e.count() > 0 {
+                100.0 * errors as f64 / e.count() as f64
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                out,
+                "  {} requests, {errors} errors ({ratio:.2} %)",
+                e.count()
+            );
+            let _ = writeln!(
+                out,
+                "  {:<14}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}",
+                "", "p50", "p90", "p95", "p99", "p99.9", "max"
+            );
+            let row = |label: &str, s: &Snapshot, out: &mut String| {
+                let mut line = format!("  {label:<14}");
+                for q in QUANTILES {
+                    let _ = write!(line, "{:>9}", human(seconds_at(s, q)));
+                }
+                let _ = write!(line, "{:>9}", human(s.max().map(|n| n as f64 / 1e9)));
+                let _ = writeln!(out, "{line}");
+            };
+            let corrected = if self.open { "latency" } else { "latency*" };
+            row(corrected, &e.latency, &mut out);
+            if self.open {
+                row("uncorrected", &e.service, &mut out);
+            }
+            if e.server.count() > 0 {
+                row("server", &e.server, &mut out);
+                let _ = writeln!(
+                    out,
+                    "  (server: its Server-Timing, {} of {} answers)",
+                    e.server.count(),
+                    e.count()
+                );
+            } else {
+                let _ = writeln!(out, "  server timing: not sent by the target");
+            }
+            let statuses: Vec<String> = e
+                .statuses
+                .iter()
+                .map(|(s, n)| format!("{s} × {n}"))
+                .chain(e.failures.iter().map(|(f, n)| format!("{f} × {n}")))
+                .collect();
+            let _ = writeln!(out, "  {}", statuses.join(", "));
+        }
+        if self.open {
+            let _ = writeln!(
+                out,
+                "\nlatency: from each request's scheduled send time (what a user waits);\n\
+                 uncorrected: from the moment it was written (what most tools report)."
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\nlatency*: closed model, from the moment each request was written; a\n\
+                 stalled server delays the next requests instead of showing in them."
+            );
+        }
+        out
+    }
+
+    /// The report as JSON.
+    pub(crate) fn json(&self) -> Value {
+        let quantiles = |s: &Snapshot| -> Value {
+            if s.count() == 0 {
+                return Value::Null;
+            }
+            let mut m = serde_json::Map::new();
+            for q in QUANTILES {
+                m.insert(
+                    format!("p{}", (q * 1000.0).round() / 10.0).replace(".0", ""),
+                    json!(seconds_at(s, q)),
+                );
+            }
+            m.insert("max".into(), json!(s.max().map(|n| n as f64 / 1e9)));
+            m.insert("mean".into(), json!(s.mean().map(|n| n / 1e9)));
+            m.insert("count".into(), json!(s.count()));
+            Value::Object(m)
+        };
+        json!({
+            "model": if self.open { "open" } else { "closed" },
+            "target_rate": if self.open { json!(self.target_rate) } else { Value::Null },
+            "connections": self.connections,
+            "seconds": self.sending.as_secs_f64(),
+            "sent": self.sent,
+            "achieved_rate": self.achieved_rate(),
+            "interrupted": self.interrupted,
+            "valid": self.valid(),
+            "invalid_because": self.invalid(),
+            "schedule_lag": if self.open { quantiles(&self.lag) } else { Value::Null },
+            "endpoints": self.endpoints.iter().map(|e| json!({
+                "name": e.name,
+                "requests": e.count(),
+                "errors": e.errors(),
+                "statuses": e.statuses.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "failures": e.failures.iter().map(|(f, n)| ((*f).to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "latency": quantiles(&e.latency),
+                "uncorrected": if self.open { quantiles(&e.service) } else { Value::Null },
+                "server": quantiles(&e.server),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
