@@ -44,6 +44,25 @@ pub(crate) struct Args {
     /// invalid (exit code 3): its figures would describe the generator.
     #[arg(long, default_value = "5ms", value_parser = duration)]
     pub(crate) max_lag: Duration,
+    /// The shape of the rate over the run (see `tailwatch load --help`):
+    /// `constant`; `load` (ramp up over the first tenth, hold); `stress`
+    /// (five steps: 1, 1.5, 2, 2.5, 3 × the rate); `spike` (5 × the rate
+    /// for the middle fifth); `soak` (a long hold); `breakpoint` (steps of
+    /// +rate every --step until a --threshold fails: reports the knee).
+    #[arg(long, value_enum, default_value = "constant")]
+    pub(crate) profile: super::profile::Profile,
+    /// The length of each breakpoint step.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub(crate) step: Duration,
+    /// A bound the run must keep, judged over every window and over the
+    /// whole run (exit code 99 when one fails): `p99<50ms`, `p99.9<=1s`,
+    /// `max<2s`, `mean<10ms`, `errors<1%`, optionally after a URL given
+    /// above (`'http://host/users/{id} p99<20ms'`). Repeatable.
+    #[arg(long, value_parser = super::threshold::parse)]
+    pub(crate) threshold: Vec<super::threshold::Threshold>,
+    /// The windows thresholds are judged over, besides the whole run.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub(crate) window: Duration,
     /// Also write the final report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,

@@ -24,14 +24,24 @@
 //! * Ctrl-C stops sending, waits for the answers in flight (at most the
 //!   timeout) and prints the report of what ran.
 //!
+//! * **Profiles** (`--profile`): the rate's shape over the run, as stages
+//!   (see [`profile`]); each stage's achieved rate and latencies are
+//!   reported.
+//! * **Thresholds** (`--threshold 'p99<50ms'`): judged over every window
+//!   (`--window`, 10 s) and over the whole run; `breakpoint` judges them
+//!   per step and stops at the first step that fails, reporting the knee.
+//!
 //! Exit codes: 0 done, 2 a bad option or an unreachable target, 3 an
-//! invalid run.
+//! invalid run, 99 a threshold failed (as k6 does).
 
 mod args;
 mod client;
+mod judge;
+mod profile;
 mod record;
 mod report;
 mod target;
+mod threshold;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +66,12 @@ struct Shared {
     /// One pool per endpoint (endpoints on one address share it).
     pools: Vec<Arc<Pool>>,
     recorders: Vec<Recorder>,
+    /// Per stage, per endpoint: its requests (by scheduled time).
+    stages: Vec<Vec<judge::Figures>>,
+    /// Requests sent per stage.
+    stage_sent: Vec<AtomicU64>,
+    /// The window being recorded, per endpoint (by answer time).
+    window: judge::Window,
     timeout: Duration,
     /// Requests handed to the runtime and not finished.
     in_flight: AtomicU64,
@@ -124,8 +140,37 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
         }
         pools.push(Arc::new(Pool::new(e.addr, max)));
     }
+    for t in &args.threshold {
+        if let Some(url) = &t.endpoint {
+            if !endpoints.iter().any(|e| &e.name == url) {
+                return Err(LoadError::Usage(format!(
+                    "threshold {:?} names {url}, which is not one of the URLs loaded",
+                    t.text
+                )));
+            }
+        }
+    }
+    if args.profile == profile::Profile::Breakpoint && args.threshold.is_empty() {
+        return Err(LoadError::Usage(
+            "--profile breakpoint needs a --threshold to find the knee at (e.g. --threshold 'p99<50ms')"
+                .into(),
+        ));
+    }
+    let schedule = profile::Schedule::new(args.profile.stages(args.rate, args.duration, args.step));
+    let n = endpoints.len();
     let shared = Arc::new(Shared {
         recorders: endpoints.iter().map(|_| Recorder::default()).collect(),
+        stages: schedule
+            .stages()
+            .iter()
+            .map(|_| (0..n).map(|_| judge::Figures::default()).collect())
+            .collect(),
+        stage_sent: schedule
+            .stages()
+            .iter()
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        window: judge::Window::new(n),
         endpoints,
         pools,
         timeout: args.timeout,
@@ -142,8 +187,26 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     }
     let lag = record::histogram();
     let started = Instant::now();
+    let verdicts = Arc::new(judge::Verdicts::default());
+    let judging = tokio::spawn(judge::windows(
+        shared.clone(),
+        args.threshold.clone(),
+        args.window,
+        verdicts.clone(),
+    ));
+    let stepping = (args.profile == profile::Profile::Breakpoint && args.connections.is_none())
+        .then(|| {
+            tokio::spawn(judge::steps(
+                shared.clone(),
+                args.threshold.clone(),
+                schedule.clone(),
+                started,
+                stop.clone(),
+                verdicts.clone(),
+            ))
+        });
     let sent = match args.connections {
-        None => open(&shared, args, &stop, &lag).await,
+        None => open(&shared, &schedule, started, &stop, &lag).await,
         Some(n) => closed(&shared, args, n, &stop).await,
     };
     let sending = started.elapsed().min(args.duration);
@@ -152,14 +215,29 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     while shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    judging.abort();
+    if let Some(s) = stepping {
+        s.abort();
+        let _ = s.await;
+    }
+    // The last, partial window, and the whole run.
+    judge::close_window(&shared, &args.threshold, started, &verdicts);
+    judge::whole_run(&shared, &args.threshold, &verdicts);
+    let interrupted = stop.load(Ordering::Relaxed) && verdicts.stopped_at().is_none();
     let report = report::Report::new(
         args,
-        &shared.endpoints,
-        &shared.recorders,
+        &report::Parts {
+            endpoints: &shared.endpoints,
+            recorders: &shared.recorders,
+            stages: &shared.stages,
+            stage_sent: &shared.stage_sent,
+            schedule: &schedule,
+            verdicts: &verdicts,
+        },
         &lag,
         sent,
         sending,
-        stop.load(Ordering::Relaxed),
+        interrupted,
     );
     print!("{}", report.text());
     if let Some(path) = &args.out {
@@ -170,10 +248,12 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
             ))
         })?;
     }
-    Ok(if report.valid() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !report.valid() {
         ExitCode::from(3)
+    } else if verdicts.failed() {
+        ExitCode::from(99)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -193,25 +273,28 @@ impl Random {
 /// at its time. Returns how many were sent.
 async fn open(
     shared: &Arc<Shared>,
-    args: &Args,
+    schedule: &profile::Schedule,
+    start: Instant,
     stop: &Arc<AtomicBool>,
     lag: &tailwatch::Histogram,
 ) -> u64 {
     let handle = tokio::runtime::Handle::current();
     let (shared, stop, lag) = (shared.clone(), stop.clone(), lag.clone());
-    let (rate, duration) = (args.rate, args.duration);
+    let schedule = schedule.clone();
     let scheduler = std::thread::Builder::new()
         .name("tailwatch-load-schedule".into())
         .spawn(move || {
-            let start = Instant::now();
             let mut random = Random(0x9e37_79b9_7f4a_7c15);
             let n = shared.endpoints.len() as u64;
             let mut i: u64 = 0;
             loop {
-                let due = start + Duration::from_secs_f64(i as f64 / rate);
-                if due.duration_since(start) >= duration || stop.load(Ordering::Relaxed) {
+                let Some((at, stage)) = schedule.due(i) else {
+                    return i;
+                };
+                if stop.load(Ordering::Relaxed) {
                     return i;
                 }
+                let due = start + Duration::from_secs_f64(at);
                 let now = Instant::now();
                 if due > now {
                     // At most 100 ms at a time: Ctrl-C is seen at low rates.
@@ -222,7 +305,8 @@ async fn open(
                 let e = usize::try_from(i % n).unwrap_or(0);
                 let path = shared.endpoints[e].path(|| random.unit());
                 shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                handle.spawn(one(shared.clone(), e, path, due));
+                shared.stage_sent[stage].fetch_add(1, Ordering::Relaxed);
+                handle.spawn(one(shared.clone(), e, stage, path, due));
                 i += 1;
             }
         });
@@ -236,7 +320,7 @@ async fn open(
 
 /// One request of endpoint `e`, scheduled at `due`: sent, answered (or
 /// not), recorded.
-async fn one(shared: Arc<Shared>, e: usize, path: String, due: Instant) {
+async fn one(shared: Arc<Shared>, e: usize, stage: usize, path: String, due: Instant) {
     let endpoint = &shared.endpoints[e];
     let answer = tokio::time::timeout(
         shared.timeout,
@@ -245,16 +329,23 @@ async fn one(shared: Arc<Shared>, e: usize, path: String, due: Instant) {
     .await;
     let done = Instant::now();
     let recorder = &shared.recorders[e];
-    match answer {
-        Ok(Ok(a)) => recorder.answered(
-            a.status,
-            done.duration_since(due),
-            done.duration_since(a.sent),
-            a.server,
-        ),
-        Ok(Err(why)) => recorder.failed(why, done.duration_since(due)),
-        Err(_) => recorder.failed(Failure::Timeout, done.duration_since(due)),
-    }
+    let latency = done.duration_since(due);
+    let error = match answer {
+        Ok(Ok(a)) => {
+            recorder.answered(a.status, latency, done.duration_since(a.sent), a.server);
+            a.status >= 400
+        }
+        Ok(Err(why)) => {
+            recorder.failed(why, latency);
+            true
+        }
+        Err(_) => {
+            recorder.failed(Failure::Timeout, latency);
+            true
+        }
+    };
+    shared.stages[stage][e].record(latency, error);
+    shared.window.record(e, latency, error);
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
 }
 
@@ -274,7 +365,8 @@ async fn closed(shared: &Arc<Shared>, args: &Args, n: u64, stop: &Arc<AtomicBool
                     let e = usize::try_from(i % count).unwrap_or(0);
                     let path = shared.endpoints[e].path(|| random.unit());
                     shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                    one(shared.clone(), e, path, Instant::now()).await;
+                    shared.stage_sent[0].fetch_add(1, Ordering::Relaxed);
+                    one(shared.clone(), e, 0, path, Instant::now()).await;
                 }
             })
         })

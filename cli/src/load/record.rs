@@ -119,6 +119,21 @@ impl Recorder {
             .clone()
     }
 
+    /// Requests that failed or got a status of 400 or more.
+    pub(crate) fn errors(&self) -> u64 {
+        let bad: u64 = self
+            .statuses()
+            .iter()
+            .filter(|(s, _)| **s >= 400)
+            .map(|(_, n)| n)
+            .sum();
+        bad + self
+            .failures
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .sum::<u64>()
+    }
+
     /// Requests without an answer, by kind.
     pub(crate) fn failures(&self) -> Vec<(Failure, u64)> {
         Failure::ALL

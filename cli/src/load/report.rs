@@ -9,8 +9,32 @@ use tailwatch::Histogram;
 use tailwatch::engine::Snapshot;
 
 use super::args::Args;
+use super::judge::{Failed, Figures, Verdicts};
+use super::profile::Schedule;
 use super::record::{QUANTILES, Recorder, seconds_at, snapshot};
 use super::target::Endpoint;
+
+/// What a report is made of.
+pub(crate) struct Parts<'a> {
+    pub(crate) endpoints: &'a [Endpoint],
+    pub(crate) recorders: &'a [Recorder],
+    pub(crate) stages: &'a [Vec<Figures>],
+    pub(crate) stage_sent: &'a [std::sync::atomic::AtomicU64],
+    pub(crate) schedule: &'a Schedule,
+    pub(crate) verdicts: &'a Verdicts,
+}
+
+/// One stage's figures.
+struct StageReport {
+    target: f64,
+    ramp_from: Option<f64>,
+    seconds: f64,
+    sent: u64,
+    latency: Snapshot,
+    requests: u64,
+    errors: u64,
+    held: Option<bool>,
+}
 
 /// A latency with a readable unit: `850 µs`, `5.31 ms`, `1.20 s`.
 fn human(seconds: Option<f64>) -> String {
@@ -71,19 +95,61 @@ pub(crate) struct Report {
     lag: Snapshot,
     max_lag: Duration,
     endpoints: Vec<EndpointReport>,
+    profile: super::profile::Profile,
+    stages: Vec<StageReport>,
+    failed: Vec<Failed>,
+    thresholds: Vec<String>,
+    windows: u64,
+    stopped_at: Option<usize>,
+    /// Requests due in the time the run sent.
+    scheduled: f64,
 }
 
 impl Report {
     pub(crate) fn new(
         args: &Args,
-        endpoints: &[Endpoint],
-        recorders: &[Recorder],
+        parts: &Parts<'_>,
         lag: &Histogram,
         sent: u64,
         sending: Duration,
         interrupted: bool,
     ) -> Self {
+        let (endpoints, recorders) = (parts.endpoints, parts.recorders);
+        let steps = parts.verdicts.steps();
+        let elapsed = sending.as_secs_f64();
+        let stages = parts
+            .schedule
+            .stages()
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| parts.schedule.stage_start(*k) < elapsed)
+            .map(|(k, stage)| {
+                let figures = &parts.stages[k];
+                let mut latency = figures[0].latency();
+                for f in &figures[1..] {
+                    latency.merge(&f.latency());
+                }
+                let start = parts.schedule.stage_start(k);
+                StageReport {
+                    target: stage.to,
+                    ramp_from: (stage.from != stage.to).then_some(stage.from),
+                    seconds: (elapsed - start).min(stage.length.as_secs_f64()),
+                    sent: parts.stage_sent[k].load(std::sync::atomic::Ordering::Relaxed),
+                    latency,
+                    requests: figures.iter().map(Figures::requests).sum(),
+                    errors: figures.iter().map(Figures::errors).sum(),
+                    held: steps.iter().find(|(s, _)| *s == k).map(|(_, h)| *h),
+                }
+            })
+            .collect();
         Self {
+            profile: args.profile,
+            stages,
+            failed: parts.verdicts.failures(),
+            thresholds: args.threshold.iter().map(|t| t.text.clone()).collect(),
+            windows: parts.verdicts.windows(),
+            stopped_at: parts.verdicts.stopped_at(),
+            scheduled: parts.schedule.count_before(sending.as_secs_f64()),
             open: args.connections.is_none(),
             target_rate: args.rate,
             connections: args.connections,
@@ -114,7 +180,7 @@ impl Report {
 
     /// Requests the schedule had due in the time it ran.
     fn scheduled(&self) -> f64 {
-        (self.sending.as_secs_f64() * self.target_rate).floor()
+        self.scheduled.floor()
     }
 
     fn achieved_rate(&self) -> f64 {
@@ -143,6 +209,13 @@ impl Report {
             ));
         }
         None
+    }
+
+    /// Breakpoint: the highest step rate whose thresholds held before one
+    /// failed.
+    fn knee(&self) -> Option<f64> {
+        let stopped = self.stopped_at?;
+        stopped.checked_sub(1).map(|k| self.stages[k].target)
     }
 
     pub(crate) fn valid(&self) -> bool {
@@ -250,6 +323,67 @@ impl Report {
                 .collect();
             let _ = writeln!(out, "  {}", statuses.join(", "));
         }
+        if self.open && (self.stages.len() > 1 || self.stopped_at.is_some()) {
+            let _ = writeln!(out, "\nstages ({:?} profile)", self.profile);
+            let _ = writeln!(
+                out,
+                "  {:<5}{:>12}{:>12}{:>9}{:>10}{:>10}{:>8}",
+                "", "target/s", "sent/s", "errors", "p50", "p99", "held"
+            );
+            for (k, s) in self.stages.iter().enumerate() {
+                let target = match s.ramp_from {
+                    Some(from) => format!("{from:.0}→{:.0}", s.target),
+                    None => format!("{:.0}", s.target),
+                };
+                let held = match s.held {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<5}{:>12}{:>12.1}{:>9}{:>10}{:>10}{:>8}",
+                    k + 1,
+                    target,
+                    s.sent as f64 / s.seconds.max(1e-9),
+                    s.errors,
+                    human(seconds_at(&s.latency, 0.5)),
+                    human(seconds_at(&s.latency, 0.99)),
+                    held
+                );
+            }
+            if let Some(knee) = self.knee() {
+                let _ = writeln!(
+                    out,
+                    "  knee: {knee:.0} req/s, the highest rate whose thresholds held"
+                );
+            } else if self.stopped_at.is_some() {
+                let _ = writeln!(
+                    out,
+                    "  knee: below the first step ({:.0} req/s)",
+                    self.target_rate
+                );
+            }
+        }
+        if !self.thresholds.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nthresholds ({} windows and the whole run): {}",
+                self.windows,
+                if self.failed.is_empty() {
+                    "all held"
+                } else {
+                    "FAILED"
+                }
+            );
+            for f in &self.failed {
+                let _ = writeln!(
+                    out,
+                    "  {} failed over {}: {}",
+                    f.threshold, f.scope, f.value
+                );
+            }
+        }
         if self.open {
             let _ = writeln!(
                 out,
@@ -295,6 +429,27 @@ impl Report {
             "valid": self.valid(),
             "invalid_because": self.invalid(),
             "schedule_lag": if self.open { quantiles(&self.lag) } else { Value::Null },
+            "profile": format!("{:?}", self.profile).to_lowercase(),
+            "stages": self.stages.iter().map(|s| json!({
+                "target_rate": s.target,
+                "ramp_from": s.ramp_from,
+                "seconds": s.seconds,
+                "sent": s.sent,
+                "achieved_rate": s.sent as f64 / s.seconds.max(1e-9),
+                "requests": s.requests,
+                "errors": s.errors,
+                "latency": quantiles(&s.latency),
+                "held": s.held,
+            })).collect::<Vec<_>>(),
+            "knee": self.knee(),
+            "thresholds": {
+                "given": self.thresholds,
+                "windows": self.windows,
+                "passed": self.failed.is_empty(),
+                "failed": self.failed.iter().map(|f| json!({
+                    "threshold": f.threshold, "over": f.scope, "value": f.value,
+                })).collect::<Vec<_>>(),
+            },
             "endpoints": self.endpoints.iter().map(|e| json!({
                 "name": e.name,
                 "requests": e.count(),
