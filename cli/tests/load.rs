@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 
-/// A server whose handler takes 1 ms, and can be frozen: while `freeze`
-/// is held, every request waits for it. Serves on its own runtime thread.
+/// A server whose `/work/{id}` takes 1 ms and can be frozen (while
+/// `freeze` is held, every request waits for it), and whose `/limited`
+/// takes 20 ms holding one of 9 permits (a capacity of about 450 a
+/// second). Serves on its own runtime thread.
 fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
+    let permits = Arc::new(tokio::sync::Semaphore::new(9));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -20,17 +23,29 @@ fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let app = Router::new().route(
-                "/work/{id}",
-                get(move || {
-                    let freeze = freeze.clone();
-                    async move {
-                        drop(freeze.lock().await);
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        "done"
-                    }
-                }),
-            );
+            let app = Router::new()
+                .route(
+                    "/work/{id}",
+                    get(move || {
+                        let freeze = freeze.clone();
+                        async move {
+                            drop(freeze.lock().await);
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                            "done"
+                        }
+                    }),
+                )
+                .route(
+                    "/limited",
+                    get(move || {
+                        let permits = permits.clone();
+                        async move {
+                            let _permit = permits.acquire().await.unwrap();
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            "done"
+                        }
+                    }),
+                );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
@@ -196,4 +211,184 @@ fn the_closed_model_sends_as_fast_as_its_connections_allow() {
         text.contains("server timing: not sent by the target"),
         "{text}"
     );
+}
+
+/// Runs `load` with `args` and `--out`; its exit code, text and report.
+fn run(name: &str, args: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let out = temp(name);
+    let mut all: Vec<&str> = args.to_vec();
+    let path = out.to_str().unwrap().to_owned();
+    all.extend(["--out", &path]);
+    let run = load(&all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (run.status.code(), text, report)
+}
+
+/// Each profile's stages send at the rates of its shape (short runs):
+/// every stage's achieved rate within 3 % of its target (a ramp: half its
+/// end rate on average).
+#[test]
+fn each_profile_sends_its_shape() {
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let url = format!("http://{addr}/work/{{id}}");
+    for (profile, seconds, want) in [
+        ("load", "4s", vec![100.0, 200.0]),
+        ("stress", "5s", vec![200.0, 300.0, 400.0, 500.0, 600.0]),
+        ("spike", "5s", vec![200.0, 1000.0, 200.0]),
+        ("soak", "3s", vec![200.0]),
+    ] {
+        let (code, text, r) = run(
+            profile,
+            &[
+                &url,
+                "--rate",
+                "200",
+                "--duration",
+                seconds,
+                "--profile",
+                profile,
+            ],
+        );
+        assert_eq!(code, Some(0), "{profile}: {text}");
+        let stages = r["stages"].as_array().unwrap();
+        let got: Vec<f64> = stages
+            .iter()
+            .map(|s| s["achieved_rate"].as_f64().unwrap())
+            .collect();
+        assert_eq!(got.len(), want.len(), "{profile}: {got:?}\n{text}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 0.03 * w,
+                "{profile}: {got:?} vs {want:?}\n{text}"
+            );
+        }
+        assert_eq!(r["profile"], profile);
+    }
+}
+
+/// Breakpoint against a server that can take about 450 requests a
+/// second: steps of 100/s until p99 passes 100 ms; the knee is the same
+/// step in three runs (400/s).
+#[test]
+fn breakpoint_finds_the_same_knee_three_times() {
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let url = format!("http://{addr}/limited");
+    let mut knees = Vec::new();
+    for k in 0..3 {
+        let (code, text, r) = run(
+            &format!("knee{k}"),
+            &[
+                &url,
+                "--rate",
+                "100",
+                "--profile",
+                "breakpoint",
+                "--step",
+                "2s",
+                "--duration",
+                "20s",
+                "--threshold",
+                "p99<100ms",
+            ],
+        );
+        assert_eq!(code, Some(99), "a step failed: {text}");
+        knees.push(r["knee"].as_f64());
+        assert!(text.contains("knee:"), "{text}");
+    }
+    println!("knees: {knees:?}");
+    assert!(knees.iter().all(|k| *k == Some(400.0)), "{knees:?}");
+}
+
+/// One bad window fails a run whose whole-run p99 holds: 400 req/s for
+/// 10 s, the server frozen for 80 ms once; `p99<50ms` fails over the
+/// window with the stall (exit 99, saying which), not over the whole
+/// run. Without the stall, the run passes (exit 0).
+#[test]
+fn a_threshold_fails_over_one_bad_window_though_the_whole_run_holds() {
+    let freeze = Arc::new(tokio::sync::Mutex::new(()));
+    let addr = server(freeze.clone());
+    let url = format!("http://{addr}/work/{{id}}");
+    let args = [
+        url.as_str(),
+        "--rate",
+        "400",
+        "--duration",
+        "10s",
+        "--window",
+        "2s",
+        "--threshold",
+        "p99<50ms",
+    ];
+    let (code, text, r) = run("pass", &args);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(r["thresholds"]["passed"], true, "{text}");
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(4_500));
+        let guard = freeze.blocking_lock();
+        std::thread::sleep(Duration::from_millis(80));
+        drop(guard);
+    });
+    let (code, text, r) = run("window", &args);
+    assert_eq!(code, Some(99), "{text}");
+    let failed = r["thresholds"]["failed"].as_array().unwrap();
+    assert!(
+        failed
+            .iter()
+            .any(|f| f["over"].as_str().unwrap().starts_with("window")),
+        "{text}"
+    );
+    assert!(
+        !failed.iter().any(|f| f["over"] == "the whole run"),
+        "the whole run held: {text}"
+    );
+    assert!(text.contains("p99<50ms failed over window"), "{text}");
+}
+
+/// A bad threshold is a clear error (exit 2); breakpoint without one too.
+#[test]
+fn bad_thresholds_are_clear_errors() {
+    for (args, says) in [
+        (
+            vec!["http://127.0.0.1:9/", "--threshold", "p99>5ms"],
+            "no '<'",
+        ),
+        (
+            vec!["http://127.0.0.1:9/", "--threshold", "errors<5"],
+            "percentage",
+        ),
+        (
+            vec!["http://127.0.0.1:9/", "--profile", "sideways"],
+            "invalid value",
+        ),
+    ] {
+        let run = load(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let url = format!("http://{addr}/work/1");
+    for (args, says) in [
+        (
+            vec![url.as_str(), "--profile", "breakpoint"],
+            "needs a --threshold",
+        ),
+        (
+            vec![url.as_str(), "--threshold", "http://elsewhere:1/ p99<5ms"],
+            "not one of the URLs",
+        ),
+    ] {
+        let run = load(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
 }
