@@ -392,3 +392,64 @@ fn bad_thresholds_are_clear_errors() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// Against the demo app (its layer sends `Server-Timing`): the report
+/// joins the server's duration to the client's, per URL, and the
+/// difference; against a server without the header it says so.
+#[test]
+fn server_timing_is_joined_against_the_demo() {
+    use std::io::{BufRead, BufReader};
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "demo",
+            "--no-traffic",
+            "--listen",
+            "127.0.0.1:0",
+            "--agent-listen",
+            "127.0.0.1:0",
+            "--duration",
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let app = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.trim_start().starts_with("app "))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(|u| u.trim_end_matches('/').to_owned())
+        })
+        .expect("the demo's banner names its app");
+    // Keep reading what it prints (a closed pipe would fail its writes).
+    std::thread::spawn(move || lines.for_each(drop));
+    let (code, text, r) = run(
+        "timing",
+        &[
+            &format!("{app}/users/{{id}}"),
+            "--rate",
+            "200",
+            "--duration",
+            "2s",
+        ],
+    );
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert_eq!(code, Some(0), "{text}");
+    let e = &r["endpoints"][0];
+    assert_eq!(e["server_timing_sent"], true, "{text}");
+    let server = e["server"]["p50"].as_f64().unwrap();
+    let client = e["uncorrected"]["p50"].as_f64().unwrap();
+    assert!(
+        server > 0.0 && server <= client,
+        "{server} vs {client}\n{text}"
+    );
+    assert!(
+        e["client_minus_server"]["p50"].as_f64().unwrap() > 0.0,
+        "{text}"
+    );
+    assert!(text.contains("client−server"), "{text}");
+}

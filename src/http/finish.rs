@@ -53,6 +53,24 @@ impl Finish {
             || matches!(self.status, Some(100..=199 | 204 | 304))
     }
 
+    /// The `Server-Timing` header value for the time so far, if the layer
+    /// sends one.
+    pub(crate) fn server_timing(&self) -> Option<http::HeaderValue> {
+        if !self.entry.settings.server_timing {
+            return None;
+        }
+        let ms = self.elapsed_nanos() as f64 / 1e6;
+        http::HeaderValue::from_str(&format!("app;dur={ms:.3}")).ok()
+    }
+
+    fn elapsed_nanos(&self) -> u64 {
+        match (&self.start, &self.entry.settings.clock) {
+            (Start::Instant(at), _) => u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            (Start::Clock(at), Some(clock)) => clock.now_ns().saturating_sub(*at),
+            (Start::Clock(_), None) => 0,
+        }
+    }
+
     /// The rule that decides which responses are errors.
     pub(crate) fn classifier(&self) -> &dyn Classify {
         &*self.entry.settings.classifier
@@ -78,12 +96,8 @@ impl Finish {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        let nanos = self.elapsed_nanos();
         let entry = &self.entry;
-        let nanos = match (&self.start, &entry.settings.clock) {
-            (Start::Instant(at), _) => u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            (Start::Clock(at), Some(clock)) => clock.now_ns().saturating_sub(*at),
-            (Start::Clock(_), None) => 0,
-        };
         let status = self.status.unwrap_or(499);
         entry.record(status, error.or(self.error.as_deref()), nanos, self.trace);
         entry.target.gauge.decrement();

@@ -99,7 +99,10 @@ where
             return Poll::Ready(result.map(|r| r.map(ResponseBody::unmeasured)));
         };
         match result {
-            Ok(response) => {
+            Ok(mut response) => {
+                if let Some(timing) = finish.server_timing() {
+                    response.headers_mut().append("server-timing", timing);
+                }
                 let status = response.status();
                 let error = finish.classifier().status(status);
                 finish.head(status.as_u16(), error);

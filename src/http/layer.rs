@@ -71,6 +71,8 @@ pub(crate) struct Settings {
     registry: Registry,
     pub(crate) classifier: Arc<dyn Classify>,
     pub(crate) to_headers: bool,
+    /// Answer with a `Server-Timing` header carrying the duration.
+    pub(crate) server_timing: bool,
 }
 
 /// Settings, and the route entries of every service of one layer.
@@ -115,6 +117,7 @@ impl HttpMetricsLayer {
                     registry,
                     classifier: Arc::new(DefaultClassifier),
                     to_headers: false,
+                    server_timing: false,
                 }),
                 route_fn: None,
                 exclude: Vec::new(),
@@ -170,6 +173,18 @@ impl HttpMetricsLayer {
     #[must_use]
     pub fn latency_to_headers(mut self) -> Self {
         self.request_settings().to_headers = true;
+        self
+    }
+
+    /// Adds a W3C `Server-Timing: app;dur=<ms>` header to every measured
+    /// response: the time from the request reaching the layer to the
+    /// response head, in milliseconds with microsecond digits. A load
+    /// generator (`tailwatch load` reads it) can then tell the server's
+    /// time from the network's and the accept queue's. Off by default: it
+    /// tells every client how long the server worked.
+    #[must_use]
+    pub fn server_timing(mut self) -> Self {
+        self.request_settings().server_timing = true;
         self
     }
 

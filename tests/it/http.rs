@@ -529,3 +529,37 @@ async fn stats_merge_a_route_over_status_codes_with_its_error_ratio() {
     assert_eq!(users.total_count, 2);
     assert!(users.p99().is_some());
 }
+
+/// `server_timing()` answers with `Server-Timing: app;dur=<ms>`, the time
+/// to the response head (a 20 ms handler: at least 20 ms); without it, no
+/// header.
+#[tokio::test]
+async fn server_timing_carries_the_duration_when_asked() {
+    let m = Monitor::new();
+    let handler = || async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        "ok"
+    };
+    let timed = Router::new()
+        .route("/slow", get(handler))
+        .layer(HttpMetricsLayer::new(&m).server_timing());
+    let response = timed.oneshot(req(Method::GET, "/slow")).await.unwrap();
+    let header = response
+        .headers()
+        .get("server-timing")
+        .expect("a Server-Timing header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let ms: f64 = header
+        .strip_prefix("app;dur=")
+        .unwrap_or_else(|| panic!("{header}"))
+        .parse()
+        .unwrap();
+    assert!((20.0..2_000.0).contains(&ms), "{header}");
+    let plain = Router::new()
+        .route("/slow", get(handler))
+        .layer(HttpMetricsLayer::new(&m));
+    let response = plain.oneshot(req(Method::GET, "/slow")).await.unwrap();
+    assert!(response.headers().get("server-timing").is_none());
+}

@@ -77,7 +77,7 @@ pub(super) fn router(monitor: &Monitor, payments: SocketAddr) -> Router {
         .route("/orders/{id}", get(order))
         .route("/checkout", post(checkout))
         .with_state(state)
-        .layer(HttpMetricsLayer::new(monitor))
+        .layer(HttpMetricsLayer::new(monitor).server_timing())
         // Outside the metrics layer: its span is current when the layer
         // starts measuring, so each request's trace is its exemplar.
         .layer(axum::middleware::from_fn(traces::per_request))

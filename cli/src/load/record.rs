@@ -64,6 +64,10 @@ pub(crate) struct Recorder {
     pub(crate) service: Histogram,
     /// The server's own duration, from its `Server-Timing` header.
     pub(crate) server: Histogram,
+    /// Per answer with a `Server-Timing`: the client's time (from writing
+    /// the request) less the server's: the network, the accept queue, the
+    /// work outside the measured handler.
+    pub(crate) gap: Histogram,
     /// Answers by status code.
     statuses: Mutex<BTreeMap<u16, u64>>,
     /// Requests without an answer, by [`Failure`].
@@ -76,6 +80,7 @@ impl Default for Recorder {
             latency: histogram(),
             service: histogram(),
             server: histogram(),
+            gap: histogram(),
             statuses: Mutex::default(),
             failures: Default::default(),
         }
@@ -99,6 +104,7 @@ impl Recorder {
         self.service.record(nanos(service));
         if let Some(s) = server {
             self.server.record(nanos(s));
+            self.gap.record(nanos(service.saturating_sub(s)));
         }
         let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
         *statuses.entry(status).or_insert(0) += 1;

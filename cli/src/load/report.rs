@@ -64,6 +64,7 @@ struct EndpointReport {
     latency: Snapshot,
     service: Snapshot,
     server: Snapshot,
+    gap: Snapshot,
     statuses: Vec<(u16, u64)>,
     failures: Vec<(&'static str, u64)>,
 }
@@ -166,6 +167,7 @@ impl Report {
                     latency: snapshot(&r.latency),
                     service: snapshot(&r.service),
                     server: snapshot(&r.server),
+                    gap: snapshot(&r.gap),
                     statuses: r.statuses().into_iter().collect(),
                     failures: r
                         .failures()
@@ -306,9 +308,11 @@ impl Report {
             }
             if e.server.count() > 0 {
                 row("server", &e.server, &mut out);
+                row("client−server", &e.gap, &mut out);
                 let _ = writeln!(
                     out,
-                    "  (server: its Server-Timing, {} of {} answers)",
+                    "  (server: its Server-Timing, {} of {} answers; client−server: the\n   \
+                     network, accept queue and work outside the handler)",
                     e.server.count(),
                     e.count()
                 );
@@ -459,6 +463,8 @@ impl Report {
                 "latency": quantiles(&e.latency),
                 "uncorrected": if self.open { quantiles(&e.service) } else { Value::Null },
                 "server": quantiles(&e.server),
+                "client_minus_server": quantiles(&e.gap),
+                "server_timing_sent": e.server.count() > 0,
             })).collect::<Vec<_>>(),
         })
     }
