@@ -453,3 +453,51 @@ fn server_timing_is_joined_against_the_demo() {
     );
     assert!(text.contains("client−server"), "{text}");
 }
+
+/// `--agent-listen`: the client side is served as tailwatch's metrics
+/// (`http_client_request_duration_seconds` per URL template) while the
+/// run goes, for Prometheus to scrape next to the server's.
+#[test]
+fn the_client_side_is_served_to_prometheus_with_agent_listen() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "load",
+            &format!("http://{addr}/work/{{id}}"),
+            "--rate",
+            "200",
+            "--duration",
+            "4s",
+            "--agent-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let agent = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .and_then(|u| u.strip_prefix("http://")?.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    let series = "http_client_request_duration_seconds_count{http_request_method=\"GET\",\
+                  http_response_status_code=\"200\",server_address=\"127.0.0.1\",";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut s = std::net::TcpStream::connect(&agent).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        if text.contains(series) && text.contains("url_template=\"/work/{id}\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(child.wait().unwrap().success());
+}

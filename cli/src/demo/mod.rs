@@ -17,7 +17,8 @@ mod limited;
 mod random;
 mod table;
 
-pub(crate) use table::fit;
+pub(crate) use table::{Screen, fit};
+pub(crate) use traffic::ClientStats;
 mod traces;
 mod traffic;
 

@@ -185,6 +185,7 @@ pub(crate) fn frame(
     for s in stats.iter().filter(|s| s.name == HTTP_CLIENT_DURATION) {
         let label = |k: &str| s.labels.get(k).map_or("", String::as_str);
         let (host, port) = (label("server_address"), label("server_port"));
+        let template = label("url_template");
         let active = gauges
             .iter()
             .filter(|(id, _)| {
@@ -194,7 +195,7 @@ pub(crate) fn frame(
             })
             .map(|(_, g)| g.value())
             .sum();
-        row(&format!("out {host}:{port}"), s, active);
+        row(&format!("out {host}:{port}{template}"), s, active);
     }
     // gRPC methods (the inventory service).
     for s in stats.iter().filter(|s| s.name == GRPC_DURATION) {
@@ -245,10 +246,12 @@ pub(crate) fn frame(
     }
     let mut lines = vec![columns.header(elapsed)];
     lines.append(&mut out);
-    lines.push(fit(
-        &format!("  {}; {}", resources.join(", "), caches.join(", ")),
-        WIDTH,
-    ));
+    if !(resources.is_empty() && caches.is_empty()) {
+        lines.push(fit(
+            &format!("  {}; {}", resources.join(", "), caches.join(", ")),
+            WIDTH,
+        ));
+    }
     // The slowest traced call of the window, with its whole trace id:
     // where to look when the tail moves.
     let slowest = stats

@@ -63,6 +63,16 @@ pub(crate) struct Args {
     /// The windows thresholds are judged over, besides the whole run.
     #[arg(long, default_value = "10s", value_parser = duration)]
     pub(crate) window: Duration,
+    /// Also serve the client side's metrics (tailwatch's agent:
+    /// `http_client_request_duration_seconds` per URL, latency from the
+    /// scheduled time) on this address, for Prometheus to scrape next to
+    /// the server's; the dashboards overlay both.
+    #[arg(long, value_name = "HOST:PORT", value_parser = tailwatch::agent::parse_listen)]
+    pub(crate) agent_listen: Option<std::net::SocketAddr>,
+    /// Seconds between two frames of the live table (drawn when stdout is
+    /// a terminal).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) interval: u64,
     /// Also write the final report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,

@@ -72,6 +72,14 @@ struct Shared {
     stage_sent: Vec<AtomicU64>,
     /// The window being recorded, per endpoint (by answer time).
     window: judge::Window,
+    /// The client side as tailwatch's own metrics (live table, agent).
+    monitor: tailwatch::Monitor,
+    /// Per endpoint: its labels for `http_client_request_duration_seconds`
+    /// and its in-flight gauge.
+    client_labels: Vec<Vec<(&'static str, String)>>,
+    active: Vec<tailwatch::engine::Gauge>,
+    /// Answered and failed, for the live table's last line.
+    client: crate::demo::ClientStats,
     timeout: Duration,
     /// Requests handed to the runtime and not finished.
     in_flight: AtomicU64,
@@ -158,7 +166,58 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     }
     let schedule = profile::Schedule::new(args.profile.stages(args.rate, args.duration, args.step));
     let n = endpoints.len();
+    // The live table's quantiles; its histograms are the monitor's.
+    const LIVE: [f64; 3] = [0.5, 0.99, 0.999];
+    let monitor = tailwatch::Monitor::builder()
+        .quantiles(&LIVE)
+        .build()
+        .map_err(|e| LoadError::Usage(e.to_string()))?;
+    let client_labels: Vec<Vec<(&'static str, String)>> = endpoints
+        .iter()
+        .map(|e| {
+            let (host, port) = e
+                .host
+                .rsplit_once(':')
+                .map_or((e.host.clone(), "80".to_owned()), |(h, p)| {
+                    (h.to_owned(), p.to_owned())
+                });
+            let template = e.path.split('?').next().unwrap_or("/").to_owned();
+            vec![
+                ("http_request_method", "GET".to_owned()),
+                ("server_address", host),
+                ("server_port", port),
+                ("url_template", template),
+            ]
+        })
+        .collect();
+    let active = client_labels
+        .iter()
+        .map(|labels| {
+            let l: Vec<(&str, &str)> = labels[..3].iter().map(|(k, v)| (*k, v.as_str())).collect();
+            monitor
+                .registry()
+                .gauge(tailwatch::http::client::HTTP_CLIENT_ACTIVE, &l)
+                .unwrap_or_default()
+        })
+        .collect();
+    let agent = match args.agent_listen {
+        Some(addr) => Some(
+            tailwatch::AgentBuilder::new(&monitor)
+                .listen(addr)
+                .start()
+                .await
+                .map_err(|e| LoadError::Usage(format!("{e} (--agent-listen)")))?,
+        ),
+        None => None,
+    };
+    if let Some(a) = &agent {
+        println!("client metrics at http://{}/metrics", a.local_addr());
+    }
     let shared = Arc::new(Shared {
+        monitor,
+        client_labels,
+        active,
+        client: crate::demo::ClientStats::default(),
         recorders: endpoints.iter().map(|_| Recorder::default()).collect(),
         stages: schedule
             .stages()
@@ -205,10 +264,23 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
                 verdicts.clone(),
             ))
         });
+    let live = std::io::IsTerminal::is_terminal(&std::io::stdout()).then(|| {
+        let (shared, every) = (shared.clone(), Duration::from_secs(args.interval));
+        tokio::spawn(async move {
+            let mut screen = crate::demo::Screen::new(LIVE.to_vec());
+            loop {
+                tokio::time::sleep(every).await;
+                screen.draw(&shared.monitor, started.elapsed(), &shared.client);
+            }
+        })
+    });
     let sent = match args.connections {
         None => open(&shared, &schedule, started, &stop, &lag).await,
         Some(n) => closed(&shared, args, n, &stop).await,
     };
+    if let Some(l) = live {
+        l.abort();
+    }
     let sending = started.elapsed().min(args.duration);
     // The answers still in flight, for at most the timeout.
     let deadline = Instant::now() + args.timeout + Duration::from_millis(100);
@@ -322,6 +394,7 @@ async fn open(
 /// not), recorded.
 async fn one(shared: Arc<Shared>, e: usize, stage: usize, path: String, due: Instant) {
     let endpoint = &shared.endpoints[e];
+    shared.active[e].increment();
     let answer = tokio::time::timeout(
         shared.timeout,
         shared.pools[e].get_path(&endpoint.host, &path),
@@ -330,13 +403,14 @@ async fn one(shared: Arc<Shared>, e: usize, stage: usize, path: String, due: Ins
     let done = Instant::now();
     let recorder = &shared.recorders[e];
     let latency = done.duration_since(due);
-    let error = match answer {
+    shared.active[e].decrement();
+    let error = match &answer {
         Ok(Ok(a)) => {
             recorder.answered(a.status, latency, done.duration_since(a.sent), a.server);
             a.status >= 400
         }
         Ok(Err(why)) => {
-            recorder.failed(why, latency);
+            recorder.failed(*why, latency);
             true
         }
         Err(_) => {
@@ -346,7 +420,49 @@ async fn one(shared: Arc<Shared>, e: usize, stage: usize, path: String, due: Ins
     };
     shared.stages[stage][e].record(latency, error);
     shared.window.record(e, latency, error);
+    client_metrics(&shared, e, latency, &answer);
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Records a request in the client-side metrics
+/// (`http_client_request_duration_seconds`, as the client layer names
+/// them), its latency from its scheduled time.
+fn client_metrics(
+    shared: &Shared,
+    e: usize,
+    latency: Duration,
+    answer: &Result<Result<client::Answer, Failure>, tokio::time::error::Elapsed>,
+) {
+    let status;
+    let mut labels: Vec<(&str, &str)> = shared.client_labels[e]
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    match answer {
+        Ok(Ok(a)) => {
+            status = a.status.to_string();
+            labels.push(("http_response_status_code", &status));
+            if a.status >= 500 {
+                labels.push(("error_type", &status));
+            }
+            shared.client.answered.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Err(why)) => {
+            labels.push(("error_type", why.name()));
+            shared.client.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {
+            labels.push(("error_type", Failure::Timeout.name()));
+            shared.client.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if let Ok(h) = shared
+        .monitor
+        .registry()
+        .histogram(tailwatch::http::client::HTTP_CLIENT_DURATION, &labels)
+    {
+        h.record(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+    }
 }
 
 /// The closed model: `n` senders, each sending its next request when the
