@@ -36,6 +36,21 @@ fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
                     }),
                 )
                 .route(
+                    "/echo",
+                    axum::routing::post(|headers: http::HeaderMap, body: String| async move {
+                        let kind = headers
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        if kind == "application/json" && body == "{\"items\": 1}" {
+                            http::StatusCode::CREATED
+                        } else {
+                            http::StatusCode::BAD_REQUEST
+                        }
+                    }),
+                )
+                .route(
                     "/limited",
                     get(move || {
                         let permits = permits.clone();
@@ -500,4 +515,47 @@ fn the_client_side_is_served_to_prometheus_with_agent_listen() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(child.wait().unwrap().success());
+}
+
+/// A plan file: a GET of weight 3 and a POST with a header and a body;
+/// the requests split 3:1 and the POST arrives as written (201). A bad
+/// line is an error naming the file and the line (exit 2).
+#[test]
+fn a_plan_file_sends_its_endpoints_by_weight_with_their_bodies() {
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let plan = temp("plan").with_file_name("plan.txt");
+    std::fs::write(
+        &plan,
+        format!(
+            "# two endpoints\nendpoint GET http://{addr}/work/{{id}}\n  weight 3\n\
+             endpoint POST http://{addr}/echo\n  header content-type: application/json\n  \
+             body {{\"items\": 1}}\n"
+        ),
+    )
+    .unwrap();
+    let (code, text, r) = run(
+        "planned",
+        &[
+            "--plan",
+            plan.to_str().unwrap(),
+            "--rate",
+            "400",
+            "--duration",
+            "2s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let e = r["endpoints"].as_array().unwrap();
+    assert_eq!(e[0]["requests"].as_u64(), Some(600), "{text}");
+    assert_eq!(e[1]["requests"].as_u64(), Some(200), "{text}");
+    assert_eq!(e[1]["name"], format!("POST http://{addr}/echo"));
+    assert_eq!(e[1]["statuses"]["201"].as_u64(), Some(200), "{text}");
+    std::fs::write(&plan, "endpoint GET http://127.0.0.1:9/\n  wieght 2\n").unwrap();
+    let run = load(&["--plan", plan.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("plan.txt:2: unknown key \"wieght\""),
+        "{stderr}"
+    );
 }

@@ -14,8 +14,12 @@ pub(crate) struct Args {
     /// The URLs to load, `http://host:port/path`; `{id}` in a path becomes
     /// a random id from 1 to 1000 for each request. Several URLs share the
     /// rate equally, in turn.
-    #[arg(required = true, value_name = "URL")]
+    #[arg(required_unless_present = "plan", value_name = "URL")]
     pub(crate) urls: Vec<String>,
+    /// A plan file instead of URLs: several endpoints with their methods,
+    /// headers, bodies and weights (format: `docs/load.md`).
+    #[arg(long, value_name = "FILE", conflicts_with = "urls")]
+    pub(crate) plan: Option<PathBuf>,
     /// Requests per second, all URLs together (open model: each request is
     /// sent at its scheduled time whatever the answers do, and its latency
     /// is counted from that time).

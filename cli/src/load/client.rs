@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -26,7 +26,7 @@ pub(crate) struct Pool {
 
 /// One open connection and its slot in the pool.
 pub(crate) struct Conn {
-    sender: SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Full<Bytes>>,
     _slot: OwnedSemaphorePermit,
     freed: Arc<Notify>,
 }
@@ -106,13 +106,23 @@ impl Pool {
         self.freed.notify_one();
     }
 
-    /// Sends `GET path` with `host` and reads the whole answer.
-    pub(crate) async fn get_path(&self, host: &str, path: &str) -> Result<Answer, Failure> {
+    /// Sends `endpoint`'s request for `path` and reads the whole answer.
+    pub(crate) async fn send(
+        &self,
+        endpoint: &super::target::Endpoint,
+        path: &str,
+    ) -> Result<Answer, Failure> {
         let mut conn = self.get().await?;
         conn.sender.ready().await.map_err(|_| Failure::Reset)?;
-        let request = http::Request::get(path)
-            .header(http::header::HOST, host)
-            .body(Empty::<Bytes>::new())
+        let mut request = http::Request::builder()
+            .method(endpoint.method.clone())
+            .uri(path)
+            .header(http::header::HOST, &endpoint.host);
+        for (name, value) in &endpoint.headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(endpoint.body.clone()))
             .map_err(|_| Failure::Other)?;
         let sent = Instant::now();
         let response = conn

@@ -37,6 +37,7 @@
 mod args;
 mod client;
 mod judge;
+mod plan;
 mod profile;
 mod record;
 mod report;
@@ -83,6 +84,16 @@ struct Shared {
     timeout: Duration,
     /// Requests handed to the runtime and not finished.
     in_flight: AtomicU64,
+    /// The endpoint of each request number modulo its length, by weight.
+    order: Vec<usize>,
+}
+
+impl Shared {
+    /// The endpoint of request `i`.
+    fn endpoint_of(&self, i: u64) -> usize {
+        let n = self.order.len() as u64;
+        self.order[usize::try_from(i % n).unwrap_or(0)]
+    }
 }
 
 /// Runs `tailwatch load` and returns its exit code.
@@ -112,8 +123,20 @@ pub(crate) fn run(args: &Args) -> ExitCode {
 
 async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     let mut endpoints = Vec::new();
-    for url in &args.urls {
-        endpoints.push(target::endpoint(url).await.map_err(LoadError::Usage)?);
+    match &args.plan {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                LoadError::Usage(format!("cannot read the plan {}: {e}", file.display()))
+            })?;
+            for p in plan::parse(&file.display().to_string(), &text).map_err(LoadError::Usage)? {
+                endpoints.push(target::planned(p).await.map_err(LoadError::Usage)?);
+            }
+        }
+        None => {
+            for url in &args.urls {
+                endpoints.push(target::endpoint(url).await.map_err(LoadError::Usage)?);
+            }
+        }
     }
     // Every address answers a connection before the run starts: a typo in
     // the port is an error now, not a run of `refused`.
@@ -166,6 +189,11 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     }
     let schedule = profile::Schedule::new(args.profile.stages(args.rate, args.duration, args.step));
     let n = endpoints.len();
+    let order: Vec<usize> = endpoints
+        .iter()
+        .enumerate()
+        .flat_map(|(k, e)| std::iter::repeat_n(k, e.weight as usize))
+        .collect();
     // The live table's quantiles; its histograms are the monitor's.
     const LIVE: [f64; 3] = [0.5, 0.99, 0.999];
     let monitor = tailwatch::Monitor::builder()
@@ -183,7 +211,7 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
                 });
             let template = e.path.split('?').next().unwrap_or("/").to_owned();
             vec![
-                ("http_request_method", "GET".to_owned()),
+                ("http_request_method", e.method.to_string()),
                 ("server_address", host),
                 ("server_port", port),
                 ("url_template", template),
@@ -234,6 +262,7 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
         pools,
         timeout: args.timeout,
         in_flight: AtomicU64::new(0),
+        order,
     });
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -357,7 +386,6 @@ async fn open(
         .name("tailwatch-load-schedule".into())
         .spawn(move || {
             let mut random = Random(0x9e37_79b9_7f4a_7c15);
-            let n = shared.endpoints.len() as u64;
             let mut i: u64 = 0;
             loop {
                 let Some((at, stage)) = schedule.due(i) else {
@@ -374,7 +402,7 @@ async fn open(
                     continue;
                 }
                 lag.record(u64::try_from(now.duration_since(due).as_nanos()).unwrap_or(u64::MAX));
-                let e = usize::try_from(i % n).unwrap_or(0);
+                let e = shared.endpoint_of(i);
                 let path = shared.endpoints[e].path(|| random.unit());
                 shared.in_flight.fetch_add(1, Ordering::AcqRel);
                 shared.stage_sent[stage].fetch_add(1, Ordering::Relaxed);
@@ -395,11 +423,7 @@ async fn open(
 async fn one(shared: Arc<Shared>, e: usize, stage: usize, path: String, due: Instant) {
     let endpoint = &shared.endpoints[e];
     shared.active[e].increment();
-    let answer = tokio::time::timeout(
-        shared.timeout,
-        shared.pools[e].get_path(&endpoint.host, &path),
-    )
-    .await;
+    let answer = tokio::time::timeout(shared.timeout, shared.pools[e].send(endpoint, &path)).await;
     let done = Instant::now();
     let recorder = &shared.recorders[e];
     let latency = done.duration_since(due);
@@ -475,10 +499,9 @@ async fn closed(shared: &Arc<Shared>, args: &Args, n: u64, stop: &Arc<AtomicBool
             let (shared, stop, sent) = (shared.clone(), stop.clone(), sent.clone());
             tokio::spawn(async move {
                 let mut random = Random(0x9e37_79b9_7f4a_7c15 ^ (k + 1).wrapping_mul(0xff51_afd7));
-                let count = shared.endpoints.len() as u64;
                 while Instant::now() < end && !stop.load(Ordering::Relaxed) {
                     let i = sent.fetch_add(1, Ordering::AcqRel);
-                    let e = usize::try_from(i % count).unwrap_or(0);
+                    let e = shared.endpoint_of(i);
                     let path = shared.endpoints[e].path(|| random.unit());
                     shared.in_flight.fetch_add(1, Ordering::AcqRel);
                     shared.stage_sent[0].fetch_add(1, Ordering::Relaxed);

@@ -18,6 +18,11 @@ pub(crate) struct Endpoint {
     pub(crate) host: String,
     /// The path and query, `{id}` still in it.
     pub(crate) path: String,
+    pub(crate) method: http::Method,
+    pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub(crate) body: axum::body::Bytes,
+    /// Its share of the requests.
+    pub(crate) weight: u32,
 }
 
 impl Endpoint {
@@ -79,7 +84,24 @@ pub(crate) async fn endpoint(url: &str) -> Result<Endpoint, String> {
         addr,
         host: authority.as_str().to_owned(),
         path,
+        method: http::Method::GET,
+        headers: Vec::new(),
+        body: axum::body::Bytes::new(),
+        weight: 1,
     })
+}
+
+/// The endpoint of a plan's entry (named `METHOD URL` unless it is a GET).
+pub(crate) async fn planned(p: super::plan::Planned) -> Result<Endpoint, String> {
+    let mut e = endpoint(&p.url).await?;
+    if p.method != http::Method::GET {
+        e.name = format!("{} {}", p.method, p.url);
+    }
+    e.method = p.method;
+    e.headers = p.headers;
+    e.body = p.body.map(axum::body::Bytes::from).unwrap_or_default();
+    e.weight = p.weight;
+    Ok(e)
 }
 
 #[cfg(test)]
