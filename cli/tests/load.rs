@@ -15,6 +15,7 @@ use axum::routing::get;
 /// second). Serves on its own runtime thread.
 fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
     let permits = Arc::new(tokio::sync::Semaphore::new(9));
+    let mixed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -24,6 +25,16 @@ fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
             .unwrap();
         rt.block_on(async move {
             let app = Router::new()
+                .route(
+                    "/mix",
+                    get(move || {
+                        let n = mixed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        // Every 50th request 200 ms, the others 5 ms (2 %).
+                        let delay = if n % 50 == 49 { 200 } else { 5 };
+                        precisely(Duration::from_millis(delay))
+                    }),
+                )
+                .route("/nothing", get(|| async { "" }))
                 .route(
                     "/work/{id}",
                     get(move || {
@@ -61,12 +72,26 @@ fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
                         }
                     }),
                 );
+            let app = app.layer(
+                tailwatch::HttpMetricsLayer::new(&tailwatch::Monitor::new()).server_timing(),
+            );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, app).await.unwrap();
         });
     });
     rx.recv().unwrap()
+}
+
+/// Waits exactly `d` (sleeps to 3 ms before, then spins): a delay the
+/// test knows to a few microseconds.
+async fn precisely(d: Duration) -> &'static str {
+    let deadline = Instant::now() + d;
+    tokio::time::sleep(d.saturating_sub(Duration::from_millis(3))).await;
+    while Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+    "done"
 }
 
 fn load(args: &[&str]) -> Output {
@@ -558,4 +583,60 @@ fn a_plan_file_sends_its_endpoints_by_weight_with_their_bodies() {
         stderr.contains("plan.txt:2: unknown key \"wieght\""),
         "{stderr}"
     );
+}
+
+/// A server injecting a known mix (98 % 5 ms, 2 % 200 ms) at a low rate:
+/// the client's p50/p99/p99.9 are the injected delays plus the measured
+/// round trip (of an empty endpoint) within max(1 %, 0.5 ms) plus the
+/// generator's own schedule lag p99 (which it reports), and the
+/// server's own figures, joined from `Server-Timing`, within 1 % of the
+/// injected delays.
+#[test]
+fn latencies_match_a_known_delay_mix() {
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let (code, text, base) = run(
+        "base",
+        &[
+            &format!("http://{addr}/nothing"),
+            "--rate",
+            "100",
+            "--duration",
+            "3s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let round_trip = base["endpoints"][0]["latency"]["p50"].as_f64().unwrap();
+    let (code, text, r) = run(
+        "mix",
+        &[
+            &format!("http://{addr}/mix"),
+            "--rate",
+            "100",
+            "--duration",
+            "10s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let e = &r["endpoints"][0];
+    // The generator's own lag (scheduled → sent) is part of every latency
+    // it reports, and it reports it: on a quiet machine its p99 is a few
+    // hundred microseconds; with every core busy, milliseconds. The bound
+    // allows for it.
+    let lag = r["schedule_lag"]["p99"].as_f64().unwrap();
+    for (key, injected) in [("p50", 0.005), ("p99", 0.2), ("p99.9", 0.2)] {
+        let client = e["latency"][key].as_f64().unwrap();
+        let want = injected + round_trip;
+        let bound = (0.01 * want).max(0.0005) + lag;
+        println!("{key}: client {client:.6} s, injected + round trip {want:.6} s");
+        assert!(
+            (client - want).abs() <= bound,
+            "{key}: {client} vs {want}\n{text}"
+        );
+        let server = e["server"][key].as_f64().unwrap();
+        println!("{key}: server {server:.6} s, injected {injected} s");
+        assert!(
+            (server - injected).abs() <= 0.01 * injected,
+            "{key}: server {server} vs {injected}\n{text}"
+        );
+    }
 }
