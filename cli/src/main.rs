@@ -7,6 +7,9 @@
 //! (`--rps`, `--connections`, `--no-traffic`), serves the agent (`/metrics`,
 //! `/stats`, `/health`) on its default address, and prints a live table per
 //! route every few seconds until `--duration` has passed or Ctrl-C.
+//!
+//! `load URL…` loads a service (open model by default, profiles,
+//! thresholds) and reports what the client saw: `docs/load.md`.
 
 use std::process::ExitCode;
 
