@@ -1,5 +1,6 @@
 //! A server for comparing load generators: `GET /work` takes 1 ms, except
-//! that the whole server stalls once for a second. Prints its address.
+//! that the whole server stalls once for a second; `GET /` answers at once
+//! (for the generators' own cost). Prints its address.
 //!
 //! Run with: `cargo run --release -p tailwatch-cli --example stall_server -- [STALL_AT_SECONDS] [STALL_SECONDS]`
 //! (defaults 10 and 1): the stall starts that long after the first request.
@@ -17,7 +18,7 @@ async fn main() {
     let length: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1.0);
     let freeze = Arc::new(tokio::sync::Mutex::new(()));
     let started = Arc::new(std::sync::Once::new());
-    let app = Router::new().route(
+    let app = Router::new().route("/", get(|| async { "ok" })).route(
         "/work",
         get({
             let freeze = freeze.clone();
