@@ -36,6 +36,13 @@ fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
                 )
                 .route("/nothing", get(|| async { "" }))
                 .route(
+                    "/counted",
+                    get(|| async {
+                        COUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        ""
+                    }),
+                )
+                .route(
                     "/work/{id}",
                     get(move || {
                         let freeze = freeze.clone();
@@ -82,6 +89,9 @@ fn server(freeze: Arc<tokio::sync::Mutex<()>>) -> SocketAddr {
     });
     rx.recv().unwrap()
 }
+
+/// Requests to `/counted` (only the Ctrl-C test uses it).
+static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Waits exactly `d` (sleeps to 3 ms before, then spins): a delay the
 /// test knows to a few microseconds.
@@ -639,4 +649,48 @@ fn latencies_match_a_known_delay_mix() {
             "{key}: server {server} vs {injected}\n{text}"
         );
     }
+}
+
+/// Ctrl-C (SIGINT) stops sending, and the report of what ran is printed,
+/// marked interrupted, well before the run's end.
+#[test]
+fn ctrl_c_stops_and_reports_what_ran() {
+    let addr = server(Arc::new(tokio::sync::Mutex::new(())));
+    let out = temp("interrupted");
+    let child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "load",
+            &format!("http://{addr}/counted"),
+            "--rate",
+            "200",
+            "--duration",
+            "60s",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once requests arrive (its Ctrl-C handler is installed before it
+    // sends the first).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while COUNTED.load(std::sync::atomic::Ordering::Relaxed) < 20 {
+        assert!(Instant::now() < deadline, "no request arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let done = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(started.elapsed() < Duration::from_secs(15), "{text}");
+    assert_eq!(done.status.code(), Some(0), "{text}");
+    assert!(text.contains("(interrupted)"), "{text}");
+    let r = report(&out);
+    assert_eq!(r["interrupted"], true);
+    let sent = r["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 200 * 30, "{sent}");
 }

@@ -272,27 +272,35 @@ async fn serve(args: &Args) -> Result<(), DemoError> {
 /// How long the app's requests in progress may take to finish on stop.
 const DRAIN: Duration = Duration::from_secs(3);
 
-/// The first of SIGINT (Ctrl-C) and SIGTERM; its name.
-async fn shutdown_signal() -> &'static str {
+/// The first of SIGINT (Ctrl-C) and SIGTERM; its name. The handlers are
+/// installed when this is called (not when the future is first polled),
+/// so a signal right after cannot take the process down.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
-    {
+    let registered = {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            eprintln!("note: cannot listen for signals; stop with --duration");
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (Ok(mut term), Ok(mut int)) = registered else {
+                eprintln!("note: cannot listen for signals; stop with --duration");
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 

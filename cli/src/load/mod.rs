@@ -21,8 +21,8 @@
 //! * Recording is tailwatch's own HDR engine, per URL: p50/p90/p95/p99/
 //!   p99.9/max at 0.1 % relative error, answers by status, failures by kind
 //!   (timeout, refused, reset, other); memory does not grow with the run.
-//! * Ctrl-C stops sending, waits for the answers in flight (at most the
-//!   timeout) and prints the report of what ran.
+//! * Ctrl-C (or SIGTERM) stops sending, waits for the answers in flight
+//!   (at most the timeout) and prints the report of what ran.
 //!
 //! * **Profiles** (`--profile`): the rate's shape over the run, as stages
 //!   (see [`profile`]); each stage's achieved rate and latencies are
@@ -267,10 +267,10 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
+        let signal = crate::demo::shutdown_signal();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Relaxed);
-            }
+            signal.await;
+            stop.store(true, Ordering::Relaxed);
         });
     }
     let lag = record::histogram();
