@@ -397,17 +397,8 @@ async fn open(
                 let due = start + Duration::from_secs_f64(at);
                 let now = Instant::now();
                 if due > now {
-                    let wait = due - now;
-                    if wait > SPIN {
-                        // Sleeps overshoot by tens of microseconds: wake a
-                        // little early, and at most 100 ms at a time
-                        // (Ctrl-C is seen at low rates).
-                        std::thread::sleep((wait - SPIN / 2).min(Duration::from_millis(100)));
-                    } else {
-                        // Too close to sleep: give the core to the runtime
-                        // (on one core it sends the requests) and look again.
-                        std::thread::yield_now();
-                    }
+                    // At most 100 ms at a time: Ctrl-C is seen at low rates.
+                    std::thread::sleep((due - now).min(Duration::from_millis(100)));
                     continue;
                 }
                 lag.record(u64::try_from(now.duration_since(due).as_nanos()).unwrap_or(u64::MAX));
@@ -426,9 +417,6 @@ async fn open(
         Err(_) => 0,
     }
 }
-
-/// Below this wait the scheduling thread yields instead of sleeping.
-const SPIN: Duration = Duration::from_micros(200);
 
 /// One request of endpoint `e`, scheduled at `due`: sent, answered (or
 /// not), recorded.
