@@ -9,17 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tailwatch::{Monitor, measure::Ended};
-
 mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_1ms_timer_stays_on_schedule_while_10_000_series_are_scraped() {
-    let m = Monitor::builder().max_operations(20_000).build().unwrap();
-    for i in 0..10_000_u64 {
-        m.operation(&format!("op{i}"))
-            .record(Duration::from_micros(100 + i), Ended::Ok);
-    }
+    let m = common::ten_thousand_series();
     let a = tailwatch::AgentBuilder::new(&m)
         .listen("127.0.0.1:0".parse().unwrap())
         .start()

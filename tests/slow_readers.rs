@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tailwatch::{Monitor, measure::Ended};
+use tailwatch::Monitor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,11 +23,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_clients_that_never_read_hold_at_most_max_scrapes_answers() {
-    let m = Monitor::builder().max_operations(20_000).build().unwrap();
-    for i in 0..10_000_u64 {
-        m.operation(&format!("op{i}"))
-            .record(Duration::from_micros(100 + i), Ended::Ok);
-    }
+    let m = common::ten_thousand_series();
     // All clients come from 127.0.0.1: the per-peer connection limit is
     // raised so that the scrape limit is what is measured.
     let a = tailwatch::AgentBuilder::new(&m)

@@ -231,6 +231,32 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// A monitor with 10,000 operations of one value each (a large scrape).
+pub fn ten_thousand_series() -> tailwatch::Monitor {
+    let m = tailwatch::Monitor::builder()
+        .max_operations(20_000)
+        .build()
+        .unwrap();
+    for i in 0..10_000_u64 {
+        m.operation(&format!("op{i}")).record(
+            std::time::Duration::from_micros(100 + i),
+            tailwatch::measure::Ended::Ok,
+        );
+    }
+    m
+}
+
+/// Connects to `addr` from the loopback address `from` (127.0.0.2 is
+/// another peer than 127.0.0.1 on Linux).
+pub async fn connect_from(
+    from: std::net::IpAddr,
+    addr: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(addr).await
+}
+
 /// The counter `name` without labels, as `m` has it (0 if absent).
 pub fn counter(m: &tailwatch::Monitor, name: &str) -> u64 {
     m.registry()

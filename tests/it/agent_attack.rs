@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use tailwatch::{Agent, Monitor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::common;
+use common::connect_from;
 
 async fn start(
     m: &Monitor,
@@ -20,14 +21,6 @@ async fn start(
         .start()
         .await
         .unwrap()
-}
-
-/// Connects to `addr` from the loopback address `from` (127.0.0.2 is
-/// another peer than 127.0.0.1 on Linux).
-async fn connect_from(from: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(from, 0))?;
-    socket.connect(addr).await
 }
 
 /// Polls `done` every 10 ms until it holds, failing after 10 s.

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use tailwatch::{Agent, Monitor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::common::prometheus::{Prometheus, eventually};
-use crate::common::{self, available, installed, temp_dir};
+use crate::common::{self, available, connect_from, installed, temp_dir};
 
 /// Starts an agent on loopback with `users` (name, password, cost) as its
 /// web-config's basic auth users (no TLS). The per-peer connection limit
@@ -38,13 +38,6 @@ async fn agent(m: &Monitor, users: &[(&str, &str, u32)]) -> Agent {
         .start()
         .await
         .unwrap()
-}
-
-/// Connects to `addr` from the loopback address `from`.
-async fn connect_from(from: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(from, 0))?;
-    socket.connect(addr).await
 }
 
 /// `GET /metrics` with `user:password`, from `from`: the status (0 when the

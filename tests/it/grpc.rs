@@ -142,6 +142,16 @@ async fn unary_with_timeout(addr: SocketAddr, m: &Msg, timeout: &str) -> Option<
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
+/// A tonic client connected to `addr`.
+async fn client(addr: SocketAddr) -> tonic::client::Grpc<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic::client::Grpc::new(channel)
+}
+
 async fn serve(monitor: &Monitor) -> SocketAddr {
     serve_with(GrpcMetricsLayer::new(monitor)).await
 }
@@ -213,12 +223,7 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 async fn statuses_from_headers_and_trailers_streams_cancels_and_deadlines() {
     let m = Monitor::new();
     let addr = serve(&m).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = tonic::client::Grpc::new(channel);
+    let mut client = client(addr).await;
     let path = |p: &'static str| PathAndQuery::from_static(p);
     let codec = || ProstCodec::<Msg, Msg>::default();
 
@@ -381,12 +386,7 @@ async fn statuses_from_headers_and_trailers_streams_cancels_and_deadlines() {
 async fn made_up_methods_cannot_use_up_the_cap_and_every_folded_call_counts() {
     let m = Monitor::new();
     let addr = serve_with(GrpcMetricsLayer::new(&m).max_methods(2)).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = tonic::client::Grpc::new(channel);
+    let mut client = client(addr).await;
     let codec = || ProstCodec::<Msg, Msg>::default();
     for i in 0..1_200 {
         client.ready().await.unwrap();

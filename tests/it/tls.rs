@@ -118,6 +118,17 @@ async fn get_tls(
     Ok((status, body))
 }
 
+/// An agent on loopback with the web-config file `file`.
+async fn with_web_config(m: &Monitor, file: &std::path::Path) -> tailwatch::Agent {
+    tailwatch::AgentBuilder::new(m)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .web_config_file(file)
+        .unwrap()
+        .start()
+        .await
+        .unwrap()
+}
+
 fn hash(password: &str) -> String {
     bcrypt::hash(password, 4).unwrap()
 }
@@ -307,13 +318,7 @@ async fn prometheus_scrapes_over_tls_with_basic_auth() {
     let m = Monitor::new();
     m.operation("db.get_user")
         .record(Duration::from_millis(3), tailwatch::measure::Ended::Ok);
-    let a = tailwatch::AgentBuilder::new(&m)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .web_config_file(&file)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let a = with_web_config(&m, &file).await;
     let target = a.local_addr();
     // A plain agent behind a proxy that notes the answers' encoding: does
     // Prometheus get (and read) a gzipped scrape?
@@ -426,13 +431,7 @@ async fn tls_without_users_is_warned_about() {
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
     );
     let m = Monitor::new();
-    let a = tailwatch::AgentBuilder::new(&m)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .web_config_file(&file)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let a = with_web_config(&m, &file).await;
     assert_eq!(a.warnings().len(), 1, "{:?}", a.warnings());
     assert!(
         a.warnings()[0].contains("no basic_auth_users"),
@@ -447,12 +446,6 @@ async fn tls_without_users_is_warned_about() {
             hash("s3cret")
         ),
     );
-    let b = tailwatch::AgentBuilder::new(&m)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .web_config_file(&with_users)
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let b = with_web_config(&m, &with_users).await;
     assert!(b.warnings().is_empty(), "{:?}", b.warnings());
 }

@@ -17,7 +17,7 @@ mod limited;
 mod random;
 mod table;
 
-pub(crate) use table::{Screen, fit};
+pub(crate) use table::{Screen, fit, human};
 pub(crate) use traffic::ClientStats;
 mod traces;
 mod traffic;

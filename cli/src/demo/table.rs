@@ -12,7 +12,7 @@ use tailwatch::measure::{OPERATION_DURATION, Stats};
 use super::traffic::ClientStats;
 
 /// A latency with a readable unit: `850 ns`, `12.4 µs`, `5.31 ms`, `1.20 s`.
-fn human(seconds: Option<f64>) -> String {
+pub(crate) fn human(seconds: Option<f64>) -> String {
     let Some(s) = seconds else {
         return "-".into();
     };

@@ -13,6 +13,7 @@ use super::judge::{Failed, Figures, Verdicts};
 use super::profile::Schedule;
 use super::record::{QUANTILES, Recorder, seconds_at, snapshot};
 use super::target::Endpoint;
+use crate::demo::human;
 
 /// What a report is made of.
 pub(crate) struct Parts<'a> {
@@ -36,28 +37,6 @@ struct StageReport {
     held: Option<bool>,
 }
 
-/// A latency with a readable unit: `850 µs`, `5.31 ms`, `1.20 s`.
-fn human(seconds: Option<f64>) -> String {
-    let Some(s) = seconds else {
-        return "-".into();
-    };
-    let (value, unit) = if s >= 1.0 {
-        (s, "s")
-    } else if s >= 1e-3 {
-        (s * 1e3, "ms")
-    } else {
-        (s * 1e6, "µs")
-    };
-    let digits = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    format!("{value:.digits$} {unit}")
-}
-
 /// One endpoint's figures.
 struct EndpointReport {
     name: String,
@@ -67,6 +46,7 @@ struct EndpointReport {
     gap: Snapshot,
     statuses: Vec<(u16, u64)>,
     failures: Vec<(&'static str, u64)>,
+    errors: u64,
 }
 
 impl EndpointReport {
@@ -75,13 +55,7 @@ impl EndpointReport {
     }
 
     fn errors(&self) -> u64 {
-        let bad: u64 = self
-            .statuses
-            .iter()
-            .filter(|(s, _)| *s >= 400)
-            .map(|(_, n)| n)
-            .sum();
-        bad + self.failures.iter().map(|(_, n)| n).sum::<u64>()
+        self.errors
     }
 }
 
@@ -169,6 +143,7 @@ impl Report {
                     server: snapshot(&r.server),
                     gap: snapshot(&r.gap),
                     statuses: r.statuses().into_iter().collect(),
+                    errors: r.errors(),
                     failures: r
                         .failures()
                         .into_iter()
