@@ -170,8 +170,12 @@ impl Report {
         if !self.open {
             return None;
         }
+        // Below 100 sends, "p99" is the slowest one (often the very first,
+        // while connections open): judged only from 100 on, as the rate is.
         let p99 = self.lag.value_at_quantile(0.99).unwrap_or(0);
-        if p99 > u64::try_from(self.max_lag.as_nanos()).unwrap_or(u64::MAX) {
+        if self.lag.count() >= 100
+            && p99 > u64::try_from(self.max_lag.as_nanos()).unwrap_or(u64::MAX)
+        {
             return Some(format!(
                 "the generator's schedule lag p99 was {}, above --max-lag {}",
                 human(Some(p99 as f64 / 1e9)),
