@@ -109,6 +109,42 @@ impl Snapshot {
         true
     }
 
+    /// Takes an `earlier` snapshot of the same histogram's cumulative counts
+    /// away from this one: what was recorded between the two (a fixed
+    /// window of a run, with nothing on the recording path). The span
+    /// stays this snapshot's. Returns `false`, changing nothing, when the
+    /// layouts differ or `earlier` holds a count this one does not (it was
+    /// not taken earlier from the same histogram).
+    pub fn subtract(&mut self, earlier: &Snapshot) -> bool {
+        if self.layout != earlier.layout {
+            return false;
+        }
+        let pages: Vec<usize> = touched_pages(&earlier.touched).collect();
+        for &p in &pages {
+            let page = p * PAGE_LEN..(p + 1) * PAGE_LEN;
+            let untouched = self.touched[p / 64] & (1 << (p % 64)) == 0;
+            if self.counts[page.clone()]
+                .iter()
+                .zip(&earlier.counts[page])
+                .any(|(now, then)| now < then || (untouched && *then > 0))
+            {
+                return false;
+            }
+        }
+        for p in pages {
+            let page = p * PAGE_LEN..(p + 1) * PAGE_LEN;
+            for (d, s) in self.counts[page.clone()]
+                .iter_mut()
+                .zip(&earlier.counts[page])
+            {
+                *d -= *s;
+            }
+        }
+        self.count = self.count.saturating_sub(earlier.count);
+        self.sum = self.sum.saturating_sub(earlier.sum);
+        true
+    }
+
     /// The layout of the histogram this snapshot was taken from.
     pub fn layout(&self) -> &Layout {
         &self.layout
@@ -342,5 +378,46 @@ mod tests {
         assert_eq!(s.count(), 2);
         assert_eq!(s.max(), Some(s.layout.highest_equivalent_of_index(3)));
         assert_eq!(s.value_at_quantile(1.0), s.max());
+    }
+
+    /// Two cumulative snapshots of one histogram, the earlier taken away:
+    /// exactly the values recorded between them.
+    #[test]
+    fn subtracting_an_earlier_snapshot_leaves_what_came_between() {
+        let h = crate::Histogram::default();
+        let mut earlier = Snapshot::new(*h.layout());
+        for v in [1_000, 2_000, 5_000_000] {
+            h.record(v);
+        }
+        h.cumulative(&mut earlier);
+        for v in [2_000, 9_000_000, 9_000_000] {
+            h.record(v);
+        }
+        let mut now = Snapshot::new(*h.layout());
+        h.cumulative(&mut now);
+        assert!(now.subtract(&earlier));
+        assert_eq!(now.count(), 3);
+        assert_eq!(now.sum(), 18_002_000);
+        assert_eq!(
+            now.min(),
+            Some(
+                now.layout
+                    .lowest_equivalent_of_index(now.layout.index_of(2_000))
+            )
+        );
+        let bound = 9_000_000.0 * (1.0 + now.relative_error());
+        assert!(
+            now.max()
+                .is_some_and(|m| m >= 9_000_000 && (m as f64) <= bound)
+        );
+        assert!(now.value_at_quantile(0.5).is_some_and(|m| m >= 9_000_000));
+        // Not earlier: refused, nothing changed.
+        let mut before = earlier.clone();
+        assert!(!before.subtract(&now));
+        assert_eq!(before.count(), earlier.count());
+        assert_eq!(
+            before.value_at_quantile(1.0),
+            earlier.value_at_quantile(1.0)
+        );
     }
 }

@@ -12,7 +12,7 @@ use tailwatch::engine::Snapshot;
 
 use super::Shared;
 use super::profile::Schedule;
-use super::record::{histogram, snapshot};
+use super::record::{Recorder, histogram, snapshot};
 use super::threshold::{self, Threshold};
 
 /// The requests of a window or a step, for one endpoint.
@@ -55,41 +55,48 @@ impl Figures {
     }
 }
 
-/// The window being recorded: one [`Figures`] per endpoint, replaced when
-/// the window closes.
+/// Windows of the run, by answer time: each is the difference between the
+/// endpoints' cumulative figures when it closes and when the one before
+/// it closed. Nothing is recorded for it on the requests' path (no lock,
+/// no extra histogram), and a request answered while a window closes is
+/// in that window or the next, never lost.
 pub(crate) struct Window {
-    current: Mutex<(Arc<Vec<Figures>>, u64)>,
-    endpoints: usize,
+    /// Per endpoint at the last close: its latencies and errors.
+    last: Mutex<(Vec<(Snapshot, u64)>, u64)>,
 }
 
 impl Window {
     pub(crate) fn new(endpoints: usize) -> Self {
+        let empty = Snapshot::new(*histogram().layout());
         Self {
-            current: Mutex::new((Arc::new(fresh(endpoints)), 0)),
-            endpoints,
+            last: Mutex::new((vec![(empty, 0); endpoints], 0)),
         }
     }
 
-    pub(crate) fn record(&self, e: usize, latency: Duration, error: bool) {
-        let current = self
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .clone();
-        current[e].record(latency, error);
+    /// The window since the last close, per endpoint (latencies, requests,
+    /// errors), and its number; a new one starts.
+    fn close(&self, recorders: &[Recorder]) -> (Vec<(Snapshot, u64, u64)>, u64) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let number = last.1;
+        last.1 += 1;
+        let figures = recorders
+            .iter()
+            .zip(last.0.iter_mut())
+            .map(|(r, (then, errors_then))| {
+                // Errors first: an answer counted in them is in the
+                // latencies read next (recorded before its status).
+                let errors = r.errors();
+                let now = snapshot(&r.latency);
+                let mut window = now.clone();
+                window.subtract(then);
+                let errors_in = errors.saturating_sub(*errors_then);
+                (*then, *errors_then) = (now, errors);
+                let requests = window.count();
+                (window, requests, errors_in.min(requests))
+            })
+            .collect();
+        (figures, number)
     }
-
-    /// The window recorded so far and its number; a new one starts.
-    fn close(&self) -> (Arc<Vec<Figures>>, u64) {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let next = current.1 + 1;
-        std::mem::replace(&mut *current, (Arc::new(fresh(self.endpoints)), next))
-    }
-}
-
-fn fresh(endpoints: usize) -> Vec<Figures> {
-    (0..endpoints).map(|_| Figures::default()).collect()
 }
 
 /// A threshold that failed: where, and its value there.
@@ -205,15 +212,15 @@ pub(crate) fn close_window(
     started: Instant,
     verdicts: &Verdicts,
 ) {
-    let (window, number) = shared.window.close();
-    if window.iter().all(|f| f.requests() == 0) {
+    let (window, number) = shared.window.close(&shared.recorders);
+    if window.iter().all(|f| f.1 == 0) {
         return;
     }
     let at = started.elapsed().as_secs_f64();
     let failed = judge(
         shared,
         thresholds,
-        &of(&window),
+        &window,
         &format!("window {} (ending at {at:.0} s)", number + 1),
     );
     let mut v = verdicts.lock();

@@ -3,7 +3,6 @@
 //! whatever the run's length, never a list of samples).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -68,8 +67,8 @@ pub(crate) struct Recorder {
     /// the request) less the server's: the network, the accept queue, the
     /// work outside the measured handler.
     pub(crate) gap: Histogram,
-    /// Answers by status code.
-    statuses: Mutex<BTreeMap<u16, u64>>,
+    /// Answers by status code (hyper's are 100 to 999), by index.
+    statuses: Box<[AtomicU64]>,
     /// Requests without an answer, by [`Failure`].
     failures: [AtomicU64; 4],
 }
@@ -81,7 +80,7 @@ impl Default for Recorder {
             service: histogram(),
             server: histogram(),
             gap: histogram(),
-            statuses: Mutex::default(),
+            statuses: (0..1000).map(|_| AtomicU64::new(0)).collect(),
             failures: Default::default(),
         }
     }
@@ -106,8 +105,8 @@ impl Recorder {
             self.server.record(nanos(s));
             self.gap.record(nanos(service.saturating_sub(s)));
         }
-        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        *statuses.entry(status).or_insert(0) += 1;
+        let last = self.statuses.len() - 1;
+        self.statuses[usize::from(status).min(last)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request without an answer; its latency is counted too (a user
@@ -119,10 +118,11 @@ impl Recorder {
 
     /// Answers by status code.
     pub(crate) fn statuses(&self) -> BTreeMap<u16, u64> {
-        self.statuses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        (0u16..)
+            .zip(self.statuses.iter())
+            .map(|(s, n)| (s, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Requests that failed or got a status of 400 or more.
