@@ -3,6 +3,7 @@
 //! to a maximum; past it a request waits for one (its latency, counted
 //! from its scheduled time, includes the wait).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,11 +16,20 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::record::Failure;
 
+/// How long a connection may stay idle before it is closed: connections
+/// opened for a burst (a spike, a stall) do not stay open, and their
+/// buffers allocated, for the rest of a soak.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connections to one address.
 pub(crate) struct Pool {
     addr: SocketAddr,
-    idle: Mutex<Vec<Conn>>,
+    /// Idle connections, the most recently used last (taken first: the
+    /// others stay idle and time out).
+    idle: Mutex<VecDeque<Conn>>,
     slots: Arc<Semaphore>,
+    max: usize,
+    idle_timeout: Duration,
     /// Woken when a connection is put back or closed.
     freed: Arc<Notify>,
 }
@@ -27,6 +37,8 @@ pub(crate) struct Pool {
 /// One open connection and its slot in the pool.
 pub(crate) struct Conn {
     sender: SendRequest<Full<Bytes>>,
+    /// When it was last put back.
+    idle_since: Instant,
     _slot: OwnedSemaphorePermit,
     freed: Arc<Notify>,
 }
@@ -47,10 +59,14 @@ pub(crate) struct Answer {
 }
 
 impl Pool {
-    pub(crate) fn new(addr: SocketAddr, max: usize) -> Self {
+    /// A pool of at most `max` connections, closed after `idle_timeout`
+    /// idle.
+    pub(crate) fn new(addr: SocketAddr, max: usize, idle_timeout: Duration) -> Self {
         Self {
             addr,
-            idle: Mutex::new(Vec::new()),
+            max,
+            idle_timeout,
+            idle: Mutex::new(VecDeque::new()),
             slots: Arc::new(Semaphore::new(max)),
             freed: Arc::new(Notify::new()),
         }
@@ -63,7 +79,12 @@ impl Pool {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            while let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            while let Some(conn) = self
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_back()
+            {
                 if !conn.sender.is_closed() {
                     return Ok(conn);
                 }
@@ -90,20 +111,36 @@ impl Pool {
         tokio::spawn(connection);
         Ok(Conn {
             sender,
+            idle_since: Instant::now(),
             _slot: slot,
             freed: self.freed.clone(),
         })
     }
 
-    fn put(&self, conn: Conn) {
+    fn put(&self, mut conn: Conn) {
         if conn.sender.is_closed() {
             return;
         }
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
+        conn.idle_since = Instant::now();
+        let stale = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.push_back(conn);
+            // The least recently used, if it timed out (one per answer:
+            // enough, answers outnumber connections).
+            let old = idle
+                .front()
+                .is_some_and(|c| c.idle_since.elapsed() > self.idle_timeout);
+            if old { idle.pop_front() } else { None }
+        };
+        // Closed outside the lock.
+        drop(stale);
         self.freed.notify_one();
+    }
+
+    /// Connections open (idle or in use).
+    #[cfg(test)]
+    fn open(&self) -> usize {
+        self.max - self.slots.available_permits()
     }
 
     /// Sends `endpoint`'s request for `path` and reads the whole answer.
@@ -169,6 +206,43 @@ pub(crate) fn server_duration(header: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Connections opened for a burst are closed once idle past the
+    /// timeout, as answers come back on the others.
+    #[tokio::test]
+    async fn connections_idle_past_the_timeout_are_closed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ""
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let endpoint = super::super::target::endpoint(&format!("http://{addr}/"))
+            .await
+            .unwrap();
+        let pool = Arc::new(Pool::new(addr, 8, Duration::from_millis(200)));
+        // A burst: four at once open four connections.
+        let burst: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, endpoint) = (pool.clone(), endpoint.clone());
+                tokio::spawn(async move { pool.send(&endpoint, "/").await.map(|a| a.status) })
+            })
+            .collect();
+        for answer in burst {
+            assert!(matches!(answer.await, Ok(Ok(200))));
+        }
+        assert_eq!(pool.open(), 4);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // One at a time: each answer closes one that timed out.
+        for _ in 0..4 {
+            assert_eq!(pool.send(&endpoint, "/").await.unwrap().status, 200);
+        }
+        assert_eq!(pool.open(), 1);
+    }
 
     #[test]
     fn server_timing_durations_are_read_as_the_spec_says() {

@@ -175,7 +175,7 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
                 )));
             }
         }
-        pools.push(Arc::new(Pool::new(e.addr, max)));
+        pools.push(Arc::new(Pool::new(e.addr, max, client::IDLE_TIMEOUT)));
     }
     for t in &args.threshold {
         if let Some(url) = &t.endpoint {
