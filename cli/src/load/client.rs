@@ -28,6 +28,7 @@ pub(crate) struct Pool {
     /// others stay idle and time out).
     idle: Mutex<VecDeque<Conn>>,
     slots: Arc<Semaphore>,
+    #[cfg(test)]
     max: usize,
     idle_timeout: Duration,
     /// Woken when a connection is put back or closed.
@@ -64,6 +65,7 @@ impl Pool {
     pub(crate) fn new(addr: SocketAddr, max: usize, idle_timeout: Duration) -> Self {
         Self {
             addr,
+            #[cfg(test)]
             max,
             idle_timeout,
             idle: Mutex::new(VecDeque::new()),
