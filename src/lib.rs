@@ -19,6 +19,7 @@ pub mod export;
 pub mod http;
 pub mod integrations;
 pub mod measure;
+pub mod objectives;
 pub mod registry;
 pub mod saturation;
 

@@ -10,6 +10,8 @@
 //!
 //! `load URL…` loads a service (open model by default, profiles,
 //! thresholds) and reports what the client saw: `docs/load.md`.
+//!
+//! `rules` writes the Prometheus rules for objectives: `docs/objectives.md`.
 
 use std::process::ExitCode;
 
@@ -17,6 +19,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod load;
+mod rules;
 
 #[derive(Parser, Debug)]
 #[command(name = "tailwatch", version, about = "Exact, cheap latency monitoring")]
@@ -32,11 +35,15 @@ enum Command {
     /// Send requests to URLs at a rate (open model) or as fast as N
     /// connections allow (closed model), and report the latencies exactly.
     Load(load::Args),
+    /// Write the Prometheus rules (burn-rate alerts) for the objectives of
+    /// a file or of a running agent.
+    Rules(rules::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Rules(args) => rules::run(&args),
     }
 }

@@ -380,21 +380,27 @@ mod tests {
         assert_eq!(s.value_at_quantile(1.0), s.max());
     }
 
+    /// A snapshot holding `values` (as a histogram records them).
+    fn holding(values: &[u64]) -> Snapshot {
+        let mut s = Snapshot::new(Layout::default());
+        let layout = s.layout;
+        let (counts, touched) = s.parts_mut();
+        for &v in values {
+            let i = layout.index_of(v);
+            counts[i] += 1;
+            let page = i / PAGE_LEN;
+            touched[page / 64] |= 1 << (page % 64);
+        }
+        s.set_totals(values.iter().map(|&v| u128::from(v)).sum(), None);
+        s
+    }
+
     /// Two cumulative snapshots of one histogram, the earlier taken away:
     /// exactly the values recorded between them.
     #[test]
     fn subtracting_an_earlier_snapshot_leaves_what_came_between() {
-        let h = crate::Histogram::default();
-        let mut earlier = Snapshot::new(*h.layout());
-        for v in [1_000, 2_000, 5_000_000] {
-            h.record(v);
-        }
-        h.cumulative(&mut earlier);
-        for v in [2_000, 9_000_000, 9_000_000] {
-            h.record(v);
-        }
-        let mut now = Snapshot::new(*h.layout());
-        h.cumulative(&mut now);
+        let earlier = holding(&[1_000, 2_000, 5_000_000]);
+        let mut now = holding(&[1_000, 2_000, 5_000_000, 2_000, 9_000_000, 9_000_000]);
         assert!(now.subtract(&earlier));
         assert_eq!(now.count(), 3);
         assert_eq!(now.sum(), 18_002_000);

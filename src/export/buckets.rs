@@ -163,6 +163,56 @@ impl Buckets {
     }
 }
 
+/// Classic boundaries added to one monitor's families at run time (an
+/// objective's latency threshold: its SLI is then read at that `le`, not
+/// interpolated between two others). Every scrape of the monitor, whatever
+/// [`Buckets`] the agent was given, includes them.
+#[derive(Debug, Default)]
+pub(super) struct AddedBoundaries {
+    by_metric: crate::engine::lock::RwLock<BTreeMap<String, Vec<f64>>>,
+}
+
+impl AddedBoundaries {
+    pub(super) fn of(monitor: &crate::measure::Monitor) -> Option<std::sync::Arc<Self>> {
+        monitor.inner.extensions.get::<Self>()
+    }
+
+    /// `bounds` with this monitor's boundaries for `name` added (the same
+    /// slice when there are none).
+    pub(super) fn with<'a>(&self, name: &str, bounds: &'a [f64]) -> std::borrow::Cow<'a, [f64]> {
+        match self.by_metric.read().get(name) {
+            Some(added) => {
+                let mut all = bounds.to_vec();
+                all.extend_from_slice(added);
+                std::borrow::Cow::Owned(clean(all))
+            }
+            None => std::borrow::Cow::Borrowed(bounds),
+        }
+    }
+}
+
+/// Adds `boundary` (base units: seconds for a duration) to the classic
+/// ladder of `metric` in every scrape of `monitor`, whatever [`Buckets`]
+/// its agent has. Returns `false`, adding nothing, when the boundary is not
+/// a positive finite number.
+///
+/// Declaring a latency objective (the objectives piece) does this for its
+/// threshold.
+pub fn add_boundary(monitor: &crate::measure::Monitor, metric: &str, boundary: f64) -> bool {
+    if !(boundary.is_finite() && boundary > 0.0) {
+        return false;
+    }
+    let added = monitor
+        .inner
+        .extensions
+        .get_or_init(AddedBoundaries::default);
+    let mut by_metric = added.by_metric.write();
+    let bounds = by_metric.entry(metric.to_owned()).or_default();
+    bounds.push(boundary);
+    *bounds = clean(std::mem::take(bounds));
+    true
+}
+
 /// `v` rounded to `digits` significant decimal digits: the double nearest
 /// that decimal, whose shortest text is that decimal (no float noise).
 fn round_significant(v: f64, digits: usize) -> f64 {

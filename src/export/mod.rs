@@ -60,7 +60,7 @@ mod render;
 mod text;
 mod walk;
 
-pub use buckets::{Buckets, DEFAULT_BUCKETS, OTEL_BUCKETS};
+pub use buckets::{Buckets, DEFAULT_BUCKETS, OTEL_BUCKETS, add_boundary};
 pub use format::Format;
 pub use native::{
     DEFAULT_NATIVE_MAX_BUCKETS, DEFAULT_NATIVE_SCHEMA, DEFAULT_ZERO_THRESHOLD, NativeBuckets,

@@ -293,9 +293,15 @@ pub(super) fn histograms<S: Sink + Send>(
     sink: &mut S,
 ) {
     let mut buffers = Buffers::default();
+    let added = super::buckets::AddedBoundaries::of(monitor);
     for mut members in families(monitor.registry().series()) {
         let name = members[0].id.name().to_owned();
         let bounds = buckets.of(&name);
+        let bounds = match &added {
+            Some(a) => a.with(&name, bounds),
+            None => std::borrow::Cow::Borrowed(bounds),
+        };
+        let bounds = &*bounds;
         let native = buckets.native_of(&name);
         sink.histogram_family(&HistogramFamily {
             name: &name,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The pieces, lowest first; a piece may use the pieces of lower rank.
-const PIECES: [(&str, u8); 8] = [
+const PIECES: [(&str, u8); 9] = [
     ("engine", 0),
     ("registry", 1),
     ("measure", 2),
@@ -19,6 +19,7 @@ const PIECES: [(&str, u8); 8] = [
     ("saturation", 3),
     ("export", 4),
     ("agent", 5),
+    ("objectives", 5),
 ];
 
 const MAX_LINES: usize = 800;

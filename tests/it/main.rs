@@ -51,6 +51,7 @@ mod measure_attribute;
 mod metrics_facade;
 #[cfg(feature = "agent")]
 mod native_histograms;
+mod objectives;
 #[cfg(all(feature = "opentelemetry", feature = "http"))]
 mod opentelemetry;
 #[cfg(feature = "deadpool")]
