@@ -593,3 +593,95 @@ fn the_documented_prometheus_commands_turn_native_histograms_on() {
     }
     assert!(seen >= 3, "{seen} commands found");
 }
+
+/// Every alert of a rules file, with the text of its rule (to the next
+/// rule).
+fn alert_blocks(file: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dashboards_dir().join(file)).unwrap();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with("- record: ") || t.starts_with("- alert: ") || t.starts_with("- name: ") {
+            out.extend(current.take());
+            if let Some(name) = t.strip_prefix("- alert: ") {
+                current = Some((name.trim().to_owned(), String::new()));
+            }
+        } else if let Some((_, body)) = &mut current {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// GitHub's anchor of a heading: lower case, spaces to `-`, punctuation
+/// other than `-` and `_` dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every alert, hand-written or generated, carries a severity, a summary,
+/// a description, a dashboard_url and a runbook_url whose section exists
+/// in docs/runbooks.md (and every section there is an alert's).
+#[test]
+fn every_alert_has_a_runbook_section_and_the_conventional_annotations() {
+    let runbooks = std::fs::read_to_string(dashboards_dir().join("../docs/runbooks.md")).unwrap();
+    let sections: BTreeSet<String> = runbooks
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(anchor)
+        .collect();
+    let mut seen = BTreeSet::new();
+    for file in ["tailwatch.rules.yml", "objectives.rules.yml"] {
+        let alerts = alert_blocks(file);
+        assert!(alerts.len() >= 3, "{file}: {alerts:?}");
+        for (alert, body) in alerts {
+            for key in [
+                "severity: ",
+                "summary: ",
+                "description: ",
+                "dashboard_url: ",
+            ] {
+                assert!(body.contains(key), "{file}: {alert} has no {key}");
+            }
+            let url = body
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("runbook_url: "))
+                .unwrap_or_else(|| panic!("{file}: {alert} has no runbook_url"))
+                .trim_matches('"');
+            let (page, section) = url
+                .split_once('#')
+                .unwrap_or_else(|| panic!("{file}: {alert}: {url} has no section"));
+            assert!(
+                page.ends_with("/docs/runbooks.md"),
+                "{file}: {alert}: {url}"
+            );
+            assert!(
+                sections.contains(section),
+                "{file}: {alert}: docs/runbooks.md has no section #{section}"
+            );
+            assert_eq!(
+                section,
+                anchor(&alert),
+                "{file}: {alert} links another section"
+            );
+            seen.insert(section.to_owned());
+        }
+    }
+    let unused: Vec<_> = sections.difference(&seen).collect();
+    assert!(
+        unused.is_empty(),
+        "runbook sections no alert links: {unused:?}"
+    );
+}
