@@ -2,108 +2,15 @@
 //! the binary, on free ports, with its own traffic.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 use common::{block_on, get_ok, request};
-
-/// A running demo: the process, its stdout lines, and its two addresses.
-struct Demo {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    app: SocketAddr,
-    agent: SocketAddr,
-}
-
-/// The `http://ADDR/` address on the banner line starting with `label`.
-fn address(line: &str) -> SocketAddr {
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    url["http://".len()..]
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn start(extra: &[&str]) -> Demo {
-    start_on("127.0.0.1:0", extra)
-}
-
-/// The demo with its agent on `agent`.
-fn start_on(agent: &str, extra: &[&str]) -> Demo {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--agent-listen", agent])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the demo starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                return;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let (mut app, mut agent) = (None, None);
-    while app.is_none() || agent.is_none() {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no banner; got {seen:?}"));
-        if line.trim_start().starts_with("app ") {
-            app = Some(address(&line));
-        }
-        if line.trim_start().starts_with("metrics ") {
-            agent = Some(address(&line));
-        }
-        seen.push(line);
-    }
-    Demo {
-        child,
-        lines,
-        seen,
-        app: app.unwrap(),
-        agent: agent.unwrap(),
-    }
-}
-
-impl Demo {
-    /// Waits for the process to exit by itself; its status and whole stdout.
-    fn wait(mut self, within: Duration) -> (std::process::ExitStatus, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.seen.extend(self.lines.try_iter());
-                // The reader thread may still hold the last lines.
-                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.seen.push(l);
-                }
-                return (status, self.seen.join("\n"));
-            }
-            assert!(Instant::now() < deadline, "the demo did not stop by itself");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/demo.rs"]
+mod support;
+use support::{address, start, start_on};
 
 /// SIGTERM and SIGINT, each with a client holding a half-sent request open
 /// on the app and one on the agent: the demo drains, closes them and exits

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -48,11 +49,91 @@ struct App {
     /// Receipts to email after a checkout, and the queue's depth.
     emails: mpsc::Sender<()>,
     email_queue: Queue,
+    /// The fault switch: routes made to fail (`PUT /admin/fault/{route}`).
+    faults: Faults,
+}
+
+/// The routes the fault switch can fail: every request answers 500 while
+/// on. `PUT /admin/fault/users` turns it on for `GET /users/{id}`,
+/// `DELETE` off (also `orders`, `checkout`); `GET /admin/fault` lists
+/// them. The admin routes are not measured.
+#[derive(Clone, Default)]
+pub(super) struct Faults {
+    on: Arc<[std::sync::atomic::AtomicBool; 3]>,
+}
+
+impl Faults {
+    const ROUTES: [&'static str; 3] = ["users", "orders", "checkout"];
+
+    fn slot(&self, route: &str) -> Option<&std::sync::atomic::AtomicBool> {
+        Self::ROUTES
+            .iter()
+            .position(|r| *r == route)
+            .map(|i| &self.on[i])
+    }
+
+    fn failing(&self, route: &str) -> bool {
+        self.slot(route)
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+async fn fault_on(State(app): State<App>, Path(route): Path<String>) -> (StatusCode, String) {
+    set_fault(&app.faults, &route, true)
+}
+
+async fn fault_off(State(app): State<App>, Path(route): Path<String>) -> (StatusCode, String) {
+    set_fault(&app.faults, &route, false)
+}
+
+fn set_fault(faults: &Faults, route: &str, on: bool) -> (StatusCode, String) {
+    match faults.slot(route) {
+        Some(f) => {
+            f.store(on, std::sync::atomic::Ordering::Relaxed);
+            let state = if on { "failing" } else { "healthy" };
+            (StatusCode::OK, format!("{route}: {state}\n"))
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "no route {route:?} to fail: one of {}\n",
+                Faults::ROUTES.join(", ")
+            ),
+        ),
+    }
+}
+
+async fn faults_list(State(app): State<App>) -> String {
+    Faults::ROUTES
+        .iter()
+        .map(|r| {
+            let state = if app.faults.failing(r) {
+                "failing"
+            } else {
+                "healthy"
+            };
+            format!("{r}: {state}\n")
+        })
+        .collect()
+}
+
+/// Answers 500 while the fault switch is on for the request's route.
+async fn injected_faults(
+    State(faults): State<Faults>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let route = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if faults.failing(route) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "fault injected\n").into_response();
+    }
+    next.run(request).await
 }
 
 /// The app, measured by `monitor`; checkouts charge through the
 /// "payments" service at `payments` (see [`payments`]).
-pub(super) fn router(monitor: &Monitor, payments: SocketAddr) -> Router {
+pub(super) fn router(monitor: &Monitor, payments: SocketAddr, faults: Faults) -> Router {
     let pool = monitor.resource("db");
     pool.set_capacity(DB_CONNECTIONS as i64);
     let email_queue = monitor.queue("emails");
@@ -70,14 +151,31 @@ pub(super) fn router(monitor: &Monitor, payments: SocketAddr) -> Router {
         users: monitor.cache("users"),
         emails,
         email_queue,
+        faults: faults.clone(),
     };
     Router::new()
         .route("/", get(index))
         .route("/users/{id}", get(user))
         .route("/orders/{id}", get(order))
         .route("/checkout", post(checkout))
+        .route("/admin/fault", get(faults_list))
+        .route(
+            "/admin/fault/{route}",
+            axum::routing::put(fault_on).delete(fault_off),
+        )
         .with_state(state)
-        .layer(HttpMetricsLayer::new(monitor).server_timing())
+        // Inside the metrics layer: an injected failure is measured as
+        // the route's own.
+        .layer(axum::middleware::from_fn_with_state(
+            faults,
+            injected_faults,
+        ))
+        .layer(
+            HttpMetricsLayer::new(monitor)
+                .server_timing()
+                .exclude("/admin/fault")
+                .exclude("/admin/fault/{route}"),
+        )
         // Outside the metrics layer: its span is current when the layer
         // starts measuring, so each request's trace is its exemplar.
         .layer(axum::middleware::from_fn(traces::per_request))
@@ -85,7 +183,9 @@ pub(super) fn router(monitor: &Monitor, payments: SocketAddr) -> Router {
 
 async fn index() -> &'static str {
     "tailwatch demo app: GET /users/{id} (fast), GET /orders/{id} (a slow \"db\" call), \
-     POST /checkout (charges through a \"payments\" service that refuses 5 %)\n"
+     POST /checkout (charges through a \"payments\" service that refuses 5 %)\n\
+     Fault switch: PUT /admin/fault/users (or orders, checkout) fails every request of that \
+     route with a 500, DELETE stops it, GET /admin/fault lists them\n"
 }
 
 /// Fast: no I/O, a cache that hits 90 % of the time.

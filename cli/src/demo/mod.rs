@@ -61,6 +61,47 @@ pub(crate) struct Args {
     /// `/metrics` carry them too).
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.95,0.99", value_parser = quantile)]
     quantiles: Vec<f64>,
+    /// Objectives to declare, from a YAML file in the format of
+    /// `tailwatch rules --objectives` (default: the demo's own, see
+    /// `tailwatch demo --help` and docs/objectives.md).
+    #[arg(long, value_name = "FILE")]
+    objectives: Option<std::path::PathBuf>,
+}
+
+/// The objectives the demo declares in code unless `--objectives` names a
+/// file: what a service author would write next to the routes.
+fn demo_objectives() -> Vec<tailwatch::objectives::Objective> {
+    use tailwatch::objectives::Objective;
+    vec![
+        Objective::latency("checkout-fast", Duration::from_millis(300), 0.99)
+            .http_route("POST", "/checkout"),
+        Objective::availability("checkout-up", 0.999).http_route("POST", "/checkout"),
+        Objective::availability("users-up", 0.999).http_route("GET", "/users/{id}"),
+        Objective::latency("db-fast", Duration::from_millis(25), 0.995).operation("db.query"),
+    ]
+}
+
+/// Declares `--objectives` (or the demo's own) on `monitor`.
+fn declare_objectives(args: &Args, monitor: &Monitor) -> Result<usize, DemoError> {
+    let list = match &args.objectives {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                DemoError::Usage(format!(
+                    "cannot read {}: {e} (--objectives)",
+                    file.display()
+                ))
+            })?;
+            crate::rules::parse(&file.display().to_string(), &text).map_err(DemoError::Usage)?
+        }
+        None => demo_objectives(),
+    };
+    let objectives = tailwatch::objectives::Objectives::new(monitor);
+    for o in &list {
+        objectives
+            .add(o.clone())
+            .map_err(|e| DemoError::Usage(format!("{e} (--objectives)")))?;
+    }
+    Ok(list.len())
 }
 
 /// Why the demo stopped short: a message for stderr and the exit code.
@@ -138,6 +179,7 @@ async fn serve(args: &Args) -> Result<(), DemoError> {
         ));
     }
     let monitor = Monitor::global().clone();
+    declare_objectives(args, &monitor)?;
     // Kept alive to the end: each request runs in an OpenTelemetry span.
     let _traces = traces::install();
     let listener = TcpListener::bind(args.listen).await.map_err(|e| {
@@ -191,7 +233,7 @@ async fn serve(args: &Args) -> Result<(), DemoError> {
             "the demo's gRPC service cannot listen on loopback: {e}"
         ))
     })?;
-    let app = app::router(&monitor, payments);
+    let app = app::router(&monitor, payments, app::Faults::default());
     let listener = limited::Limited::new(listener, args.max_connections as usize);
     let server = tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -332,6 +374,7 @@ fn banner(args: &Args, app: SocketAddr, agent: SocketAddr, scheme: &str) -> Stri
         "tailwatch demo".to_owned(),
         format!("  app      http://{app}/"),
         "           GET /users/{id} fast, GET /orders/{id} slow, POST /checkout flaky".to_owned(),
+        format!("  faults   curl -X PUT http://{app}/admin/fault/users  (DELETE: stop)"),
         format!("  metrics  {scheme}://{agent}/metrics  (also /stats, /health)"),
         format!("  traffic  {traffic}; {until}"),
     ];
