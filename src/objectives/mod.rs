@@ -266,7 +266,8 @@ impl Objective {
 
     /// Its error budget: the fraction of calls that may be bad.
     pub fn budget(&self) -> f64 {
-        1.0 - self.target
+        // As written: 1 − 0.999 is 0.001, not 0.0010000000000000009.
+        ((1.0 - self.target) * 1e12).round() / 1e12
     }
 
     /// Its period.

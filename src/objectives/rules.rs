@@ -121,8 +121,13 @@ pub const REQUESTS: &str = "tailwatch_objective:requests:rate";
 pub const FAILURES: &str = "tailwatch_objective:failures:rate";
 /// Failures over requests.
 pub const ERROR_RATIO: &str = "tailwatch_objective:error_ratio:rate";
+/// The error ratio over the objective's period, whatever its length.
+pub const PERIOD_RATIO: &str = "tailwatch_objective:error_ratio:period";
 /// The fraction of the period's budget left (1 − ratio / budget).
 pub const BUDGET_LEFT: &str = "tailwatch_objective:error_budget_remaining";
+/// The objective's budget, a constant (1 − target): burn rates on the
+/// dashboard are ratios over it.
+pub const BUDGET: &str = "tailwatch_objective:error_budget";
 
 /// The rules for `objectives`, as a Prometheus rule file.
 ///
@@ -341,11 +346,13 @@ fn recording(out: &mut String, o: &Objective, options: &RuleOptions) {
             &format!("{FAILURES}{w}{sel}\n  / {REQUESTS}{w}{sel}"),
         );
     }
+    record(out, BUDGET, o, &format!("vector({})", float(o.budget())));
+    record(out, PERIOD_RATIO, o, &format!("{ERROR_RATIO}{period}{sel}"));
     record(
         out,
         BUDGET_LEFT,
         o,
-        &format!("1 - {ERROR_RATIO}{period}{sel} / {}", float(o.budget())),
+        &format!("1 - {PERIOD_RATIO}{sel} / {}", float(o.budget())),
     );
 }
 

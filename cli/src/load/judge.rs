@@ -53,6 +53,11 @@ impl Figures {
     pub(crate) fn latency(&self) -> Snapshot {
         snapshot(&self.latency)
     }
+
+    /// Heap bytes of its histogram.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.latency.heap_bytes()
+    }
 }
 
 /// Windows of the run, by answer time: each is the difference between the

@@ -336,7 +336,7 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     judge::close_window(&shared, &args.threshold, started, &verdicts);
     judge::whole_run(&shared, &args.threshold, &verdicts);
     let interrupted = stop.load(Ordering::Relaxed) && verdicts.stopped_at().is_none();
-    let report = report::Report::new(
+    let mut report = report::Report::new(
         args,
         &report::Parts {
             endpoints: &shared.endpoints,
@@ -351,6 +351,7 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
         sending,
         interrupted,
     );
+    report.histogram_bytes = histogram_bytes(&shared, &lag);
     print!("{}", report.text());
     if let Some(path) = &args.out {
         std::fs::write(path, report.json().to_string() + "\n").map_err(|e| {
@@ -367,6 +368,25 @@ async fn load(args: &Args) -> Result<ExitCode, LoadError> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Heap bytes of every histogram the run recorded into.
+fn histogram_bytes(shared: &Shared, lag: &tailwatch::Histogram) -> usize {
+    let recorders: usize = shared.recorders.iter().map(Recorder::heap_bytes).sum();
+    let stages: usize = shared
+        .stages
+        .iter()
+        .flatten()
+        .map(judge::Figures::heap_bytes)
+        .sum();
+    let client: usize = shared
+        .client_series
+        .iter()
+        .flat_map(|c| c.statuses.iter().chain(c.failures.iter()))
+        .filter_map(|h| h.get().and_then(Option::as_ref))
+        .map(tailwatch::Histogram::heap_bytes)
+        .sum();
+    recorders + stages + client + lag.heap_bytes()
 }
 
 /// A small fast generator for ids (xorshift64*), one per closed-model

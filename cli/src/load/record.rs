@@ -140,6 +140,14 @@ impl Recorder {
             .sum::<u64>()
     }
 
+    /// Heap bytes of its histograms.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        [&self.latency, &self.service, &self.server, &self.gap]
+            .iter()
+            .map(|h| h.heap_bytes())
+            .sum()
+    }
+
     /// Requests without an answer, by kind.
     pub(crate) fn failures(&self) -> Vec<(Failure, u64)> {
         Failure::ALL

@@ -78,6 +78,9 @@ pub(crate) struct Report {
     stopped_at: Option<usize>,
     /// Requests due in the time the run sent.
     scheduled: f64,
+    /// Heap bytes of the generator's histograms at the end (its memory
+    /// that grows with what the run saw: see docs/load.md).
+    pub(crate) histogram_bytes: usize,
 }
 
 impl Report {
@@ -125,6 +128,7 @@ impl Report {
             windows: parts.verdicts.windows(),
             stopped_at: parts.verdicts.stopped_at(),
             scheduled: parts.schedule.count_before(sending.as_secs_f64()),
+            histogram_bytes: 0,
             open: args.connections.is_none(),
             target_rate: args.rate,
             connections: args.connections,
@@ -425,6 +429,7 @@ impl Report {
                 "held": s.held,
             })).collect::<Vec<_>>(),
             "knee": self.knee(),
+            "histogram_bytes": self.histogram_bytes,
             "thresholds": {
                 "given": self.thresholds,
                 "windows": self.windows,
