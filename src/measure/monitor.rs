@@ -330,6 +330,7 @@ impl Monitor {
                 cancelled: histogram(Ended::Cancelled),
                 active: Gauge::new(),
                 owner: 0,
+                registry: self.registry().clone(),
             }),
         };
         ops.insert(name.into(), op.clone());

@@ -29,6 +29,8 @@ pub(crate) struct OperationInner {
     /// The thread whose own handle this is ([`thread_mark`]), 0 for the
     /// shared one (see `for_this_thread`).
     pub(crate) owner: usize,
+    /// Its monitor's registry: the slow-call log's thresholds.
+    pub(crate) registry: crate::registry::Registry,
 }
 
 /// One operation (`operation_duration_seconds{operation="…"}` with its three
@@ -128,6 +130,7 @@ impl Operation {
                         cancelled: i.cancelled.clone(),
                         active: i.active.clone(),
                         owner: me,
+                        registry: i.registry.clone(),
                     }),
                 };
                 // The entry keeps the shared handle alive, so its address
@@ -139,7 +142,24 @@ impl Operation {
 
     /// Records a duration measured elsewhere (e.g. by a tracing span).
     pub fn record(&self, duration: Duration, ended: Ended) {
-        self.outcome(ended).record_duration(duration);
+        let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.outcome(ended).record(ns);
+        self.check_slow(ns, ended, None);
+    }
+
+    /// The slow-call log (off by default: one load).
+    #[inline]
+    fn check_slow(&self, ns: u64, ended: Ended, trace: Option<TraceContext>) {
+        // A cancelled call's duration is truncated: not a slow call.
+        if ended != Ended::Cancelled && self.inner.registry.slow_watch().may_be_slow(ns) {
+            self.inner.registry.check_slow(
+                // OPERATION_DURATION (monitor.rs, which uses this file).
+                "operation_duration_seconds",
+                &[("operation", &self.inner.name)],
+                ns,
+                trace,
+            );
+        }
     }
 
     /// The series of one outcome.
@@ -156,6 +176,7 @@ impl Operation {
     pub fn record_with_trace(&self, duration: Duration, ended: Ended, trace: TraceContext) {
         let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         self.outcome(ended).record_with_trace(ns, trace);
+        self.check_slow(ns, ended, Some(trace));
     }
 
     /// How many are in flight right now.

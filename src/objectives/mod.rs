@@ -39,6 +39,9 @@
 //! registry.
 
 pub mod rules;
+mod slow;
+
+pub use slow::{DEFAULT_SLOW_EVENTS, DEFAULT_SLOW_WINDOW, SLOW_CALLS_SUPPRESSED, SlowCallLog};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -573,6 +576,7 @@ impl Objectives {
         if let (Sli::Latency { threshold }, Some(scope)) = (objective.sli, &objective.scope) {
             crate::export::add_boundary(&self.monitor, scope.metric(), threshold.as_secs_f64());
         }
+        slow::watch_objective(&self.monitor, &objective);
         list.push(objective);
         Ok(())
     }

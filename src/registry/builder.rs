@@ -168,6 +168,7 @@ impl RegistryBuilder {
                 label_caps: self.label_caps,
                 names: Mutex::new(names),
                 helps: RwLock::default(),
+                slow: Default::default(),
                 labels: LabelLimits {
                     max_labels: self.max_labels.unwrap_or(DEFAULT_MAX_LABELS),
                     max_name: self.max_label_name.unwrap_or(DEFAULT_MAX_LABEL_NAME_BYTES),

@@ -50,6 +50,7 @@ pub(crate) mod error;
 pub(crate) mod group;
 pub(crate) mod key;
 pub(crate) mod names;
+pub(crate) mod slow;
 pub(crate) mod store;
 #[cfg(all(test, not(tailwatch_loom)))]
 mod tests;
@@ -62,4 +63,5 @@ pub use caps::{
 pub use error::RegistryError;
 pub(crate) use key::same;
 pub use key::{Label, SeriesId};
+pub use slow::{DEFAULT_SLOW_EVENTS, DEFAULT_SLOW_WINDOW, SLOW_CALLS_SUPPRESSED};
 pub use store::Registry;

@@ -68,6 +68,8 @@ pub(super) struct Inner {
     pub(super) labels: LabelLimits,
     /// `# HELP` texts by metric name ([`Registry::describe`]).
     pub(super) helps: RwLock<HashMap<String, Arc<str>>>,
+    /// The slow-call log's thresholds.
+    pub(super) slow: super::slow::SlowWatch,
 }
 
 impl std::fmt::Debug for Inner {
@@ -396,6 +398,28 @@ impl Registry {
     pub fn family(&self, name: &str) -> Option<FamilyInfo> {
         let families = self.inner.families.lock();
         families.get(name).map(|f| info(name, f))
+    }
+
+    /// The slow-call log's watch (configured by the objectives piece).
+    pub(crate) fn slow_watch(&self) -> &super::slow::SlowWatch {
+        &self.inner.slow
+    }
+
+    /// A call of `metric{labels}` took `ns`: the slow-call log decides;
+    /// a slow call past its series' limit is counted in
+    /// [`SLOW_CALLS_SUPPRESSED`](super::SLOW_CALLS_SUPPRESSED).
+    pub(crate) fn check_slow(
+        &self,
+        metric: &str,
+        labels: &[(&str, &str)],
+        ns: u64,
+        trace: Option<crate::engine::TraceContext>,
+    ) {
+        if let super::slow::Verdict::Suppressed = self.inner.slow.check(metric, labels, ns, trace) {
+            if let Ok(c) = self.counter(super::SLOW_CALLS_SUPPRESSED, &[("metric", metric)]) {
+                c.increment();
+            }
+        }
     }
 
     /// Describes metric `name` (any kind): `help` becomes its `# HELP`

@@ -266,6 +266,15 @@ pub fn counter(m: &tailwatch::Monitor, name: &str) -> u64 {
         .map_or(0, |(_, c)| c.value())
 }
 
+/// The counter `name{labels}` of `m` (exactly those labels), 0 if absent.
+pub fn counter_with(m: &tailwatch::Monitor, name: &str, labels: &[(&str, &str)]) -> u64 {
+    m.registry()
+        .counters()
+        .into_iter()
+        .find(|(id, _)| id.name() == name && id.labels().eq(labels.iter().map(|(k, v)| (*k, *v))))
+        .map_or(0, |(_, c)| c.value())
+}
+
 /// `tailwatch_agent_connections_closed_total{reason}` as `m` has it.
 pub fn closed_connections(m: &tailwatch::Monitor, reason: &str) -> u64 {
     m.registry()

@@ -69,6 +69,8 @@ mod reqwest;
 mod runtime;
 #[cfg(feature = "agent")]
 mod saturation;
+#[cfg(feature = "tracing")]
+mod slow_calls;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tracing")]
