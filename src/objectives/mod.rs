@@ -101,6 +101,16 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// An HTTP route of the server layer; `method` `""` or `"*"` for every
+    /// method (others are upper-cased).
+    pub fn http_route(method: &str, route: &str) -> Self {
+        let method = (!matches!(method, "" | "*")).then(|| method.to_ascii_uppercase());
+        Scope::HttpRoute {
+            method,
+            route: route.to_owned(),
+        }
+    }
+
     /// The histogram family the objective reads.
     pub fn metric(&self) -> &'static str {
         match self {
@@ -201,11 +211,7 @@ impl Objective {
     /// for every method.
     #[must_use]
     pub fn http_route(mut self, method: &str, route: &str) -> Self {
-        let method = (!matches!(method, "" | "*")).then(|| method.to_ascii_uppercase());
-        self.scope = Some(Scope::HttpRoute {
-            method,
-            route: route.to_owned(),
-        });
+        self.scope = Some(Scope::http_route(method, route));
         self
     }
 

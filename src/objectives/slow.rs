@@ -78,11 +78,7 @@ impl SlowCallLog {
         route: &str,
         threshold: Duration,
     ) -> Result<&Self, ObjectiveError> {
-        let scope = Objective::availability("slow-call-log", 0.99)
-            .http_route(method, route)
-            .scope
-            .unwrap_or(Scope::Operation(String::new()));
-        self.watch(scope, threshold)
+        self.watch(Scope::http_route(method, route), threshold)
     }
 
     /// At most `events` events per `window` per watched series (10 per
