@@ -1,7 +1,8 @@
 //! Service-level objectives declared next to the code they judge, and what
 //! follows from them: exact thresholds in the exported buckets, an info
-//! metric that dashboards and rules find them by, and the Prometheus rules
-//! that page when an objective's error budget burns ([`rules`]).
+//! metric that dashboards and rules find them by, the Prometheus rules
+//! that page when an objective's error budget burns ([`rules`]), and the
+//! slow-call log ([`SlowCallLog`]).
 //!
 //! Two kinds, each over a [`Scope`] (an HTTP route, a gRPC method, an
 //! operation, an outbound host) and a period (28 days by default):

@@ -1,28 +1,4 @@
-//! The slow-call log ("slow query detected"): a call over its latency
-//! objective's threshold, or over a threshold set on an operation or a
-//! route, emits one `tracing` WARN event (target `tailwatch::slow_call`)
-//! with the series, the duration, the threshold and the trace id.
-//!
-//! Off by default: [`SlowCallLog::new`] turns it on for a monitor. At most
-//! [`DEFAULT_SLOW_EVENTS`] events per [`DEFAULT_SLOW_WINDOW`] per watched
-//! series ([`SlowCallLog::limit`]); past that, slow calls are counted in
-//! `tailwatch_slow_calls_suppressed_total{metric}` and the next event
-//! says how many were not logged. Off, a record pays one relaxed load;
-//! on, a call under every threshold pays two.
-//!
-//! ```
-//! use std::time::Duration;
-//! use tailwatch::objectives::SlowCallLog;
-//!
-//! let monitor = tailwatch::Monitor::new();
-//! SlowCallLog::new(&monitor)
-//!     .operation("db.query", Duration::from_millis(100))?
-//!     .limit(10, Duration::from_secs(60));
-//! // A db.query call over 100 ms now logs, e.g. with tracing-subscriber's fmt:
-//! // WARN tailwatch::slow_call: slow call: operation=db.query took 312.114 ms,
-//! //   over 100.000 ms (threshold) metric=operation_duration_seconds … trace_id=4bf9…
-//! # Ok::<(), tailwatch::objectives::ObjectiveError>(())
-//! ```
+//! The slow-call log (`SlowCallLog`).
 
 use std::time::Duration;
 
@@ -31,7 +7,31 @@ pub use crate::registry::{DEFAULT_SLOW_EVENTS, DEFAULT_SLOW_WINDOW, SLOW_CALLS_S
 use super::{Objective, ObjectiveError, Scope, Sli};
 use crate::measure::Monitor;
 
-/// A monitor's slow-call log; see the [module](self).
+/// The slow-call log ("slow query detected"): a call over its latency
+/// objective's threshold, or over a threshold set on an operation or a
+/// route, emits one `tracing` WARN event (target `tailwatch::slow_call`)
+/// with the series, the duration, the threshold and the trace id.
+///
+/// Off by default: [`SlowCallLog::new`] turns it on for a monitor. At most
+/// [`DEFAULT_SLOW_EVENTS`] events per [`DEFAULT_SLOW_WINDOW`] per watched
+/// series ([`SlowCallLog::limit`]); past that, slow calls are counted in
+/// `tailwatch_slow_calls_suppressed_total{metric}` and the next event
+/// says how many were not logged. Off, a record pays one relaxed load;
+/// on, a call under every threshold pays two.
+///
+/// ```
+/// use std::time::Duration;
+/// use tailwatch::objectives::SlowCallLog;
+///
+/// let monitor = tailwatch::Monitor::new();
+/// SlowCallLog::new(&monitor)
+///     .operation("db.query", Duration::from_millis(100))?
+///     .limit(10, Duration::from_secs(60));
+/// // A db.query call over 100 ms now logs, e.g. with tracing-subscriber's fmt:
+/// // WARN tailwatch::slow_call: slow call: operation=db.query took 312.114 ms,
+/// //   over 100.000 ms (threshold) metric=operation_duration_seconds … trace_id=4bf9…
+/// # Ok::<(), tailwatch::objectives::ObjectiveError>(())
+/// ```
 #[derive(Clone)]
 pub struct SlowCallLog {
     monitor: Monitor,
