@@ -144,13 +144,23 @@ impl Scope {
         }
     }
 
-    /// The label matcher that selects the failed calls among them, as
-    /// PromQL: every layer sets `error_type` only on errors; operations
-    /// say `outcome="error"` (a cancelled call is not an error).
+    /// The label matcher that leaves out cancelled calls, as PromQL: a call
+    /// the client gave up on is neither good nor bad (its duration is
+    /// truncated, its outcome unknown), in every SLI.
+    pub fn judged_matcher(&self) -> &'static str {
+        match self {
+            Scope::Operation(_) => "outcome!=\"cancelled\"",
+            _ => "error_type!=\"cancelled\"",
+        }
+    }
+
+    /// The label matchers that select the failed calls among them, as
+    /// PromQL: every layer sets `error_type` only on errors (`cancelled`
+    /// aside); operations say `outcome="error"`.
     pub fn errors_matcher(&self) -> &'static str {
         match self {
             Scope::Operation(_) => "outcome=\"error\"",
-            _ => "error_type!=\"\"",
+            _ => "error_type!=\"\", error_type!=\"cancelled\"",
         }
     }
 

@@ -235,7 +235,7 @@ fn raw(o: &Objective, window: &str, options: &RuleOptions) -> (String, String) {
         return (String::new(), String::new());
     };
     let metric = scope.metric();
-    let all = selector(o, &[]);
+    let all = selector(o, &[scope.judged_matcher().to_owned()]);
     let errors = selector(o, &[scope.errors_matcher().to_owned()]);
     if options.native {
         let requests = format!("histogram_count(sum(rate({metric}{all}[{window}])))");
@@ -259,7 +259,10 @@ fn raw(o: &Objective, window: &str, options: &RuleOptions) -> (String, String) {
         Sli::Latency { threshold } => {
             let le = selector(
                 o,
-                &[format!("le=~\"{}\"", le_pattern(threshold.as_secs_f64()))],
+                &[
+                    scope.judged_matcher().to_owned(),
+                    format!("le=~\"{}\"", le_pattern(threshold.as_secs_f64())),
+                ],
             );
             format!(
                 "sum(rate({metric}_count{all}[{window}]))\n  - sum(rate({metric}_bucket{le}[{window}]))"
