@@ -36,7 +36,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Objective, ObjectiveError, Sli, float};
+use super::objective::{Objective, ObjectiveError, Sli, float};
 
 /// Where generated alerts point people.
 #[derive(Debug, Clone)]

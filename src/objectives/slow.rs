@@ -4,7 +4,7 @@ use std::time::Duration;
 
 pub use crate::registry::{DEFAULT_SLOW_EVENTS, DEFAULT_SLOW_WINDOW, SLOW_CALLS_SUPPRESSED};
 
-use super::{Objective, ObjectiveError, Scope, Sli};
+use super::objective::{Objective, ObjectiveError, Scope, Sli};
 use crate::measure::Monitor;
 
 /// The slow-call log ("slow query detected"): a call over its latency
