@@ -406,14 +406,39 @@ async fn dashboards_and_rules_work_in_a_real_prometheus_scraping_the_demo() {
         return;
     }
     let dashboards = common::dashboards_dir();
-    let rules = dashboards.join("tailwatch.rules.yml");
+    // The example prometheus.yml's rule files: the hand-written ones, the
+    // anomaly warnings, and the objectives' rules for the demo's routes
+    // (the dashboard's error-budget row reads them).
+    let rules = [
+        dashboards.join("tailwatch.rules.yml"),
+        dashboards.join("anomaly.rules.yml"),
+        dashboards.join("objectives.rules.yml"),
+    ];
+    // The native server reads native histograms: its objectives' rules are
+    // `tailwatch rules --native`'s.
+    let native_objectives = common::temp_dir("native-objectives").join("objectives.rules.yml");
+    let written = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(["rules", "--native", "--objectives"])
+        .arg(dashboards.join("objectives.example.yml"))
+        .arg("-o")
+        .arg(&native_objectives)
+        .status()
+        .unwrap();
+    assert!(written.success());
+    let classic_rules: Vec<&std::path::Path> = rules.iter().map(|p| p.as_path()).collect();
+    let native_rules = [
+        rules[0].as_path(),
+        rules[1].as_path(),
+        native_objectives.as_path(),
+    ];
     // Both servers first, the demo then: their first scrapes come within a
     // second of the demo's start, so they see (almost) all it records.
     let agent_addr = common::free_port();
-    let classic = Prometheus::start_with(&[agent_addr], Some(&rules), &["exemplar-storage"]).await;
-    let native = Prometheus::start_with(
+    let classic =
+        Prometheus::start_with_rules(&[agent_addr], &classic_rules, &["exemplar-storage"]).await;
+    let native = Prometheus::start_with_rules(
         &[agent_addr],
-        Some(&rules),
+        &native_rules,
         &["native-histograms", "exemplar-storage"],
     )
     .await;
@@ -579,7 +604,8 @@ async fn check_dashboards(prom: &common::prometheus::Prometheus, what: &str) {
             .replace("$job", ".*")
             .replace("$instance", ".*")
             .replace("$route", ".*")
-            .replace("$operation", ".*");
+            .replace("$operation", ".*")
+            .replace("$objective", ".*");
         *series_by_panel.entry(title.clone()).or_default() += prom.query(&expr).await.len();
     }
     for (title, series) in &series_by_panel {

@@ -48,6 +48,24 @@ impl Prometheus {
         Self::start_config(&scrape, rule_file, features, |_| {}).await
     }
 
+    /// As [`start_with`](Self::start_with), with several rule files.
+    pub async fn start_with_rules(
+        targets: &[SocketAddr],
+        rule_files: &[&Path],
+        features: &[&str],
+    ) -> Prometheus {
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let rules: String = rule_files
+            .iter()
+            .map(|f| format!("  - '{}'\n", f.display()))
+            .collect();
+        let config = format!(
+            "rule_files:\n{rules}scrape_configs:\n  - job_name: tailwatch\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        );
+        Self::start_raw(&config, features, &[], |_| {}).await
+    }
+
     /// Prometheus with `scrape` as the body of its `scrape_configs:` list;
     /// `prepare` may write files into its directory first (certificates
     /// the config names, relative to it).
