@@ -269,16 +269,9 @@ fn amtool_accepts_the_example_alertmanager_configuration() {
     }
     let file =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/alertmanager.yml");
-    let out = Command::new("amtool")
-        .arg("check-config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "amtool check-config {}:\n{}{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        "amtool",
+        &["check-config", file.to_str().unwrap()],
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
     );
 }

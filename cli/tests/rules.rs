@@ -58,17 +58,7 @@ fn the_checked_in_rules_are_what_the_command_writes() {
 }
 
 fn promtool(args: &[&str], dir: &Path) {
-    let out = Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("promtool runs");
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok("promtool", args, dir);
 }
 
 /// promtool accepts the generated rules, and their unit tests pass: a

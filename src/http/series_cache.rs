@@ -93,7 +93,7 @@ impl TargetSeries {
         }
         // The slow-call log (off by default: one load); a call the client
         // gave up on is not a slow call.
-        if error != Some("cancelled") && self.registry.slow_watch().may_be_slow(nanos) {
+        if self.registry.slow_watch().may_be_slow(nanos) && error != Some("cancelled") {
             let labels: Vec<(&str, &str)> = self.labels.iter().map(|(k, v)| (*k, &**v)).collect();
             self.registry.check_slow(self.name, &labels, nanos, trace);
         }

@@ -151,7 +151,7 @@ impl Operation {
     #[inline]
     fn check_slow(&self, ns: u64, ended: Ended, trace: Option<TraceContext>) {
         // A cancelled call's duration is truncated: not a slow call.
-        if ended != Ended::Cancelled && self.inner.registry.slow_watch().may_be_slow(ns) {
+        if self.inner.registry.slow_watch().may_be_slow(ns) && ended != Ended::Cancelled {
             self.inner.registry.check_slow(
                 // OPERATION_DURATION (monitor.rs, which uses this file).
                 "operation_duration_seconds",

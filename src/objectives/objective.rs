@@ -308,12 +308,7 @@ impl Objective {
             );
         }
         if let Sli::Latency { threshold } = self.sli {
-            if threshold.is_zero() || threshold > Duration::from_secs(3600) {
-                return bad(
-                    "threshold",
-                    format!("{threshold:?} is not between 0 and 1 hour"),
-                );
-            }
+            check_threshold(&self.name, threshold)?;
         }
         let days = self.period.as_secs() / 86_400;
         if self.period.as_nanos() % 86_400_000_000_000 != 0 || !(1..=90).contains(&days) {
@@ -337,30 +332,7 @@ impl Objective {
                 "say which calls it judges: .http_route(method, route), .grpc_method(service, method), .operation(name) or .http_client(host)".into(),
             );
         };
-        for (label, value) in scope.labels() {
-            if value.is_empty() || value.len() > 256 {
-                return bad(label, format!("{value:?} must be 1 to 256 bytes"));
-            }
-        }
-        if let Scope::HttpRoute { route, method } = scope {
-            if !route.starts_with('/') && route != "unmatched" {
-                return bad(
-                    "http_route",
-                    format!(
-                        "{route:?} is not a route template (they start with '/', e.g. \"/users/{{id}}\")"
-                    ),
-                );
-            }
-            if let Some(m) = method {
-                if !m.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
-                    return bad(
-                        "http_request_method",
-                        format!("{m:?} is not an HTTP method"),
-                    );
-                }
-            }
-        }
-        Ok(())
+        check_scope(&self.name, scope)
     }
 
     /// The labels of its info metric ([`OBJECTIVE_INFO`]).
@@ -433,6 +405,58 @@ impl Objective {
         o.validate()?;
         Ok(o)
     }
+}
+
+fn invalid(name: &str, field: &'static str, reason: String) -> Result<(), ObjectiveError> {
+    Err(ObjectiveError::Invalid {
+        objective: name.to_owned(),
+        field,
+        reason,
+    })
+}
+
+/// Checks a latency threshold (of objective `name`): above 0, at most an
+/// hour.
+pub(super) fn check_threshold(name: &str, threshold: Duration) -> Result<(), ObjectiveError> {
+    if threshold.is_zero() || threshold > Duration::from_secs(3600) {
+        return invalid(
+            name,
+            "threshold",
+            format!("{threshold:?} is not between 0 and 1 hour"),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a scope's labels (of objective `name`): each 1 to 256 bytes, a
+/// route that is a template, a method that is one.
+pub(super) fn check_scope(name: &str, scope: &Scope) -> Result<(), ObjectiveError> {
+    for (label, value) in scope.labels() {
+        if value.is_empty() || value.len() > 256 {
+            return invalid(name, label, format!("{value:?} must be 1 to 256 bytes"));
+        }
+    }
+    if let Scope::HttpRoute { route, method } = scope {
+        if !route.starts_with('/') && route != "unmatched" {
+            return invalid(
+                name,
+                "http_route",
+                format!(
+                    "{route:?} is not a route template (they start with '/', e.g. \"/users/{{id}}\")"
+                ),
+            );
+        }
+        if let Some(m) = method {
+            if !m.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                return invalid(
+                    name,
+                    "http_request_method",
+                    format!("{m:?} is not an HTTP method"),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `s` seconds to the nearest nanosecond (`0.3` is 300 ms, not the

@@ -285,10 +285,6 @@ fn record(out: &mut String, name: &str, o: &Objective, expr: &str) {
 
 /// A YAML double-quoted scalar (JSON's escapes are YAML's).
 fn yaml_string(v: &str) -> String {
-    serde_json_like_escape(v)
-}
-
-fn serde_json_like_escape(v: &str) -> String {
     let mut s = String::with_capacity(v.len() + 2);
     s.push('"');
     for c in v.chars() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 pub use crate::registry::{DEFAULT_SLOW_EVENTS, DEFAULT_SLOW_WINDOW, SLOW_CALLS_SUPPRESSED};
 
-use super::objective::{Objective, ObjectiveError, Scope, Sli};
+use super::objective::{Objective, ObjectiveError, Scope, Sli, check_scope, check_threshold};
 use crate::measure::Monitor;
 
 /// The slow-call log ("slow query detected"): a call over its latency
@@ -97,12 +97,9 @@ impl SlowCallLog {
     }
 
     fn watch(&self, scope: Scope, threshold: Duration) -> Result<&Self, ObjectiveError> {
-        // Checked as an objective with that threshold would be.
-        let probe = Objective {
-            scope: Some(scope.clone()),
-            ..Objective::latency("slow-call-log", threshold, 0.99)
-        };
-        probe.validate()?;
+        // Checked as an objective's threshold and scope are.
+        check_threshold("slow-call log", threshold)?;
+        check_scope("slow-call log", &scope)?;
         watch(&self.monitor, &scope, threshold, "threshold");
         Ok(self)
     }

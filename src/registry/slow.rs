@@ -63,16 +63,6 @@ struct Limiter {
     suppressed: u64,
 }
 
-/// What the watch decided for one slow call.
-pub(crate) enum Verdict {
-    /// Below every threshold, or the log is off.
-    Fast,
-    /// Logged (with the calls suppressed since the last event).
-    Logged,
-    /// Over the limit: counted, not logged.
-    Suppressed,
-}
-
 impl SlowWatch {
     /// Turns the log on or off.
     pub(crate) fn set_on(&self, on: bool) {
@@ -127,29 +117,17 @@ impl SlowWatch {
         self.on.load(Ordering::Relaxed) && ns > self.min_ns.load(Ordering::Relaxed)
     }
 
-    /// A call of `metric{labels}` took `ns`: logs it if it is slow.
-    #[inline]
-    pub(crate) fn check(
-        &self,
-        metric: &str,
-        labels: &[(&str, &str)],
-        ns: u64,
-        trace: Option<TraceContext>,
-    ) -> Verdict {
-        if !self.may_be_slow(ns) {
-            return Verdict::Fast;
-        }
-        self.slow_path(metric, labels, ns, trace)
-    }
-
+    /// A call of `metric{labels}` took `ns`, which [`may_be_slow`](Self::may_be_slow):
+    /// logs it if a rule calls it slow, within the rule's limit. Whether
+    /// it was suppressed (slow, past the limit).
     #[cold]
-    fn slow_path(
+    pub(crate) fn judge(
         &self,
         metric: &str,
         labels: &[(&str, &str)],
         ns: u64,
         trace: Option<TraceContext>,
-    ) -> Verdict {
+    ) -> bool {
         let rules = self.rules.read();
         let Some(rule) = rules.iter().find(|r| {
             r.metric == metric
@@ -158,7 +136,7 @@ impl SlowWatch {
                     .iter()
                     .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
         }) else {
-            return Verdict::Fast;
+            return false;
         };
         let window = Duration::from_nanos(self.window_ns.load(Ordering::Relaxed));
         let events = self.events.load(Ordering::Relaxed);
@@ -173,13 +151,13 @@ impl SlowWatch {
             }
             if l.emitted >= events {
                 l.suppressed += 1;
-                return Verdict::Suppressed;
+                return true;
             }
             l.emitted += 1;
             std::mem::take(&mut l.suppressed)
         };
         emit(rule, labels, ns, trace, suppressed);
-        Verdict::Logged
+        false
     }
 }
 

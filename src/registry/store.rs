@@ -405,8 +405,9 @@ impl Registry {
         &self.inner.slow
     }
 
-    /// A call of `metric{labels}` took `ns`: the slow-call log decides;
-    /// a slow call past its series' limit is counted in
+    /// A call of `metric{labels}` took `ns`, which the slow-call log's
+    /// `may_be_slow` let through: the log decides; a slow call past its
+    /// series' limit is counted in
     /// [`SLOW_CALLS_SUPPRESSED`](super::SLOW_CALLS_SUPPRESSED).
     pub(crate) fn check_slow(
         &self,
@@ -415,7 +416,7 @@ impl Registry {
         ns: u64,
         trace: Option<crate::engine::TraceContext>,
     ) {
-        if let super::slow::Verdict::Suppressed = self.inner.slow.check(metric, labels, ns, trace) {
+        if self.inner.slow.judge(metric, labels, ns, trace) {
             if let Ok(c) = self.counter(super::SLOW_CALLS_SUPPRESSED, &[("metric", metric)]) {
                 c.increment();
             }

@@ -97,6 +97,22 @@ pub fn available(installed: bool, what: &str, install: &str) -> bool {
     false
 }
 
+/// Runs `program args…` in `dir` and panics with its output unless it
+/// succeeds (promtool, amtool).
+pub fn run_ok(program: &str, args: &[&str], dir: &std::path::Path) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Whether `program` can be started.
 pub fn installed(program: &str) -> bool {
     std::process::Command::new(program)
